@@ -1,0 +1,258 @@
+"""The ``disentax`` command: ``train | evaluate | traverse | bench | data``.
+
+Argument parsing is argparse (sub-commands, usage, exit status 2 on bad input); the
+run configuration follows the JAX ecosystem convention of ``ml_collections``:
+``--config PATH`` names a Python file whose ``get_config()`` returns a ``ConfigDict``
+and ``--config.KEY=VALUE`` overrides single fields (parsed by
+``ml_collections.config_flags``, which type-checks each value against the config).
+
+This module only parses and dispatches; the work is done by the library modules
+(``disentax.train.loop.run`` is the only code that reads a training config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+from collections.abc import Sequence
+
+import disentax
+
+_SUBCOMMANDS = ("train", "evaluate", "traverse", "bench", "data")
+
+
+def configs_dir() -> pathlib.Path:
+    """The folder holding the shipped experiment configs (``experiments/configs``).
+
+    Looked for beside the package (a source checkout or editable install) and then in
+    the current directory.
+    """
+    candidates = [
+        pathlib.Path(__file__).resolve().parent.parent / "experiments" / "configs",
+        pathlib.Path.cwd() / "experiments" / "configs",
+    ]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(
+        "experiments/configs was not found beside the disentax package "
+        f"({candidates[0]}) nor in the current directory ({candidates[1]}); "
+        "install disentax from a source checkout with `pip install -e .` or pass "
+        "--config PATH to a config file."
+    )
+
+
+def resolve_config_path(config: str) -> pathlib.Path:
+    """A config argument is a path to a ``.py`` file or the name of a shipped config."""
+    path = pathlib.Path(config)
+    if path.suffix == ".py" or os.sep in config:
+        if not path.is_file():
+            raise FileNotFoundError(f"--config: no such config file: {path.resolve()}")
+        return path
+    shipped = configs_dir() / f"{config}.py"
+    if not shipped.is_file():
+        known = sorted(p.stem for p in configs_dir().glob("*.py") if not p.stem.startswith("_"))
+        raise FileNotFoundError(
+            f"--config: {config!r} is neither a .py file nor a shipped config; "
+            f"shipped configs in {configs_dir()}: {', '.join(known)}"
+        )
+    return shipped
+
+
+def load_config(config: str, overrides: Sequence[str] = ()):
+    """Loads ``get_config()`` from ``config`` and applies ``--config.KEY=VALUE`` overrides.
+
+    Args:
+      config: a path to a Python config file, or the name of a file in
+        ``experiments/configs`` (e.g. ``"default"``, ``"beta_tcvae"``).
+      overrides: command-line strings of the form ``--config.KEY=VALUE``.
+
+    Returns:
+      The locked ``ml_collections.ConfigDict``.
+
+    Raises:
+      ValueError: an override names a key the config does not have, or its value does
+        not parse as the key's type.
+    """
+    from absl import flags
+    from ml_collections import config_flags
+
+    path = resolve_config_path(config)
+    argv = ["disentax", f"--config={path}", *overrides]
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file(
+        "config", default=None, flag_values=flag_values, lock_config=True, sys_argv=argv
+    )
+    try:
+        flag_values(argv)
+    except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as err:
+        raise ValueError(f"bad config override in {list(overrides)}: {err}") from err
+    return flag_values.config
+
+
+def _split_config_args(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
+    """Separates ``--config PATH`` and ``--config.KEY=VALUE`` from the other arguments."""
+    rest: list[str] = []
+    overrides: list[str] = []
+    config: str | None = None
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--config."):
+            if "=" not in arg and i + 1 < len(args):
+                overrides.append(f"{arg}={args[i + 1]}")
+                i += 1
+            else:
+                overrides.append(arg)
+        elif arg == "--config":
+            if i + 1 >= len(args):
+                rest.append(arg)  # argparse reports the missing value
+            else:
+                config = args[i + 1]
+                i += 1
+        elif arg.startswith("--config="):
+            config = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, config, overrides
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="disentax",
+        description="Disentangled representation learning in JAX.",
+    )
+    parser.add_argument("--version", action="version", version=f"disentax {disentax.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(_SUBCOMMANDS) + "}")
+    sub.required = True
+
+    def add_config_args(p: argparse.ArgumentParser, default: str) -> None:
+        p.add_argument(
+            "--config",
+            default=default,
+            help=f"config file (.py with get_config()) or shipped config name (default: {default})",
+        )
+        p.add_argument(
+            "--config.KEY",
+            dest="_config_override_help",
+            metavar="VALUE",
+            help="override one config field, e.g. --config.num_steps=1000",
+        )
+
+    train = sub.add_parser("train", help="train a model (resumes from the workdir if it holds one)")
+    add_config_args(train, "default")
+    train.add_argument("--workdir", default=None, help="run folder (default: runs/<config name>)")
+    train.add_argument("--coordinator", default=None, help="multi-host: coordinator host:port")
+    train.add_argument("--num_processes", type=int, default=None, help="multi-host: process count")
+    train.add_argument("--process_id", type=int, default=None, help="multi-host: this process")
+
+    evaluate = sub.add_parser("evaluate", help="score a trained run; writes evaluation.json")
+    evaluate.add_argument("--workdir", required=True, help="run folder holding checkpoints")
+    evaluate.add_argument("--metrics", default=None, help="comma-separated metric names (all)")
+    evaluate.add_argument("--step", type=int, default=None, help="checkpoint step (latest)")
+
+    traverse = sub.add_parser("traverse", help="latent traversals, plots and report.html")
+    traverse.add_argument("--workdir", required=True, help="run folder holding checkpoints")
+    traverse.add_argument("--step", type=int, default=None, help="checkpoint step (latest)")
+
+    bench = sub.add_parser("bench", help="run microbenchmarks; JSON results")
+    bench.add_argument("name", nargs="?", default=None, help="benchmark name or prefix (all)")
+    bench.add_argument("--out", default=None, help="write the JSON results here")
+    bench.add_argument("--workdir", default=None, help="folder for benchmark scratch files")
+    bench.add_argument("--list", action="store_true", help="list the benchmark names and exit")
+
+    data = sub.add_parser("data", help="inspect ground-truth datasets")
+    data.add_argument("action", choices=("show", "list"), help="show: sample grid; list: names")
+    data.add_argument("name", nargs="?", default="dsprites", help="dataset name")
+    data.add_argument("--workdir", default=".", help="folder for the sample grid PNG")
+    data.add_argument("--data_dir", default=None, help="folder of published dataset files")
+    data.add_argument("--num", type=int, default=64, help="number of samples in the grid")
+    data.add_argument("--seed", type=int, default=0, help="sampling seed")
+    return parser
+
+
+def _cmd_train(args, config_name: str | None, overrides: list[str]) -> int:
+    from disentax import parallel
+    from disentax.train import loop
+
+    config_name = config_name or "default"
+    config = load_config(config_name, overrides)
+    workdir = args.workdir or os.path.join("runs", pathlib.Path(config_name).stem)
+    parallel.initialize_distributed(
+        coordinator=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+    )
+    loop.run(config, workdir)
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from disentax import evaluation
+
+    metrics = None if args.metrics is None else [m for m in args.metrics.split(",") if m]
+    evaluation.evaluate_workdir(args.workdir, metrics=metrics, step=args.step)
+    return 0
+
+
+def _cmd_traverse(args) -> int:
+    from disentax import viz
+
+    viz.traverse_workdir(args.workdir, step=args.step)
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    root = pathlib.Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / "__init__.py").is_file():
+        raise FileNotFoundError(
+            f"the benchmarks/ folder was not found at {root / 'benchmarks'}; "
+            "`disentax bench` runs from a source checkout (pip install -e .)."
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from benchmarks import run as bench_run
+
+    return bench_run.main(name=args.name, out=args.out, workdir=args.workdir, list_only=args.list)
+
+
+def _cmd_data(args) -> int:
+    from disentax import data
+
+    if args.action == "list":
+        for name in data.names():
+            print(name)
+        return 0
+    data.show(args.name, args.workdir, data_dir=args.data_dir, num=args.num, seed=args.seed)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``disentax`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    rest, config_name, overrides = _split_config_args(argv)
+    args = parser.parse_args(rest)  # exits 2 with usage on unknown commands / options
+    if (config_name is not None or overrides) and args.command != "train":
+        parser.error(f"--config options are only accepted by `train`, not `{args.command}`")
+    try:
+        if args.command == "train":
+            return _cmd_train(args, config_name, overrides)
+        if args.command == "evaluate":
+            return _cmd_evaluate(args)
+        if args.command == "traverse":
+            return _cmd_traverse(args)
+        if args.command == "bench":
+            return _cmd_bench(args)
+        return _cmd_data(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"disentax {args.command}: error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, ValueError) and "override" in str(err) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
