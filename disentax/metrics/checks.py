@@ -1,0 +1,195 @@
+"""Input checks shared by the metric kernels, run before anything reaches XLA.
+
+Shape, rank and dtype are known even under ``jax.jit``/``jax.vmap`` and are always
+checked. Value checks (finite codes, non-negative factors, labels in range) need concrete
+numbers and are skipped for tracers, so a jitted metric costs nothing extra per call.
+
+Every failure is a ``ValueError`` or ``TypeError`` that names the argument and says what
+was expected.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from disentax.typing import Array, ArrayLike
+
+__all__ = [
+    "check_codes",
+    "check_factors",
+    "check_labels",
+    "check_num_bins",
+    "check_same_num_columns",
+    "check_same_num_points",
+    "is_concrete",
+    "single_valued_factors",
+]
+
+_MODEL_AXIS_HINT = (
+    "; to score several models at once, jax.vmap the metric over the leading model axis "
+    "(in_axes=None for an argument shared by all models)"
+)
+
+
+def is_concrete(x: ArrayLike) -> bool:
+    """True when ``x`` holds numbers (not a tracer inside ``jit``/``vmap``/``grad``)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _as_array(x: ArrayLike, name: str) -> Array | np.ndarray:
+    if isinstance(x, jax.Array | np.ndarray):
+        return x
+    if isinstance(x, list | tuple | int | float | np.generic):
+        return np.asarray(x)
+    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+
+
+def _check_rank2(x, name: str, letters: str) -> None:
+    if x.ndim != 2:
+        hint = _MODEL_AXIS_HINT if x.ndim == 3 else ""
+        raise ValueError(
+            f"{name} must have rank 2 with shape {letters}, got shape {tuple(x.shape)}{hint}"
+        )
+
+
+def check_codes(codes: ArrayLike, *, name: str = "codes", min_points: int = 1) -> Array:
+    """Checks a ``[N, L]`` real array of codes and returns it as float32.
+
+    Args:
+      codes: ``[N, L]`` real array (float, or int/bool which are converted).
+      name: the argument name used in error messages.
+      min_points: smallest accepted ``N``.
+
+    Returns:
+      ``[N, L]`` float32 array.
+
+    Raises:
+      TypeError: non-numeric or complex dtype.
+      ValueError: wrong rank, too few points, no columns, or (concrete input only)
+        NaN/inf entries.
+    """
+    codes = _as_array(codes, name)
+    _check_rank2(codes, name, "[N, L]")
+    dtype = np.dtype(codes.dtype)
+    if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)) and (
+        dtype != np.bool_
+    ):
+        raise TypeError(f"{name} must be a real floating array, got dtype {dtype}")
+    if codes.shape[0] < min_points:
+        raise ValueError(
+            f"{name} must have at least {min_points} points (rows), got shape {codes.shape}"
+        )
+    if codes.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one code (column), got shape {codes.shape}")
+    if is_concrete(codes):
+        finite = np.isfinite(np.asarray(codes, dtype=np.float64))
+        if not finite.all():
+            rows, cols = np.nonzero(~finite)
+            raise ValueError(
+                f"{name} must be finite, found {rows.size} NaN/inf entries "
+                f"(first at row {rows[0]}, column {cols[0]})"
+            )
+    return jnp.asarray(codes, dtype=jnp.float32)
+
+
+def check_factors(factors: ArrayLike, *, name: str = "factors") -> Array:
+    """Checks a ``[N, F]`` array of non-negative integer factor values; returns int32.
+
+    Raises:
+      TypeError: a non-integer dtype (floats are refused rather than silently truncated).
+      ValueError: wrong rank, no points or factors, or (concrete input only) negative
+        values or values that do not fit in int32.
+    """
+    factors = _as_array(factors, name)
+    _check_rank2(factors, name, "[N, F]")
+    dtype = np.dtype(factors.dtype)
+    if not (np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+        raise TypeError(f"{name} must hold integer class indices (e.g. int32), got dtype {dtype}")
+    if factors.shape[0] < 1 or factors.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one point and one factor, got {factors.shape}")
+    if is_concrete(factors):
+        values = np.asarray(factors)
+        if values.size and values.min() < 0:
+            col = int(np.nonzero((values < 0).any(axis=0))[0][0])
+            raise ValueError(
+                f"{name} must be non-negative class indices, column {col} has value "
+                f"{int(values[:, col].min())}"
+            )
+        if values.size and values.max() > np.iinfo(np.int32).max:
+            raise ValueError(f"{name} values must fit in int32, got max {values.max()}")
+    return jnp.asarray(factors, dtype=jnp.int32)
+
+
+def check_labels(labels: ArrayLike, num_classes: int, *, name: str = "y") -> Array:
+    """Checks a ``[N]`` integer label vector with values in ``[0, num_classes)``."""
+    labels = _as_array(labels, name)
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must have rank 1 with shape [N], got {tuple(labels.shape)}")
+    dtype = np.dtype(labels.dtype)
+    if not (np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+        raise TypeError(f"{name} must hold integer class indices, got dtype {dtype}")
+    if not isinstance(num_classes, int | np.integer) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if is_concrete(labels):
+        values = np.asarray(labels)
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(
+                f"{name} must lie in [0, num_classes={num_classes}), "
+                f"got values in [{values.min()}, {values.max()}]"
+            )
+    return jnp.asarray(labels, dtype=jnp.int32)
+
+
+def check_same_num_points(*named: tuple[str, ArrayLike]) -> None:
+    """Checks that every ``(name, array)`` pair has the same leading size ``N``."""
+    sizes = {name: int(np.shape(x)[0]) for name, x in named}
+    if len(set(sizes.values())) > 1:
+        listing = ", ".join(f"{name} has {n}" for name, n in sizes.items())
+        raise ValueError(f"arguments must have the same number of points (rows): {listing}")
+
+
+def check_same_num_columns(*named: tuple[str, ArrayLike]) -> None:
+    """Checks that every ``(name, array)`` pair has the same trailing size."""
+    sizes = {name: int(np.shape(x)[-1]) for name, x in named}
+    if len(set(sizes.values())) > 1:
+        listing = ", ".join(f"{name} has {n}" for name, n in sizes.items())
+        raise ValueError(f"arguments must have the same number of columns: {listing}")
+
+
+def check_num_bins(num_bins: int, num_points: int, *, name: str = "num_bins") -> None:
+    """Checks a static bin count: a positive int no larger than the number of points."""
+    if isinstance(num_bins, bool) or not isinstance(num_bins, int | np.integer):
+        raise TypeError(f"{name} must be a static Python int, got {type(num_bins).__name__}")
+    if num_bins < 1:
+        raise ValueError(f"{name} must be >= 1, got {num_bins}")
+    if num_points < num_bins:
+        raise ValueError(
+            f"{name}={num_bins} needs at least as many points, got only {num_points} points"
+        )
+
+
+def single_valued_factors(factors: Array, *, metric: str, name: str = "factors") -> None:
+    """Warns (concrete input) about factors with one value; raises if all are so.
+
+    A factor that takes a single value has zero entropy and carries no information;
+    metrics normalised by the factor entropy exclude it from their average.
+    """
+    if not is_concrete(factors):
+        return
+    values = np.asarray(factors)
+    constant = np.nonzero((values == values[:1]).all(axis=0))[0]
+    if constant.size == values.shape[1]:
+        raise ValueError(
+            f"every column of {name} takes a single value; {metric} is undefined "
+            "(it needs at least one factor with two or more values)"
+        )
+    if constant.size:
+        warnings.warn(
+            f"{name} columns {constant.tolist()} take a single value and are excluded "
+            f"from the {metric} average",
+            stacklevel=3,
+        )
