@@ -1,0 +1,123 @@
+"""Stride-2 convolution layers whose computational form is a module argument.
+
+``StridedConv`` and ``StridedConvTranspose`` hold exactly the parameters of
+``flax.linen.Conv`` / ``flax.linen.ConvTranspose`` with ``strides=(2, 2)`` and
+``padding="SAME"`` (``kernel [k,k,C,O]``, ``bias [O]``, same initialisers), so checkpoints
+are interchangeable whatever ``form`` computes them. ``form=None`` picks the form that was
+fastest for that layer on the current backend (:func:`default_form`).
+"""
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+
+from disentax.models.convolution import FORMS, check_form, conv2d, conv_transpose2d
+from disentax.typing import Array
+
+# Fastest exact form per backend and layer kind, measured for the reference architecture
+# (forward + backward, batch 64, one CPU thread; see benchmarks/ and the models tests).
+# Keys: (kind, in_channels == 1 or out_channels == 1). Backends not listed use "lax".
+_DEFAULT_FORMS: dict[str, dict[tuple[str, bool], str]] = {
+    "cpu": {
+        ("conv", False): "matmul",
+        ("conv", True): "matmul",
+        ("conv_transpose", False): "matmul",
+        ("conv_transpose", True): "matmul",
+    },
+}
+
+
+def default_form(
+    kind: str, *, in_channels: int, out_channels: int, backend: str | None = None
+) -> str:
+    """The default computational form of a stride-2 layer.
+
+    Args:
+        kind: ``"conv"`` or ``"conv_transpose"``.
+        in_channels: ``C`` of the layer input.
+        out_channels: ``O`` of the layer output.
+        backend: a JAX platform name; ``None`` means ``jax.default_backend()``.
+
+    Returns:
+        One of ``FORMS``: on CPU the fastest measured form, elsewhere ``"lax"``.
+    """
+    if kind not in ("conv", "conv_transpose"):
+        raise ValueError(f"kind must be 'conv' or 'conv_transpose', got {kind!r}")
+    table = _DEFAULT_FORMS.get(backend or jax.default_backend(), {})
+    return table.get((kind, in_channels == 1 or out_channels == 1), "lax")
+
+
+class StridedConv(nn.Module):
+    """Stride-2 ``"SAME"`` convolution ``[N,H,W,C] -> [N,H/2,W/2,features]``.
+
+    Attributes:
+        features: output channels ``O``.
+        kernel_size: square kernel size ``k`` (even unless ``form="lax"``).
+        form: ``"lax"``, ``"subpixel"``, ``"matmul"`` or ``None`` (backend default).
+        kernel_init: initialiser of ``kernel [k,k,C,O]`` (flax's default).
+        bias_init: initialiser of ``bias [O]``.
+    """
+
+    features: int
+    kernel_size: int
+    form: str | None = None
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        k, c = self.kernel_size, x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (k, k, c, self.features))
+        bias = self.param("bias", self.bias_init, (self.features,))
+        form = self.form
+        if form is None:
+            form = default_form("conv", in_channels=c, out_channels=self.features)
+            if k % 2 or x.shape[1] % 2 or x.shape[2] % 2:
+                form = "lax"
+        check_form(form, k, x.shape[1:3])
+        return conv2d(x, kernel, form=form) + bias
+
+
+class StridedConvTranspose(nn.Module):
+    """Stride-2 ``"SAME"`` transposed convolution ``[N,H,W,C] -> [N,2H,2W,features]``.
+
+    Computes ``flax.linen.ConvTranspose(features, (k, k), strides=(2, 2),
+    padding="SAME")`` with the same parameters.
+
+    Attributes:
+        features: output channels ``O``.
+        kernel_size: square kernel size ``k`` (even unless ``form="lax"``).
+        form: ``"lax"``, ``"subpixel"``, ``"matmul"`` or ``None`` (backend default).
+        kernel_init: initialiser of ``kernel [k,k,C,O]`` (flax's default).
+        bias_init: initialiser of ``bias [O]``.
+    """
+
+    features: int
+    kernel_size: int
+    form: str | None = None
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        k, c = self.kernel_size, x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (k, k, c, self.features))
+        bias = self.param("bias", self.bias_init, (self.features,))
+        form = self.form
+        if form is None:
+            form = default_form("conv_transpose", in_channels=c, out_channels=self.features)
+            if k % 2:
+                form = "lax"
+        check_form(form, k)
+        return conv_transpose2d(x, kernel, form=form) + bias
+
+
+def check_forms(forms: tuple[str | None, ...] | None, num_layers: int, name: str) -> None:
+    """Raises ValueError unless ``forms`` is None or ``num_layers`` entries of FORMS/None."""
+    if forms is None:
+        return
+    if len(forms) != num_layers or any(f is not None and f not in FORMS for f in forms):
+        raise ValueError(
+            f"{name} must be None or {num_layers} entries from {FORMS} or None, got {forms!r}"
+        )

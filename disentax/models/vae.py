@@ -1,0 +1,184 @@
+"""The VAE module and the pure functions that train, evaluate and visualise it.
+
+``VAE(encoder, decoder)`` is a Flax linen module; everything else here is a pure function
+of ``(model, params, arrays[, key])``: the model is static (hashable), ``params`` is the
+``"params"`` collection returned by :func:`init_params`.
+
+References:
+    Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014.
+    Locatello et al., "Challenging Common Assumptions in the Unsupervised Learning of
+    Disentangled Representations", ICML 2019 (the reference architectures).
+"""
+
+import functools
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from disentax.models.decoders import DeconvDecoder, FCDecoder
+from disentax.models.discriminators import Discriminator
+from disentax.models.encoders import ConvEncoder, FCEncoder
+from disentax.typing import Array, PRNGKey, PyTree
+
+
+class VAEOutput(NamedTuple):
+    """One forward pass (a pytree). ``mean, logvar, z [N,L]``; ``logits [N,H,W,C]``."""
+
+    mean: Array
+    logvar: Array
+    z: Array
+    logits: Array
+
+
+class VAE(nn.Module):
+    """A Gaussian-posterior VAE: ``encoder`` gives ``(mean, logvar)``, ``decoder`` logits.
+
+    Attributes:
+        encoder: module ``images [N,H,W,C] -> (mean [N,L], logvar [N,L])`` with a
+            ``num_latents`` attribute.
+        decoder: module ``z [N,L] -> logits [N,H,W,C]`` with an ``image_shape`` attribute.
+    """
+
+    encoder: nn.Module
+    decoder: nn.Module
+
+    @property
+    def num_latents(self) -> int:
+        return self.encoder.num_latents
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.decoder.image_shape)
+
+    def encode(self, images: Array) -> tuple[Array, Array]:
+        return self.encoder(images)
+
+    def decode(self, z: Array) -> Array:
+        return self.decoder(z)
+
+    def __call__(self, images: Array, noise: Array) -> VAEOutput:
+        """Reparameterised pass: ``z = mean + exp(logvar / 2) * noise``, ``noise [N,L]``."""
+        mean, logvar = self.encoder(images)
+        z = mean + jnp.exp(0.5 * logvar) * noise
+        return VAEOutput(mean, logvar, z, self.decoder(z))
+
+
+def make_conv_vae(
+    *, num_latents: int = 10, image_shape: tuple[int, int, int] = (64, 64, 1), **kwargs
+) -> VAE:
+    """Reference convolutional VAE. ``kwargs``: ``encoder_forms``, ``decoder_forms``."""
+    encoder = ConvEncoder(num_latents=num_latents, forms=kwargs.pop("encoder_forms", None))
+    decoder = DeconvDecoder(image_shape=tuple(image_shape), forms=kwargs.pop("decoder_forms", None))
+    if kwargs:
+        raise TypeError(f"make_conv_vae got unexpected arguments {sorted(kwargs)}")
+    return VAE(encoder, decoder)
+
+
+def make_fc_vae(
+    *, num_latents: int = 10, image_shape: tuple[int, int, int] = (64, 64, 1), **kwargs
+) -> VAE:
+    """Reference fully connected VAE (1200-1200 encoder, 1200-1200-1200 tanh decoder)."""
+    if kwargs:
+        raise TypeError(f"make_fc_vae got unexpected arguments {sorted(kwargs)}")
+    return VAE(FCEncoder(num_latents=num_latents), FCDecoder(image_shape=tuple(image_shape)))
+
+
+MODELS = {"conv": make_conv_vae, "fc": make_fc_vae}
+
+
+def make_model(
+    name: str = "conv",
+    *,
+    num_latents: int = 10,
+    image_shape: tuple[int, int, int] = (64, 64, 1),
+    **kwargs,
+) -> VAE:
+    """The VAE called ``name`` in :data:`MODELS`.
+
+    Args:
+        name: ``"conv"`` or ``"fc"``.
+        num_latents: ``L``.
+        image_shape: ``(H, W, C)`` of the images.
+        **kwargs: architecture options of the factory (e.g. ``encoder_forms``).
+
+    Returns:
+        A :class:`VAE` module.
+    """
+    if name not in MODELS:
+        raise ValueError(f"name must be one of {sorted(MODELS)}, got {name!r}")
+    if isinstance(num_latents, bool) or int(num_latents) != num_latents or num_latents < 1:
+        raise ValueError(f"num_latents must be a positive integer, got {num_latents!r}")
+    image_shape = tuple(int(s) for s in image_shape)
+    if len(image_shape) != 3 or min(image_shape) < 1:
+        raise ValueError(f"image_shape must be (H, W, C) of positive ints, got {image_shape}")
+    return MODELS[name](num_latents=int(num_latents), image_shape=image_shape, **kwargs)
+
+
+def _example_inputs(model: nn.Module) -> tuple[Array, ...]:
+    if isinstance(model, VAE):
+        return (
+            jnp.zeros((1, *model.image_shape), jnp.float32),
+            jnp.zeros((1, model.num_latents), jnp.float32),
+        )
+    if isinstance(model, Discriminator):
+        return (jnp.zeros((1, model.num_latents), jnp.float32),)
+    raise TypeError(f"model must be a VAE or a Discriminator, got {type(model).__name__}")
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init(model: nn.Module, key: PRNGKey) -> PyTree:
+    return model.init(key, *_example_inputs(model))["params"]
+
+
+def init_params(model: nn.Module, key: PRNGKey) -> PyTree:
+    """Initial parameters of a :class:`VAE` or :class:`Discriminator`, one jitted program.
+
+    Args:
+        model: the module (hashable; compiled once per distinct module).
+        key: a PRNG key.
+
+    Returns:
+        The ``"params"`` collection (a nested dict of arrays).
+    """
+    _example_inputs(model)  # type check before tracing
+    return _init(model, key)
+
+
+def _check_images(model: VAE, images: Array) -> None:
+    if tuple(images.shape[1:]) != model.image_shape or images.ndim != 4:
+        raise ValueError(
+            f"images must have shape [N, {', '.join(map(str, model.image_shape))}], "
+            f"got {tuple(images.shape)}"
+        )
+
+
+def encode(model: VAE, params: PyTree, images: Array) -> tuple[Array, Array]:
+    """Posterior parameters: ``images [N,H,W,C] -> (mean [N,L], logvar [N,L])``."""
+    _check_images(model, images)
+    return model.apply({"params": params}, images, method=VAE.encode)
+
+
+def decode(model: VAE, params: PyTree, z: Array) -> Array:
+    """Decoder logits: ``z [N,L] -> logits [N,H,W,C]`` (``sigmoid`` gives Bernoulli means)."""
+    if z.ndim != 2 or z.shape[1] != model.num_latents:
+        raise ValueError(f"z must have shape [N, {model.num_latents}], got {tuple(z.shape)}")
+    return model.apply({"params": params}, z, method=VAE.decode)
+
+
+def forward(model: VAE, params: PyTree, images: Array, key: PRNGKey) -> VAEOutput:
+    """One reparameterised pass: ``z ~ N(mean, exp(logvar))`` drawn with ``key``.
+
+    Args:
+        model: the :class:`VAE`.
+        params: its parameters.
+        images: ``[N,H,W,C]`` float in [0, 1].
+        key: PRNG key of the posterior sample.
+
+    Returns:
+        :class:`VAEOutput` with ``mean, logvar, z [N,L]`` and ``logits [N,H,W,C]``.
+    """
+    _check_images(model, images)
+    noise = jax.random.normal(key, (images.shape[0], model.num_latents), images.dtype)
+    return model.apply({"params": params}, images, noise)
