@@ -1,0 +1,415 @@
+"""The train step: one pure, jit-compiled state transition ``(state, batch) -> (state, metrics)``.
+
+:func:`make_train_step` closes over everything static (model, objective, optimizer,
+hyperparameters, dataset, mesh) and returns a :class:`TrainStep`, a callable wrapping one
+compiled program:
+
+* ``parallel="jit"`` (default): ``jax.jit`` over a ``Mesh`` with explicit
+  ``NamedSharding``: the state is replicated and donated, the batch is split over the
+  mesh's ``"data"`` axis. XLA partitions the global-batch computation, so batch-level
+  terms (the total-correlation estimators, DIP-VAE's covariance, FactorVAE's permutation)
+  see the whole global batch, exactly as on one device.
+* ``parallel="pmap"``: the same update with ``jax.pmap`` for pmap-era code. Each device
+  encodes and decodes its rows; the outputs are all-gathered so the objective sees the
+  global batch, and the gradients are averaged with ``pmean`` (the transpose of the
+  all-gather scatters each device's share of the cotangent back, scaled by the device
+  count, which the mean undoes). The state is kept stacked over devices
+  (:meth:`TrainStep.place` / :meth:`TrainStep.unplace`).
+
+Data: ``train_step(state, None)`` samples the batch inside the step from a procedural or
+device-resident dataset, ``factors = sample_factors_for_step(dataset, data_key, step, N)``;
+``train_step(state, images)`` takes a global batch from a host pipeline that used the
+same ``data_key`` (:func:`step_keys`), so both give the same batches.
+
+Randomness: ``data_key, model_key = split(state.key)``; the step's noise (the
+reparameterised ``z``, FactorVAE's permutation) comes from ``fold_in(model_key, step)``.
+
+Sweeps: ``num_models=S`` vmaps the update over a leading model axis of the state (one
+key, step and parameter set per model) and over per-model hyperparameters (``[S]`` arrays),
+so S small models train in one compiled program; each model follows the trajectory of
+its own single-model run.
+
+References:
+  Locatello et al., "Challenging Common Assumptions in the Unsupervised Learning of
+  Disentangled Representations", ICML 2019 (training set-up of the study).
+  Kim & Mnih, "Disentangling by Factorising", ICML 2018 (FactorVAE's two-part update).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh
+
+from disentax import parallel as par
+from disentax.train.state import TrainState, create_train_state
+
+__all__ = ["TrainStep", "make_train_step", "step_keys"]
+
+
+def step_keys(state_key: jax.Array, step) -> tuple[jax.Array, jax.Array]:
+    """``(data_key, noise_key)`` of one step: the data key is the same for every step
+    (batches are drawn from ``fold_in(data_key, step)`` by the data module); the noise key
+    is ``fold_in(model_key, step)``."""
+    data_key, model_key = jax.random.split(state_key)
+    return data_key, jax.random.fold_in(model_key, step)
+
+
+def _images_of(batch):
+    if batch is None:
+        return None
+    if isinstance(batch, Mapping):
+        return batch["images"]
+    if isinstance(batch, tuple | list):
+        return batch[0]
+    return batch
+
+
+@dataclasses.dataclass(frozen=True)
+class _Update:
+    """The single-model update on a global batch (shared by the jit and pmap paths)."""
+
+    model: Any
+    objective: Callable
+    tx: optax.GradientTransformation
+    reconstruction: str
+    discriminator: Any
+    discriminator_tx: Any
+    discriminator_loss: Callable | None
+    permute_dims: Callable | None
+    gather: Callable  # identity (jit) or all_gather over the pmap axis
+    reduce_grads: Callable  # identity (jit) or pmean over the pmap axis
+    num_shards: int  # 1 (jit: global view) or the pmap device count
+    shard_index: Callable  # () -> this shard's index (0 under jit)
+
+    def __call__(self, state: TrainState, images, hyper):
+        from disentax.models import vae as vae_lib
+
+        _, noise_key = step_keys(state.key, state.step)
+        z_key, perm_key = jax.random.split(noise_key)
+        params, opt_state = state.params, state.opt_state
+        disc_params = params.get("discriminator")
+
+        def vae_loss(vae_params):
+            # encode -> reparameterise -> decode, with the noise drawn for the global batch
+            # so that every parallel layout draws the same z for the same row.
+            mean, logvar = vae_lib.encode(self.model, vae_params, images)
+            n_local = mean.shape[0]
+            noise = jax.random.normal(z_key, (n_local * self.num_shards, mean.shape[1]))
+            noise = jax.lax.dynamic_slice_in_dim(noise, self.shard_index() * n_local, n_local)
+            z = mean + jnp.exp(0.5 * logvar) * noise
+            logits = vae_lib.decode(self.model, vae_params, z)
+            out = self.gather(vae_lib.VAEOutput(mean=mean, logvar=logvar, z=z, logits=logits))
+            full_images = self.gather(images)
+            extra = {}
+            if self.discriminator is not None:
+                frozen = jax.lax.stop_gradient(disc_params)
+                extra["discriminator_logits"] = self.discriminator.apply({"params": frozen}, out.z)
+            loss, aux = self.objective(
+                full_images,
+                out,
+                step=state.step,
+                reconstruction=self.reconstruction,
+                **hyper,
+                **extra,
+            )
+            return loss, (aux, out.z)
+
+        (loss, (aux, z)), grads = jax.value_and_grad(vae_loss, has_aux=True)(params["vae"])
+        grads = self.reduce_grads(grads)
+        updates, vae_opt = self.tx.update(grads, opt_state["vae"], params["vae"])
+        new_params = {"vae": optax.apply_updates(params["vae"], updates)}
+        new_opt = {"vae": vae_opt}
+        metrics = {k: v for k, v in aux.items() if jnp.ndim(v) == 0}
+        metrics["loss"] = loss
+        metrics["grad_norm"] = optax.global_norm(grads)
+
+        if self.discriminator is not None:
+            # z is the global batch's sample (identical on every pmap device), detached:
+            # the discriminator's gradient never reaches the VAE and vice versa.
+            z = jax.lax.stop_gradient(z)
+            z_perm = self.permute_dims(perm_key, z)
+
+            def disc_loss(dp):
+                logits_z = self.discriminator.apply({"params": dp}, z)
+                logits_perm = self.discriminator.apply({"params": dp}, z_perm)
+                return self.discriminator_loss(logits_z, logits_perm)
+
+            (d_loss, d_aux), d_grads = jax.value_and_grad(disc_loss, has_aux=True)(disc_params)
+            d_updates, d_opt = self.discriminator_tx.update(
+                d_grads, opt_state["discriminator"], disc_params
+            )
+            new_params["discriminator"] = optax.apply_updates(disc_params, d_updates)
+            new_opt["discriminator"] = d_opt
+            metrics["discriminator/loss"] = d_loss
+            for k, v in d_aux.items():
+                if jnp.ndim(v) == 0:
+                    name = k if k.startswith("discriminator/") else f"discriminator/{k}"
+                    metrics.setdefault(name, v)
+
+        new_state = TrainState(
+            step=state.step + 1, params=new_params, opt_state=new_opt, key=state.key
+        )
+        return new_state, metrics
+
+
+def _sample_images(dataset, state_key, step, global_batch, rows=None):
+    """Global batch images ``[N,H,W,C]`` (or only ``rows``) drawn inside the step."""
+    from disentax.data import sampling
+
+    data_key, _ = step_keys(state_key, step)
+    factors = sampling.sample_factors_for_step(dataset, data_key, step, global_batch)
+    if rows is not None:
+        start, size = rows
+        factors = jax.lax.dynamic_slice_in_dim(factors, start, size, axis=0)
+    return dataset.observations(factors)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainStep:
+    """A compiled train step and the layout of the state it expects.
+
+    Call as ``state, metrics = train_step(state, batch)`` with ``batch`` None (sample
+    inside the step from ``dataset``), a global ``images [N,H,W,C]`` array, or a tuple
+    ``(images, factors)``. The state argument is donated.
+
+    Attributes:
+      mesh: the data-parallel mesh.
+      parallel: ``"jit"`` or ``"pmap"``.
+      num_models: ``S`` for a sweep, else None.
+      global_batch: ``N`` when the step samples its own batch, else None.
+    """
+
+    fn: Callable
+    mesh: Mesh
+    parallel: str
+    num_models: int | None
+    global_batch: int | None
+    init_fn: Callable
+
+    def __call__(self, state: TrainState, batch=None):
+        images = _images_of(batch)
+        if images is None and self.global_batch is None:
+            raise ValueError("batch is None but the step was built without a dataset")
+        if images is not None:
+            n = images.shape[0]
+            par.check_global_batch(int(n), self.mesh.size, name="batch (leading axis)")
+            if self.parallel == "pmap":
+                shape = (self.mesh.size, n // self.mesh.size, *images.shape[1:])
+                images = np.asarray(images).reshape(shape)
+        return self.fn(state, images)
+
+    def init(self, key: jax.Array) -> TrainState:
+        """The initial state (one jitted program), placed as this step expects it."""
+        return self.place(self.init_fn(key))
+
+    def place(self, state: TrainState) -> TrainState:
+        """Puts a (global, unstacked) state into this step's layout on the devices."""
+        if self.parallel == "pmap":
+            stacked = par.data_sharding(self.mesh)
+            d = self.mesh.size
+            return jax.device_put(
+                jax.tree.map(lambda x: jnp.broadcast_to(x[None], (d, *x.shape)), state), stacked
+            )
+        return jax.device_put(state, par.replicated_sharding(self.mesh))
+
+    def unplace(self, state: TrainState) -> TrainState:
+        """The global state (one copy) from this step's layout (for checkpoints, tests)."""
+        if self.parallel == "pmap":
+            return jax.tree.map(lambda x: x[0], state)
+        return state
+
+
+def make_train_step(
+    model,
+    objective: Callable | str,
+    tx: optax.GradientTransformation,
+    *,
+    mesh: Mesh,
+    dataset=None,
+    batch_size: int | None = None,
+    hyperparameters: Mapping[str, Any] | None = None,
+    reconstruction: str = "bernoulli",
+    discriminator=None,
+    discriminator_tx: optax.GradientTransformation | None = None,
+    parallel: str = "jit",
+    num_models: int | None = None,
+    donate: bool = True,
+) -> TrainStep:
+    """Builds the compiled train step.
+
+    Args:
+      model: VAE module (``disentax.models.make_model``).
+      objective: an ``ObjectiveFn`` or its name in ``disentax.losses.OBJECTIVES``.
+      tx: optax optimizer of the VAE parameters.
+      mesh: data-parallel mesh (``disentax.parallel.make_mesh``).
+      dataset: a jittable ``GroundTruthData``; with ``batch_size`` the step samples its
+        own batch when called with ``batch=None``.
+      batch_size: global batch ``N`` for in-step sampling; divisible by the device count.
+      hyperparameters: keyword hyperparameters of the objective. In a sweep each value is
+        a scalar shared by all models or an ``[S]`` array, one value per model.
+      reconstruction: ``"bernoulli"`` or ``"gaussian"``.
+      discriminator: FactorVAE discriminator module; turns on the two-part update.
+      discriminator_tx: the discriminator's own optimizer.
+      parallel: ``"jit"`` (mesh + NamedSharding) or ``"pmap"``.
+      num_models: ``S`` for a vmapped sweep (jit only), else None.
+      donate: donate the state buffers (default True).
+
+    Returns:
+      A :class:`TrainStep`.
+
+    Raises:
+      ValueError: unknown objective or parallel mode, a batch not divisible by the device
+        count, hyperparameters of the wrong shape, a discriminator without its optimizer.
+    """
+    from disentax import losses
+
+    if isinstance(objective, str):
+        if objective not in losses.OBJECTIVES:
+            raise ValueError(
+                f"objective {objective!r} is unknown; known: {sorted(losses.OBJECTIVES)}"
+            )
+        objective = losses.OBJECTIVES[objective]
+    if not callable(objective):
+        raise TypeError(f"objective must be callable or a name, got {type(objective).__name__}")
+    if parallel not in ("jit", "pmap"):
+        raise ValueError(f"parallel must be 'jit' or 'pmap', got {parallel!r}")
+    if (discriminator is None) != (discriminator_tx is None):
+        raise ValueError("discriminator and discriminator_tx must be given together")
+    if num_models is not None:
+        if not isinstance(num_models, int) or num_models < 1:
+            raise ValueError(f"num_models must be a positive int, got {num_models!r}")
+        if parallel != "jit":
+            raise ValueError("sweeps (num_models) run with parallel='jit' only")
+    if batch_size is not None:
+        par.check_global_batch(batch_size, mesh.size)
+    if batch_size is not None and dataset is None:
+        raise ValueError("batch_size is given for in-step sampling but dataset is None")
+    static_hyper, swept_hyper = _sweep_hyperparameters(hyperparameters or {}, num_models)
+
+    pmap_mode = parallel == "pmap"
+    axis = par.DATA_AXIS
+    update = _Update(
+        model=model,
+        objective=objective,
+        tx=tx,
+        reconstruction=reconstruction,
+        discriminator=discriminator,
+        discriminator_tx=discriminator_tx,
+        discriminator_loss=losses.factor_vae_discriminator_loss if discriminator else None,
+        permute_dims=losses.permute_dims if discriminator else None,
+        gather=(
+            (lambda t: jax.tree.map(lambda x: jax.lax.all_gather(x, axis, tiled=True), t))
+            if pmap_mode
+            else (lambda t: t)
+        ),
+        reduce_grads=(lambda g: jax.lax.pmean(g, axis)) if pmap_mode else (lambda g: g),
+        num_shards=mesh.size if pmap_mode else 1,
+        shard_index=(lambda: jax.lax.axis_index(axis)) if pmap_mode else (lambda: 0),
+    )
+    global_batch = batch_size if dataset is not None else None
+    data_spec = par.data_sharding(mesh)
+
+    def one_model(state, images, swept):
+        if images is None:
+            if pmap_mode:
+                local = global_batch // mesh.size
+                start = jax.lax.axis_index(axis) * local
+                images = _sample_images(
+                    dataset, state.key, state.step, global_batch, rows=(start, local)
+                )
+            else:
+                images = _sample_images(dataset, state.key, state.step, global_batch)
+                images = jax.lax.with_sharding_constraint(images, data_spec)
+        return update(state, images, {**static_hyper, **swept})
+
+    def step_fn(state, images):
+        if num_models is None:
+            return one_model(state, images, {})
+        return jax.vmap(one_model, in_axes=(0, None, 0))(state, images, swept_hyper)
+
+    donate_argnums = (0,) if donate else ()
+    replicated = par.replicated_sharding(mesh)
+    if pmap_mode:
+        devices = list(mesh.devices.flat)
+        pmapped = {
+            sampled: jax.pmap(
+                (lambda s: step_fn(s, None)) if sampled else step_fn,
+                axis_name=axis,
+                devices=devices,
+                donate_argnums=donate_argnums,
+            )
+            for sampled in (True, False)
+        }
+
+        def fn(state, images):
+            if images is None:
+                state, metrics = pmapped[True](state)
+            else:
+                state, metrics = pmapped[False](state, images)
+            return state, jax.tree.map(lambda m: m[0], metrics)
+
+    else:
+        jitted = {
+            True: jax.jit(
+                lambda s: step_fn(s, None),
+                in_shardings=(replicated,),
+                out_shardings=(replicated, replicated),
+                donate_argnums=donate_argnums,
+            ),
+            False: jax.jit(
+                step_fn,
+                in_shardings=(replicated, data_spec),
+                out_shardings=(replicated, replicated),
+                donate_argnums=donate_argnums,
+            ),
+        }
+
+        def fn(state, images):
+            if images is None:
+                return jitted[True](state)
+            return jitted[False](state, images)
+
+    def init_fn(key):
+        return create_train_state(
+            key,
+            model,
+            tx,
+            discriminator=discriminator,
+            discriminator_tx=discriminator_tx,
+            out_sharding=None if pmap_mode else replicated,
+        )
+
+    return TrainStep(
+        fn=fn,
+        mesh=mesh,
+        parallel=parallel,
+        num_models=num_models,
+        global_batch=global_batch,
+        init_fn=init_fn,
+    )
+
+
+def _sweep_hyperparameters(hyper: Mapping[str, Any], num_models: int | None):
+    """Splits hyperparameters into closed-over constants and per-model ``[S]`` arrays."""
+    static: dict[str, Any] = {}
+    swept: dict[str, jax.Array] = {}
+    for name, value in hyper.items():
+        if isinstance(value, str | bool) or value is None:
+            static[name] = value
+            continue
+        shape = np.shape(value)
+        if shape == ():
+            static[name] = value
+        elif num_models is not None and shape == (num_models,):
+            swept[name] = jnp.asarray(value)
+        else:
+            expected = "a scalar" if num_models is None else f"a scalar or shape ({num_models},)"
+            raise ValueError(f"hyperparameter {name!r} must be {expected}, got shape {shape}")
+    return static, swept
