@@ -1,0 +1,210 @@
+"""``disentax bench``: the benchmark table and its runner.
+
+``BENCHMARKS`` is the one plain dict from benchmark name to the function that runs it
+(``fn(ctx) -> list of result rows``). A benchmark may return several rows; their names
+start with the benchmark's name. ``main(name)`` runs every benchmark whose name equals
+``name`` or starts with ``name + "/"``, prints a markdown table, and merges the rows into
+the JSON file given by ``out`` (rows are replaced by name, so a partial run updates a
+full results file).
+
+Thread settings. Unless the process has already initialised its XLA backend (as under
+pytest), ``main`` sets one XLA thread (``--xla_cpu_multi_thread_eigen=false
+intra_op_parallelism_threads=1``) and 8 host devices (for the mesh benchmarks) before
+JAX starts, and ``torch.set_num_threads(1)``; ``DISENTAX_BENCH_THREADS=all`` keeps the
+defaults instead. Because XLA's matmuls use every core regardless of those flags, the
+process is also pinned to one core (all its threads; ``DISENTAX_BENCH_CPU`` picks it);
+the JSON records the affinity it ran with.
+``DISENTAX_BENCH_QUICK=1`` shrinks every benchmark to smoke-test size.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks import harness
+
+ONE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+HOST_DEVICES = 8
+
+BenchFn = Callable[[harness.Context], list[dict[str, Any]]]
+
+
+def _lazy(module: str, function: str, **kwargs: Any) -> BenchFn:
+    """A benchmark function imported only when it runs (torch/sklearn stay optional)."""
+
+    def run(ctx: harness.Context) -> list[dict[str, Any]]:
+        import importlib
+
+        return getattr(importlib.import_module(f"benchmarks.{module}"), function)(ctx, **kwargs)
+
+    run.__name__ = f"{module}.{function}"
+    return run
+
+
+OBJECTIVE_NAMES = (
+    "beta_vae",
+    "annealed_vae",
+    "beta_tcvae",
+    "factor_vae",
+    "dip_vae_i",
+    "dip_vae_ii",
+)
+
+BENCHMARKS: dict[str, BenchFn] = {
+    "peak/matmul": _lazy("peak", "bench_peak"),
+    "layers/conv_vae": _lazy("layers", "bench_layers"),
+    "torch/train_step/b64": _lazy("train_steps", "bench_torch_paired", batch_size=64),
+    **{
+        f"train_step/{objective}/b{batch}": _lazy(
+            "train_steps", "bench_train_step", objective=objective, batch_size=batch
+        )
+        for objective in OBJECTIVE_NAMES
+        for batch in (64, 256)
+    },
+    "train_step/beta_vae/b64/bfloat16": _lazy(
+        "train_steps", "bench_train_step", objective="beta_vae", batch_size=64, dtype="bfloat16"
+    ),
+    "train_step/beta_vae/b256/mesh8": _lazy(
+        "train_steps", "bench_train_step", objective="beta_vae", batch_size=256, mesh=8
+    ),
+    "train_step/beta_vae/b64/sweep8": _lazy(
+        "train_steps", "bench_sweep", objective="beta_vae", batch_size=64, num_models=8
+    ),
+    "startup/first_step": _lazy("startup", "bench_first_step"),
+    "metrics/suite": _lazy("metrics_suite", "bench_suite"),
+    "metrics/scaling": _lazy("metrics_suite", "bench_scaling"),
+    "data/dsprites/render": _lazy("data_render", "bench_render"),
+}
+
+
+def select(name: str | None) -> list[str]:
+    """Benchmark names equal to ``name`` or below it (``name/...``); all for ``None``."""
+    if name is None or name in ("", "all"):
+        return list(BENCHMARKS)
+    prefix = name.rstrip("/")
+    chosen = [n for n in BENCHMARKS if n == prefix or n.startswith(prefix + "/")]
+    if not chosen:
+        raise ValueError(
+            f"no benchmark named {name!r} or below it; `disentax bench --list` shows the "
+            f"{len(BENCHMARKS)} names"
+        )
+    return chosen
+
+
+def _pin_process(core: int) -> None:
+    """Pins every thread of this process (and so every later thread) to one core."""
+    for task in pathlib.Path("/proc/self/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), {core})
+        except OSError:  # a thread that ended meanwhile
+            pass
+    os.sched_setaffinity(0, {core})
+
+
+def configure_threads() -> str:
+    """Sets one thread per framework before JAX starts; returns what was done.
+
+    XLA:CPU's matmuls ignore ``--xla_cpu_multi_thread_eigen=false`` (measured here: a
+    1024^2 product used 1.8 cores with it), so the process is also pinned to one core
+    (``DISENTAX_BENCH_CPU``, default: the last core it may use); threads created later
+    inherit the pin. ``DISENTAX_BENCH_THREADS=all`` keeps the framework defaults.
+    """
+    if os.environ.get("DISENTAX_BENCH_THREADS", "one") == "all":
+        return "framework defaults (DISENTAX_BENCH_THREADS=all)"
+    from jax._src import xla_bridge
+
+    if xla_bridge.backends_are_initialized():
+        return "XLA backend already initialised: its thread settings were kept"
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in flags:
+        flags = f"{flags} {ONE_THREAD_XLA_FLAGS}"
+    if "xla_force_host_platform_device_count" not in flags:
+        flags = f"{flags} --xla_force_host_platform_device_count={HOST_DEVICES}"
+    os.environ["XLA_FLAGS"] = flags.strip()
+    note = "one thread per framework"
+    if hasattr(os, "sched_setaffinity"):
+        core = int(os.environ.get("DISENTAX_BENCH_CPU", max(os.sched_getaffinity(0))))
+        _pin_process(core)
+        note += f", process pinned to core {core}"
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    return note
+
+
+def main(
+    name: str | None = None,
+    out: str | None = None,
+    workdir: str | None = None,
+    list_only: bool = False,
+) -> int:
+    """Runs the selected benchmarks, prints a table, merges the rows into ``out``.
+
+    Args:
+      name: a benchmark name or a prefix of names (``None``: all).
+      out: a JSON file to merge the results into (``None``: print only).
+      workdir: a folder for scratch files (``None``: a temporary folder).
+      list_only: print the names and return.
+
+    Returns:
+      The exit status: 0 when every selected benchmark ran or was skipped with a
+      reason, 1 when one raised.
+    """
+    names = select(name)
+    if list_only:
+        for n in names:
+            print(n)
+        return 0
+    thread_note = configure_threads()
+    quick = os.environ.get("DISENTAX_BENCH_QUICK", "") not in ("", "0")
+    with tempfile.TemporaryDirectory(prefix="disentax-bench-") as tmp:
+        ctx = harness.Context(
+            quick=quick,
+            workdir=pathlib.Path(workdir or tmp),
+            repeats=3 if quick else 7,
+        )
+        ctx.workdir.mkdir(parents=True, exist_ok=True)
+        results: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
+        failed = 0
+        for n in names:
+            print(f"[bench] {n} ...", file=sys.stderr, flush=True)
+            try:
+                rows = BENCHMARKS[n](ctx)
+            except harness.SkipBenchmark as skip:
+                skipped.append({"name": n, "reason": str(skip)})
+                print(f"[bench] {n} skipped: {skip}", file=sys.stderr, flush=True)
+                continue
+            except Exception:  # noqa: BLE001 - one failing benchmark must not stop the rest
+                failed += 1
+                skipped.append({"name": n, "reason": "error: " + traceback.format_exc(limit=3)})
+                traceback.print_exc()
+                continue
+            results.extend(rows)
+    run = {
+        "created": harness.now(),
+        "command": " ".join(sys.argv),
+        "selection": name,
+        "quick": quick,
+        "thread_setting": thread_note,
+        "environment": harness.environment(),
+        "peak_flops": ctx._peak["peak_flops"] if ctx._peak else None,
+        "results": results,
+        "skipped": skipped,
+    }
+    print(harness.format_table(results))
+    for s in skipped:
+        print(f"skipped {s['name']}: {s['reason'].splitlines()[0]}")
+    if out is not None:
+        harness.merge_results(pathlib.Path(out), run)
+        print(f"wrote {out}")
+    return 1 if failed else 0
