@@ -1,1 +1,84 @@
-"""disentax.viz."""
+"""disentax.viz: latent traversals, animations, reconstructions, plots and the run report.
+
+The library functions take ``(model, params, images)`` and return arrays, so any project
+can use them without files; the writers turn those arrays into PNG/GIF files, and
+:func:`traverse_workdir` (the ``disentax traverse`` command) regenerates every picture and
+``report.html`` of a run folder from a checkpoint.
+"""
+
+from disentax.viz.animations import (
+    CYCLES,
+    Animation,
+    animate,
+    cycle_gaussian,
+    cycle_interval,
+    cycle_values,
+    gif_frames,
+    write_gif,
+)
+from disentax.viz.decoding import (
+    decode_latents,
+    encode_images,
+    reconstruct,
+    reconstruction_grid,
+)
+from disentax.viz.grids import tile, to_rgb, to_uint8
+from disentax.viz.plots import (
+    curves_figure,
+    heatmap_figure,
+    image_figure,
+    kl_figure,
+    read_metrics_jsonl,
+    save_figure,
+    traversal_figure,
+    traversal_row_labels,
+)
+from disentax.viz.report import ARTEFACTS, render_report, write_report
+from disentax.viz.traversals import (
+    VALUE_RANGES,
+    Traversal,
+    check_latents,
+    latent_kl,
+    traversal_latents,
+    traversal_values,
+    traverse,
+)
+from disentax.viz.workdir import OWNED_FILES, traverse_workdir
+
+__all__ = [
+    "ARTEFACTS",
+    "CYCLES",
+    "OWNED_FILES",
+    "VALUE_RANGES",
+    "Animation",
+    "Traversal",
+    "animate",
+    "check_latents",
+    "curves_figure",
+    "cycle_gaussian",
+    "cycle_interval",
+    "cycle_values",
+    "decode_latents",
+    "encode_images",
+    "gif_frames",
+    "heatmap_figure",
+    "image_figure",
+    "kl_figure",
+    "latent_kl",
+    "read_metrics_jsonl",
+    "reconstruct",
+    "reconstruction_grid",
+    "render_report",
+    "save_figure",
+    "tile",
+    "to_rgb",
+    "to_uint8",
+    "traversal_figure",
+    "traversal_latents",
+    "traversal_row_labels",
+    "traversal_values",
+    "traverse",
+    "traverse_workdir",
+    "write_gif",
+    "write_report",
+]

@@ -1,0 +1,214 @@
+"""``disentax traverse``: regenerate every picture and the report of a run folder.
+
+Reads a checkpoint through ``disentax.train.load_run``, samples seed and reference images
+from the run's dataset, and writes the files listed in :data:`OWNED_FILES` (and only
+those: each is written to a temporary name and moved into place, nothing else in the
+run folder is touched).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from disentax.viz import animations, decoding, grids, plots, report, traversals
+
+__all__ = ["OWNED_FILES", "traverse_workdir"]
+
+GIFS = {
+    "fixed_interval": "traversal.gif",
+    "std_gaussian": "traversal_std_gaussian.gif",
+    "fitted_gaussian": "traversal_fitted_gaussian.gif",
+}
+OWNED_FILES = tuple(f"viz/{name}" for name, _, _ in report.ARTEFACTS) + ("report.html",)
+
+
+def _checkpoint_steps(workdir: pathlib.Path) -> list[int]:
+    folder = workdir / "checkpoints"
+    if not workdir.is_dir():
+        raise FileNotFoundError(f"workdir: no such run folder: {workdir}")
+    steps = (
+        sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+        if folder.is_dir()
+        else []
+    )
+    if not steps:
+        raise FileNotFoundError(
+            f"no checkpoints in {folder}: expected numbered step folders written by "
+            f"`disentax train --workdir {workdir}` (train first, then traverse)"
+        )
+    return steps
+
+
+def _replace(path: pathlib.Path, write) -> None:
+    """Calls ``write(temporary_path)`` and moves the result to ``path``."""
+    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def _output_of(config) -> str:
+    objective = config.get("objective", None) if hasattr(config, "get") else None
+    reconstruction = "bernoulli"
+    if objective is not None and hasattr(objective, "get"):
+        reconstruction = objective.get("reconstruction", "bernoulli")
+    return "sigmoid" if reconstruction == "bernoulli" else "clip"
+
+
+def traverse_workdir(
+    workdir,
+    *,
+    step: int | None = None,
+    latents: Sequence[int] | None = None,
+    num_seeds: int = 3,
+    num_steps: int = 10,
+    num_frames: int = 20,
+    num_reference: int = 256,
+    value_range: str = "prior",
+    kl_threshold: float = 0.01,
+    seed: int = 0,
+) -> dict[str, pathlib.Path]:
+    """Writes the traversal grid, GIFs, reconstructions, plots and ``report.html``.
+
+    Args:
+      workdir: a run folder with ``checkpoints/`` (and optionally ``config.json``,
+        ``metrics.jsonl``, ``evaluation.json``).
+      step: checkpoint step (default: the latest).
+      latents: latent indices to show (default: all); out of range raises ValueError.
+      num_seeds: seed images (columns of the GIF, blocks of the grid).
+      num_steps: values per latent in the grid.
+      num_frames: frames per GIF cycle.
+      num_reference: images for the average KL and the fitted ranges.
+      value_range: ``"prior"``, ``"interval"`` or ``"posterior"`` (see ``traversals``).
+      kl_threshold: latents with average KL at or below it (nats) are marked inactive.
+      seed: seed of the image sampling.
+
+    Returns:
+      ``{file name: path}`` of every file written.
+
+    Raises:
+      FileNotFoundError: the folder or its checkpoints (or the requested step) are missing.
+      ValueError: a latent index is out of range (the message gives the valid range).
+    """
+    workdir = pathlib.Path(workdir)
+    steps = _checkpoint_steps(workdir)
+    if step is not None and step not in steps:
+        raise FileNotFoundError(
+            f"step: no checkpoint for step {step} in {workdir / 'checkpoints'}; "
+            f"available steps: {steps}"
+        )
+    from disentax.train import load_run
+
+    run = load_run(workdir, step=step)
+    model, params, dataset = run.model, run.params, run.dataset
+    output = _output_of(run.config)
+    num_latents = int(getattr(run.config, "num_latents", 0) or 0)
+    if num_latents:
+        traversals.check_latents(latents, num_latents)  # fail before any compute
+
+    key = jax.random.key(seed)
+    factors = dataset.sample_factors(key, num_seeds + num_reference)
+    images = np.asarray(dataset.observations(factors), dtype=np.float32)
+    seeds, reference = images[:num_seeds], images[num_seeds:]
+
+    evaluation_path = workdir / "evaluation.json"
+    matrices = {}
+    if evaluation_path.is_file():
+        with open(evaluation_path, encoding="utf-8") as file:
+            matrices = json.load(file).get("matrices", {}) or {}
+    factor_names = list(getattr(dataset, "factor_names", []) or []) or None
+
+    viz = workdir / "viz"
+    viz.mkdir(exist_ok=True)
+    written: dict[str, pathlib.Path] = {}
+
+    def save(name: str, write) -> None:
+        _replace(viz / name, write)
+        written[name] = viz / name
+
+    common = dict(latents=latents, reference_images=reference, kl_threshold=kl_threshold)
+    grid = traversals.traverse(
+        model,
+        params,
+        seeds,
+        num_steps=num_steps,
+        value_range=value_range,
+        output=output,
+        **common,
+    )
+    informative, score = None, "MI"
+    if "mutual_info" in matrices:
+        informative = np.asarray(matrices["mutual_info"], dtype=np.float64)
+    elif "dci_importance" in matrices:
+        informative, score = np.asarray(matrices["dci_importance"], dtype=np.float64), "DCI"
+    labels = plots.traversal_row_labels(
+        grid.latents,
+        grid.kl,
+        grid.active,
+        informativeness=informative,
+        factor_names=factor_names,
+        score_name=score,
+    )
+    title = f"latent traversals, {value_range} range, checkpoint step {run.step}"
+    figure = plots.traversal_figure(grid, row_labels=labels, title=title)
+    save("traversal.png", lambda p: plots.save_figure(figure, p))
+
+    for cycle, name in GIFS.items():
+        animation = animations.animate(
+            model, params, seeds, cycle=cycle, num_frames=num_frames, output=output, **common
+        )
+        short = [
+            f"z{i}" + ("" if a else " off")
+            for i, a in zip(
+                np.asarray(animation.latents), np.asarray(animation.active), strict=True
+            )
+        ]
+        frames = animations.gif_frames(animation, row_labels=short)
+        save(name, lambda p, frames=frames: animations.write_gif(p, frames, fps=10))
+
+    recons = decoding.reconstruct(model, params, reference[:16], output=output)
+    tiled = grids.tile(decoding.reconstruction_grid(reference[:16], recons, columns=8))
+    figure = plots.image_figure(tiled, title="inputs (odd rows) and reconstructions")
+    save("reconstructions.png", lambda p: plots.save_figure(figure, p))
+
+    mean, logvar = decoding.encode_images(model, params, reference)
+    all_kl = traversals.latent_kl(mean, logvar)
+    figure = plots.kl_figure(all_kl, kl_threshold=kl_threshold)
+    save("kl.png", lambda p: plots.save_figure(figure, p))
+
+    notes = []
+    for key_name, name, what in (
+        ("mutual_info", "mutual_info.png", "mutual information (nats)"),
+        ("dci_importance", "dci_importance.png", "DCI importance"),
+    ):
+        if key_name in matrices:
+            figure = plots.heatmap_figure(
+                matrices[key_name], title=f"{what}: latent x factor", factor_names=factor_names
+            )
+            save(name, lambda p, figure=figure: plots.save_figure(figure, p))
+    if not matrices:
+        notes.append(
+            f"No latent x factor matrices: run `disentax evaluate --workdir {workdir}` "
+            "to score the run, then `disentax traverse` again."
+        )
+    metrics_path = workdir / "metrics.jsonl"
+    if metrics_path.is_file():
+        try:
+            figure = plots.curves_figure(plots.read_metrics_jsonl(metrics_path))
+        except ValueError as err:
+            notes.append(f"No training curves: {err}")
+        else:
+            save("curves.png", lambda p: plots.save_figure(figure, p))
+    else:
+        notes.append(f"No training log at {metrics_path}.")
+    written["report.html"] = report.write_report(workdir, step=run.step, notes=notes)
+    return written
