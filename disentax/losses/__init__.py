@@ -1,1 +1,64 @@
-"""disentax.losses."""
+"""disentax.losses: numbers from arrays (pure jnp; no Flax, no config).
+
+Per-example pieces (``bernoulli_nll``, ``gaussian_nll``, ``gaussian_kl``,
+``gaussian_log_density``, ``total_correlation``, ``permute_dims``, DIP-VAE covariances)
+and the six objectives of the reference study in ``OBJECTIVES``.
+"""
+
+from disentax.losses.divergence import (
+    dip_covariance,
+    dip_penalties,
+    gaussian_kl,
+    gaussian_log_density,
+)
+from disentax.losses.objectives import (
+    DEFAULT_HYPERPARAMETERS,
+    OBJECTIVES,
+    ObjectiveFn,
+    annealed_vae,
+    beta_tcvae,
+    beta_vae,
+    dip_vae_i,
+    dip_vae_ii,
+    factor_vae,
+    factor_vae_discriminator_loss,
+    validate_hyperparameters,
+)
+from disentax.losses.reconstruction import (
+    RECONSTRUCTIONS,
+    bernoulli_nll,
+    gaussian_nll,
+    reconstruction_nll,
+)
+from disentax.losses.total_correlation import (
+    ESTIMATORS,
+    mss_log_weights,
+    permute_dims,
+    total_correlation,
+)
+
+__all__ = [
+    "DEFAULT_HYPERPARAMETERS",
+    "ESTIMATORS",
+    "OBJECTIVES",
+    "RECONSTRUCTIONS",
+    "ObjectiveFn",
+    "annealed_vae",
+    "bernoulli_nll",
+    "beta_tcvae",
+    "beta_vae",
+    "dip_covariance",
+    "dip_penalties",
+    "dip_vae_i",
+    "dip_vae_ii",
+    "factor_vae",
+    "factor_vae_discriminator_loss",
+    "gaussian_kl",
+    "gaussian_log_density",
+    "gaussian_nll",
+    "mss_log_weights",
+    "permute_dims",
+    "reconstruction_nll",
+    "total_correlation",
+    "validate_hyperparameters",
+]
