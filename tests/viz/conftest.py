@@ -67,6 +67,17 @@ def tiny_params(model: VAE, *, inactive=(INACTIVE,), seed: int = 0):
     }
 
 
+@pytest.fixture(scope="session")
+def inactive_latent() -> int:
+    return INACTIVE
+
+
+@pytest.fixture(scope="session")
+def make_vae():
+    """The factory pair ``(make_tiny_vae, tiny_params)`` for tests needing other weights."""
+    return make_tiny_vae, tiny_params
+
+
 @pytest.fixture(scope="module")
 def tiny_vae():
     model = make_tiny_vae()
