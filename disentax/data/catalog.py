@@ -1,0 +1,78 @@
+"""Datasets by name: the one plain dict ``DATASETS`` and ``get``/``names``.
+
+Procedural and synthetic datasets are built on the spot; the readers of published
+files take ``data_dir`` (default ``$DISENTAX_DATA`` or ``~/disentax_data``) and read
+the file once per process (see :mod:`disentax.data.resident`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from disentax.data import (
+    cars3d,
+    dsprites,
+    dsprites_file,
+    mpi3d,
+    shapes3d,
+    smallnorb,
+    synthetic,
+    tfds_adapter,
+    variants,
+)
+from disentax.data.ground_truth import GroundTruthData
+
+DATASETS: dict[str, Callable[..., GroundTruthData]] = {
+    "dsprites": dsprites.DSprites,
+    "color_dsprites": variants.ColorDSprites,
+    "noisy_dsprites": variants.NoisyDSprites,
+    "scream_dsprites": variants.ScreamDSprites,
+    "dsprites_file": dsprites_file.load,
+    "shapes3d": shapes3d.load,
+    "mpi3d_toy": functools.partial(mpi3d.load, "toy"),
+    "mpi3d_realistic": functools.partial(mpi3d.load, "realistic"),
+    "mpi3d_real": functools.partial(mpi3d.load, "real"),
+    "smallnorb": smallnorb.load,
+    "cars3d": cars3d.load,
+    "synthetic_identity": synthetic.Identity,
+    "synthetic_rotation": synthetic.Rotation,
+    "synthetic_noise": synthetic.Noise,
+    "tfds_dsprites": functools.partial(tfds_adapter.load, "dsprites"),
+    "tfds_shapes3d": functools.partial(tfds_adapter.load, "shapes3d"),
+    "tfds_smallnorb": functools.partial(tfds_adapter.load, "smallnorb"),
+}
+
+# Datasets read from files: the only ones that take ``data_dir``.
+FILE_DATASETS = frozenset(
+    name for name in DATASETS if name.startswith(("dsprites_file", "shapes3d", "mpi3d", "tfds"))
+) | {"smallnorb", "cars3d"}
+
+
+def names() -> list[str]:
+    """The known dataset names, sorted."""
+    return sorted(DATASETS)
+
+
+def get(name: str, **kwargs) -> GroundTruthData:
+    """The dataset called ``name``, built with ``kwargs``.
+
+    Args:
+      name: one of :func:`names`.
+      **kwargs: passed to the dataset's factory; ``data_dir`` is accepted by every
+        dataset and ignored (when ``None``) by procedural and synthetic ones.
+
+    Raises:
+      ValueError: unknown name (the message lists the known names), or ``data_dir``
+        given for a dataset that reads no file.
+      TypeError: an argument the dataset does not take.
+    """
+    if not isinstance(name, str) or name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(names())}")
+    if name not in FILE_DATASETS and "data_dir" in kwargs:
+        if kwargs.pop("data_dir") is not None:
+            raise ValueError(f"dataset {name!r} is procedural and reads no files: drop data_dir")
+    try:
+        return DATASETS[name](**kwargs)
+    except TypeError as err:
+        raise TypeError(f"dataset {name!r}: bad arguments {sorted(kwargs)}: {err}") from err

@@ -1,0 +1,165 @@
+"""Per-step batches as pure functions of ``(data_key, step)``, per host and global.
+
+The global batch of step ``t`` is fixed by ``(data_key, t)`` alone: its factors are
+``dataset.sample_factors(fold_in(data_key, t), global_batch_size)`` and, for datasets
+whose images need randomness (``dataset.takes_key``), row ``i`` gets the key
+``split(fold_in(fold_in(data_key, t), 1), global_batch_size)[i]``. Every host computes
+the (small) factor array of the whole batch, renders only the rows its devices hold,
+and the global ``jax.Array`` is assembled with ``jax.make_array_from_process_local_data``.
+Hence the same global batch results whatever the number of hosts or devices, and a
+resumed run needs no data-pipeline state.
+
+Two paths:
+
+* :func:`batch_for_step` is jittable: call it inside the train step (procedural and
+  device-resident datasets) and let ``jit`` shard the result;
+* :func:`global_batch` is the host pipeline for multi-host runs or datasets rendered
+  outside the step.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec, Sharding
+
+from disentax.data.ground_truth import GroundTruthData, check_key, check_num
+from disentax.typing import Array, PRNGKey
+
+_OBSERVATION_STREAM = 1
+
+
+def sample_factors_for_step(
+    dataset: GroundTruthData, data_key: PRNGKey, step, global_batch: int
+) -> Array:
+    """Factors ``[global_batch, F]`` of the global batch of ``step``; jittable.
+
+    Args:
+      dataset: any ground-truth dataset.
+      data_key: the run's data key (typed, ``jax.random.key``).
+      step: int or traced int scalar.
+      global_batch: the global batch size (a Python int).
+    """
+    check_key(data_key, "data_key")
+    return dataset.sample_factors(jax.random.fold_in(data_key, step), global_batch)
+
+
+def row_keys_for_step(data_key: PRNGKey, step, global_batch: int) -> Array:
+    """One key per row of the global batch of ``step`` (images' own randomness)."""
+    step_key = jax.random.fold_in(data_key, step)
+    return jax.random.split(jax.random.fold_in(step_key, _OBSERVATION_STREAM), global_batch)
+
+
+def _observe(dataset, factors, keys):
+    if keys is None:
+        return dataset.observations(factors)
+    return dataset.observations(factors, key=keys)
+
+
+def realise_rows(
+    dataset: GroundTruthData,
+    data_key: PRNGKey,
+    step,
+    global_batch: int,
+    rows: slice | tuple[int, int],
+) -> tuple[Array, Array]:
+    """Images and factors of rows ``rows`` of the global batch of ``step``; jittable.
+
+    Args:
+      dataset, data_key, step, global_batch: as in :func:`sample_factors_for_step`.
+      rows: a slice of the global batch, or ``(start, stop)``.
+
+    Returns:
+      ``(images [n, H, W, C], factors [n, F])`` equal to the same rows of the whole
+      global batch, whichever rows are asked for.
+    """
+    global_batch = check_num(global_batch, "global_batch")
+    if isinstance(rows, tuple):
+        rows = slice(*rows)
+    factors = sample_factors_for_step(dataset, data_key, step, global_batch)[rows]
+    keys = None
+    if getattr(dataset, "takes_key", False):
+        keys = row_keys_for_step(data_key, step, global_batch)[rows]
+    return _observe(dataset, factors, keys), factors
+
+
+def batch_for_step(
+    dataset: GroundTruthData, data_key: PRNGKey, step, global_batch: int
+) -> tuple[Array, Array]:
+    """The whole global batch ``(images, factors)`` of ``step``; call it inside ``jit``."""
+    return realise_rows(dataset, data_key, step, global_batch, slice(None))
+
+
+_realise_jit = jax.jit(realise_rows, static_argnames=("global_batch", "rows"))
+
+
+def _batch_sharding(sharding: Sharding, ndim: int) -> Sharding:
+    """The sharding of an ``ndim`` array split like ``sharding`` along its first axis."""
+    if isinstance(sharding, NamedSharding):
+        spec = tuple(sharding.spec)[:1]
+        return NamedSharding(sharding.mesh, PartitionSpec(*spec))
+    if len(sharding.device_set) == 1:
+        return sharding
+    raise TypeError(
+        "sharding must be a NamedSharding (or a single-device sharding) whose first "
+        f"dimension is the batch, got {type(sharding).__name__}"
+    )
+
+
+def local_rows(sharding: Sharding, global_batch: int) -> slice:
+    """The contiguous rows of the global batch held by this process's devices.
+
+    Raises:
+      ValueError: the rows of this process are not contiguous.
+    """
+    index_map = _batch_sharding(sharding, 1).addressable_devices_indices_map((global_batch,))
+    spans = sorted({idx[0].indices(global_batch)[:2] for idx in index_map.values()})
+    start, stop = spans[0][0], max(s[1] for s in spans)
+    covered = np.zeros(global_batch, bool)
+    for lo, hi in spans:
+        covered[lo:hi] = True
+    if not covered[start:stop].all():
+        raise ValueError(
+            f"this process holds non-contiguous rows {spans} of the global batch; order the "
+            "mesh devices so that each process owns one block of the batch axis"
+        )
+    return slice(start, stop)
+
+
+def global_batch(
+    dataset: GroundTruthData,
+    data_key: PRNGKey,
+    step: int,
+    global_batch_size: int,
+    sharding: Sharding,
+) -> tuple[Array, Array]:
+    """The global batch of ``step`` as global ``jax.Array`` s sharded by ``sharding``.
+
+    Each process renders only the rows its devices hold (:func:`local_rows`) and the
+    arrays are assembled with ``jax.make_array_from_process_local_data``.
+
+    Args:
+      dataset: any ground-truth dataset (procedural or device-resident).
+      data_key: the run's data key.
+      step: the step number (int).
+      global_batch_size: rows of the global batch; divisible by the batch-axis shards.
+      sharding: ``NamedSharding`` whose first dimension splits the batch.
+
+    Returns:
+      ``(images [B, H, W, C] float32, factors [B, F] int32)``.
+    """
+    check_key(data_key, "data_key")
+    global_batch_size = check_num(global_batch_size, "global_batch_size")
+    rows = local_rows(sharding, global_batch_size)
+    images, factors = _realise_jit(
+        dataset, data_key, step, global_batch_size, (rows.start, rows.stop)
+    )
+    image_sharding = _batch_sharding(sharding, images.ndim)
+    factor_sharding = _batch_sharding(sharding, factors.ndim)
+    images = jax.make_array_from_process_local_data(
+        image_sharding, np.asarray(images), (global_batch_size, *images.shape[1:])
+    )
+    factors = jax.make_array_from_process_local_data(
+        factor_sharding, np.asarray(factors), (global_batch_size, factors.shape[1])
+    )
+    return images, factors
