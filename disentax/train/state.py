@@ -49,15 +49,14 @@ def split_init_keys(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     return keys[0], keys[1], keys[2]
 
 
-def _init_one(key, *, model, tx, discriminator, discriminator_tx, num_latents):
+def _init_one(key, *, model, tx, discriminator, discriminator_tx):
     from disentax.models import vae as vae_lib
 
     vae_key, disc_key, train_key = split_init_keys(key)
     params = {"vae": vae_lib.init_params(model, vae_key)}
     opt_state = {"vae": tx.init(params["vae"])}
     if discriminator is not None:
-        z = jnp.zeros((1, num_latents), jnp.float32)
-        params["discriminator"] = discriminator.init(disc_key, z)["params"]
+        params["discriminator"] = vae_lib.init_params(discriminator, disc_key)
         opt_state["discriminator"] = discriminator_tx.init(params["discriminator"])
     return TrainState(
         step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state, key=train_key
@@ -93,9 +92,6 @@ def create_train_state(
         raise ValueError(f"key must be a scalar key or a [S] batch of keys, got shape {key.shape}")
     if (discriminator is None) != (discriminator_tx is None):
         raise ValueError("discriminator and discriminator_tx must be given together")
-    num_latents = getattr(model, "num_latents", None)
-    if discriminator is not None and num_latents is None:
-        num_latents = discriminator_num_latents(model)
 
     def init(k):
         one = lambda kk: _init_one(  # noqa: E731
@@ -104,17 +100,7 @@ def create_train_state(
             tx=tx,
             discriminator=discriminator,
             discriminator_tx=discriminator_tx,
-            num_latents=num_latents,
         )
         return jax.vmap(one)(k) if k.ndim == 1 else one(k)
 
     return jax.jit(init, out_shardings=out_sharding)(key)
-
-
-def discriminator_num_latents(model) -> int:
-    """The latent size of a VAE module (its encoder's ``num_latents``)."""
-    for owner in (model, getattr(model, "encoder", None)):
-        n = getattr(owner, "num_latents", None)
-        if n is not None:
-            return int(n)
-    raise ValueError("cannot find num_latents on the model or its encoder")

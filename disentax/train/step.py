@@ -89,23 +89,20 @@ class _Update:
     shard_index: Callable  # () -> this shard's index (0 under jit)
 
     def __call__(self, state: TrainState, images, hyper):
-        from disentax.models import vae as vae_lib
-
         _, noise_key = step_keys(state.key, state.step)
         z_key, perm_key = jax.random.split(noise_key)
         params, opt_state = state.params, state.opt_state
         disc_params = params.get("discriminator")
 
         def vae_loss(vae_params):
-            # encode -> reparameterise -> decode, with the noise drawn for the global batch
-            # so that every parallel layout draws the same z for the same row.
-            mean, logvar = vae_lib.encode(self.model, vae_params, images)
-            n_local = mean.shape[0]
-            noise = jax.random.normal(z_key, (n_local * self.num_shards, mean.shape[1]))
+            # The noise is drawn for the global batch and sliced, so every parallel layout
+            # gives the same z to the same row; the VAE module applies
+            # z = mean + exp(logvar / 2) * noise.
+            n_local = images.shape[0]
+            noise = jax.random.normal(z_key, (n_local * self.num_shards, self.model.num_latents))
             noise = jax.lax.dynamic_slice_in_dim(noise, self.shard_index() * n_local, n_local)
-            z = mean + jnp.exp(0.5 * logvar) * noise
-            logits = vae_lib.decode(self.model, vae_params, z)
-            out = self.gather(vae_lib.VAEOutput(mean=mean, logvar=logvar, z=z, logits=logits))
+            out = self.model.apply({"params": vae_params}, images, noise)
+            out = self.gather(out)
             full_images = self.gather(images)
             extra = {}
             if self.discriminator is not None:
@@ -159,15 +156,24 @@ class _Update:
         return new_state, metrics
 
 
-def _sample_images(dataset, state_key, step, global_batch, rows=None):
-    """Global batch images ``[N,H,W,C]`` (or only ``rows``) drawn inside the step."""
+def _sample_images(dataset, state_key, step, global_batch, shard=None):
+    """Images ``[N,H,W,C]`` of the step's global batch (or of ``shard=(start, size)``).
+
+    The batch is ``disentax.data.sampling.batch_for_step(dataset, data_key, step, N)``;
+    a shard renders only its rows of that same batch.
+    """
     from disentax.data import sampling
 
     data_key, _ = step_keys(state_key, step)
+    if shard is None:
+        images, _ = sampling.batch_for_step(dataset, data_key, step, global_batch)
+        return images
+    start, size = shard
     factors = sampling.sample_factors_for_step(dataset, data_key, step, global_batch)
-    if rows is not None:
-        start, size = rows
-        factors = jax.lax.dynamic_slice_in_dim(factors, start, size, axis=0)
+    factors = jax.lax.dynamic_slice_in_dim(factors, start, size)
+    if getattr(dataset, "takes_key", False):
+        keys = sampling.row_keys_for_step(data_key, step, global_batch)
+        return dataset.observations(factors, key=jax.lax.dynamic_slice_in_dim(keys, start, size))
     return dataset.observations(factors)
 
 
@@ -192,6 +198,7 @@ class TrainStep:
     num_models: int | None
     global_batch: int | None
     init_fn: Callable
+    dataset: Any = None
 
     def __call__(self, state: TrainState, batch=None):
         images = _images_of(batch)
@@ -203,7 +210,7 @@ class TrainStep:
             if self.parallel == "pmap":
                 shape = (self.mesh.size, n // self.mesh.size, *images.shape[1:])
                 images = np.asarray(images).reshape(shape)
-        return self.fn(state, images)
+        return self.fn(state, images, self.dataset)
 
     def init(self, key: jax.Array) -> TrainState:
         """The initial state (one jitted program), placed as this step expects it."""
@@ -316,31 +323,33 @@ def make_train_step(
     global_batch = batch_size if dataset is not None else None
     data_spec = par.data_sharding(mesh)
 
-    def one_model(state, images, swept):
+    def one_model(state, images, swept, data):
         if images is None:
             if pmap_mode:
                 local = global_batch // mesh.size
-                start = jax.lax.axis_index(axis) * local
-                images = _sample_images(
-                    dataset, state.key, state.step, global_batch, rows=(start, local)
-                )
+                shard = (jax.lax.axis_index(axis) * local, local)
+                images = _sample_images(data, state.key, state.step, global_batch, shard)
             else:
-                images = _sample_images(dataset, state.key, state.step, global_batch)
+                images = _sample_images(data, state.key, state.step, global_batch)
                 images = jax.lax.with_sharding_constraint(images, data_spec)
         return update(state, images, {**static_hyper, **swept})
 
-    def step_fn(state, images):
+    def step_fn(state, images, data):
         if num_models is None:
-            return one_model(state, images, {})
-        return jax.vmap(one_model, in_axes=(0, None, 0))(state, images, swept_hyper)
+            return one_model(state, images, {}, data)
+        return jax.vmap(one_model, in_axes=(0, None, 0, None))(state, images, swept_hyper, data)
 
     donate_argnums = (0,) if donate else ()
     replicated = par.replicated_sharding(mesh)
     if pmap_mode:
+        # pmap closes over the dataset (a device-resident dataset becomes a constant of
+        # the program); the jit path passes it as a replicated argument instead.
         devices = list(mesh.devices.flat)
         pmapped = {
             sampled: jax.pmap(
-                (lambda s: step_fn(s, None)) if sampled else step_fn,
+                (lambda s: step_fn(s, None, dataset))
+                if sampled
+                else (lambda s, x: step_fn(s, x, dataset)),
                 axis_name=axis,
                 devices=devices,
                 donate_argnums=donate_argnums,
@@ -348,33 +357,38 @@ def make_train_step(
             for sampled in (True, False)
         }
 
-        def fn(state, images):
+        def fn(state, images, data):
+            del data
             if images is None:
                 state, metrics = pmapped[True](state)
             else:
                 state, metrics = pmapped[False](state, images)
             return state, jax.tree.map(lambda m: m[0], metrics)
 
+        placed_dataset = None
     else:
         jitted = {
             True: jax.jit(
-                lambda s: step_fn(s, None),
-                in_shardings=(replicated,),
+                lambda s, data: step_fn(s, None, data),
+                in_shardings=(replicated, replicated),
                 out_shardings=(replicated, replicated),
                 donate_argnums=donate_argnums,
             ),
             False: jax.jit(
-                step_fn,
+                lambda s, x: step_fn(s, x, None),
                 in_shardings=(replicated, data_spec),
                 out_shardings=(replicated, replicated),
                 donate_argnums=donate_argnums,
             ),
         }
 
-        def fn(state, images):
+        def fn(state, images, data):
             if images is None:
-                return jitted[True](state)
+                return jitted[True](state, data)
             return jitted[False](state, images)
+
+        # a device-resident dataset is put on the devices once, replicated
+        placed_dataset = None if dataset is None else jax.device_put(dataset, replicated)
 
     def init_fn(key):
         return create_train_state(
@@ -393,6 +407,7 @@ def make_train_step(
         num_models=num_models,
         global_batch=global_batch,
         init_fn=init_fn,
+        dataset=placed_dataset,
     )
 
 

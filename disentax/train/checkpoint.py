@@ -1,0 +1,140 @@
+"""Checkpoints of a run: an orbax ``CheckpointManager`` in ``workdir/checkpoints``.
+
+Saves are asynchronous (training continues while the files are written), one numbered
+folder per saved step, the latest ``max_to_keep`` kept. orbax writes each checkpoint into
+a temporary folder and renames it when complete, and prunes older checkpoints only after
+a newer one is committed, so a run killed mid-save leaves its previous checkpoints intact.
+
+Restoring tries the newest step first. A checkpoint that cannot be read (truncated,
+corrupt, written by an incompatible run) is reported, moved aside to
+``workdir/checkpoints_corrupt/<step>`` (never deleted) and the previous one is used.
+
+References:
+  Orbax documentation, "CheckpointManager" (orbax.checkpoint).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import sys
+import time
+
+import jax
+
+__all__ = ["Checkpoints", "NoCheckpointError"]
+
+
+class NoCheckpointError(FileNotFoundError):
+    """The folder holds no readable checkpoint."""
+
+
+def _log(message: str) -> None:
+    if jax.process_index() == 0:
+        print(message, file=sys.stderr, flush=True)
+
+
+class Checkpoints:
+    """A run's checkpoint folder.
+
+    Args:
+      directory: the ``checkpoints`` folder (created on the first save when writable).
+      max_to_keep: how many of the newest checkpoints to keep.
+      read_only: open for restoring only (evaluation, visualisation).
+      asynchronous: write checkpoints in a background thread.
+    """
+
+    def __init__(
+        self,
+        directory: str | pathlib.Path,
+        *,
+        max_to_keep: int = 3,
+        read_only: bool = False,
+        asynchronous: bool = True,
+    ):
+        import orbax.checkpoint as ocp
+
+        self._ocp = ocp
+        self.directory = pathlib.Path(directory).absolute()
+        if read_only and not self.directory.is_dir():
+            raise NoCheckpointError(f"no checkpoints folder in {self.directory.parent}")
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep,
+            create=not read_only,
+            read_only=read_only,
+            enable_async_checkpointing=asynchronous and not read_only,
+        )
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def steps(self) -> list[int]:
+        """The committed checkpoint steps, oldest first."""
+        self._manager.reload()
+        return sorted(self._manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        steps = self.steps()
+        return steps[-1] if steps else None
+
+    def save(self, step: int, state) -> bool:
+        """Starts saving ``state`` as checkpoint ``step`` (asynchronous); False if it exists."""
+        step = int(step)
+        if step in self._manager.all_steps():
+            return False
+        return bool(self._manager.save(step, args=self._ocp.args.StandardSave(state), force=True))
+
+    def wait(self) -> None:
+        """Blocks until every started save is committed to disk."""
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+    def restore(self, abstract_state, *, step: int | None = None):
+        """Restores the newest readable checkpoint (or exactly ``step``).
+
+        Args:
+          abstract_state: pytree of ``jax.ShapeDtypeStruct`` (with shardings) describing
+            the state, e.g. ``jax.eval_shape`` of the initialisation.
+          step: restore this step only (no fallback); None: newest readable.
+
+        Returns:
+          ``(state, step)``.
+
+        Raises:
+          NoCheckpointError: no (readable) checkpoint, or ``step`` is not saved.
+        """
+        steps = self.steps()
+        if step is not None:
+            if int(step) not in steps:
+                raise NoCheckpointError(
+                    f"no checkpoint for step {step} in {self.directory}; saved steps: {steps}"
+                )
+            return self._restore_one(abstract_state, int(step)), int(step)
+        if not steps:
+            raise NoCheckpointError(f"no checkpoint in {self.directory}")
+        for candidate in reversed(steps):
+            try:
+                return self._restore_one(abstract_state, candidate), candidate
+            except Exception as err:  # noqa: BLE001 -- any read failure means unusable
+                moved = self._set_aside(candidate)
+                _log(
+                    f"checkpoint {candidate} in {self.directory} could not be read "
+                    f"({type(err).__name__}: {str(err).splitlines()[0][:300]}); "
+                    f"moved it to {moved} and trying the previous one"
+                )
+        raise NoCheckpointError(f"no readable checkpoint in {self.directory}")
+
+    def _restore_one(self, abstract_state, step: int):
+        state = self._manager.restore(step, args=self._ocp.args.StandardRestore(abstract_state))
+        jax.block_until_ready(state)
+        return state
+
+    def _set_aside(self, step: int) -> pathlib.Path:
+        source = self.directory / str(step)
+        target = self.directory.parent / "checkpoints_corrupt" / f"{step}-{int(time.time())}"
+        if jax.process_index() == 0 and source.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(source), str(target))
+        self._manager.reload()
+        return target

@@ -1,0 +1,263 @@
+"""Reading a training config: validation, the run folder's config.json, building the parts.
+
+Used by ``disentax.train.loop`` only (the one reader of configs). Every check happens
+before anything is compiled or written: unknown model, objective or dataset names, keys
+that do not exist, values of the wrong type or range, hyperparameters the objective
+rejects, and a run folder that holds a run of a different config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any
+
+__all__ = [
+    "RESUMABLE_KEYS",
+    "Parts",
+    "RunSpec",
+    "build",
+    "check_workdir",
+    "read_config_json",
+    "validate",
+]
+
+REQUIRED_KEYS = (
+    "model",
+    "objective",
+    "dataset",
+    "num_latents",
+    "batch_size",
+    "num_steps",
+    "learning_rate",
+    "seed",
+    "log_every",
+    "checkpoint_every",
+    "evaluate",
+    "parallel",
+)
+OPTIONAL_KEYS = {"reconstruction": "bernoulli", "keep_checkpoints": 3}
+# Keys that may change between the runs of one workdir: they decide how long and how
+# visibly a run goes, not its trajectory (a resumed run is still the same run).
+RESUMABLE_KEYS = (
+    "num_steps",
+    "log_every",
+    "checkpoint_every",
+    "evaluate",
+    "keep_checkpoints",
+    "parallel",
+)
+# FactorVAE's discriminator optimizer, as in the reference study: Adam(1e-4, 0.5, 0.9).
+DISCRIMINATOR_ADAM = {"learning_rate": 1e-4, "b1": 0.5, "b2": 0.9}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """A validated config, as plain Python values."""
+
+    model: str
+    objective: str
+    hyperparameters: dict
+    dataset: str
+    num_latents: int
+    batch_size: int
+    num_steps: int
+    learning_rate: float
+    seed: int
+    log_every: int
+    checkpoint_every: int
+    evaluate: bool
+    parallel: str
+    reconstruction: str
+    keep_checkpoints: int
+    resolved: dict  # JSON-ready resolved config
+
+
+@dataclasses.dataclass(frozen=True)
+class Parts:
+    """What a run is made of, built from a :class:`RunSpec`."""
+
+    model: Any
+    dataset: Any
+    objective: Any
+    hyperparameters: dict
+    tx: Any
+    discriminator: Any
+    discriminator_tx: Any
+    sample_in_step: bool
+
+
+def _to_dict(config) -> dict:
+    if hasattr(config, "to_dict"):
+        return config.to_dict()
+    if isinstance(config, dict):
+        return dict(config)
+    raise TypeError(f"config must be an ml_collections.ConfigDict, got {type(config).__name__}")
+
+
+def _int(d: dict, name: str, *, minimum: int) -> int:
+    value = d[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"config.{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def validate(config) -> RunSpec:
+    """Checks every key and name of a training config.
+
+    Raises:
+      ValueError: a missing or unknown key, an unknown model/objective/dataset name, or a
+        value out of range; the message names the key.
+    """
+    from disentax import data, losses, models
+
+    d = _to_dict(config)
+    missing = [k for k in REQUIRED_KEYS if k not in d]
+    if missing:
+        raise ValueError(f"config is missing the keys {missing}")
+    unknown = sorted(set(d) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    if unknown:
+        raise ValueError(
+            f"config has unknown keys {unknown}; known keys: "
+            f"{sorted(REQUIRED_KEYS + tuple(OPTIONAL_KEYS))}"
+        )
+    d = {**OPTIONAL_KEYS, **d}
+    if d["model"] not in models.MODELS:
+        raise ValueError(f"config.model {d['model']!r} is unknown; known: {sorted(models.MODELS)}")
+    objective = d["objective"]
+    if not isinstance(objective, dict) or "name" not in objective:
+        raise ValueError("config.objective must be a ConfigDict with a 'name' key")
+    name = objective["name"]
+    if name not in losses.OBJECTIVES:
+        raise ValueError(
+            f"config.objective.name {name!r} is unknown; known: {sorted(losses.OBJECTIVES)}"
+        )
+    hyper = {k: v for k, v in objective.items() if k != "name"}
+    defaults = getattr(losses, "DEFAULT_HYPERPARAMETERS", {}).get(name)
+    if defaults is not None:
+        extra = sorted(set(hyper) - set(defaults))
+        if extra:
+            raise ValueError(
+                f"config.objective has hyperparameters {extra} that {name} does not take; "
+                f"it takes {sorted(defaults)}"
+            )
+        hyper = {**defaults, **hyper}
+    if hasattr(losses, "validate_hyperparameters"):
+        losses.validate_hyperparameters(name, hyper)
+    known_data = data.names()
+    if d["dataset"] not in known_data:
+        raise ValueError(f"config.dataset {d['dataset']!r} is unknown; known: {known_data}")
+    if d["parallel"] not in ("jit", "pmap"):
+        raise ValueError(f"config.parallel must be 'jit' or 'pmap', got {d['parallel']!r}")
+    if d["reconstruction"] not in ("bernoulli", "gaussian"):
+        raise ValueError(
+            f"config.reconstruction must be 'bernoulli' or 'gaussian', got {d['reconstruction']!r}"
+        )
+    if not isinstance(d["evaluate"], bool):
+        raise ValueError(f"config.evaluate must be a bool, got {d['evaluate']!r}")
+    lr = d["learning_rate"]
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < float("inf"):
+        raise ValueError(f"config.learning_rate must be a positive number, got {lr!r}")
+    spec = dict(
+        model=d["model"],
+        objective=name,
+        hyperparameters=hyper,
+        dataset=d["dataset"],
+        num_latents=_int(d, "num_latents", minimum=1),
+        batch_size=_int(d, "batch_size", minimum=1),
+        num_steps=_int(d, "num_steps", minimum=1),
+        learning_rate=float(lr),
+        seed=_int(d, "seed", minimum=0),
+        log_every=_int(d, "log_every", minimum=1),
+        checkpoint_every=_int(d, "checkpoint_every", minimum=1),
+        evaluate=d["evaluate"],
+        parallel=d["parallel"],
+        reconstruction=d["reconstruction"],
+        keep_checkpoints=_int(d, "keep_checkpoints", minimum=1),
+    )
+    resolved = {k: v for k, v in spec.items() if k not in ("objective", "hyperparameters")}
+    resolved["objective"] = {"name": name, **hyper}
+    resolved = json.loads(json.dumps(resolved, sort_keys=True))
+    return RunSpec(**spec, resolved=resolved)
+
+
+def build(spec: RunSpec) -> Parts:
+    """The model, dataset, objective and optimizers a spec names (nothing compiled)."""
+    import optax
+
+    from disentax import data, losses, models
+
+    dataset = data.get(spec.dataset)
+    model = models.make_model(
+        spec.model,
+        num_latents=spec.num_latents,
+        image_shape=tuple(dataset.observation_shape),
+    )
+    discriminator = discriminator_tx = None
+    if spec.objective == "factor_vae":
+        discriminator = models.make_discriminator(spec.num_latents)
+        discriminator_tx = optax.adam(**DISCRIMINATOR_ADAM)
+    return Parts(
+        model=model,
+        dataset=dataset,
+        objective=losses.OBJECTIVES[spec.objective],
+        hyperparameters=dict(spec.hyperparameters),
+        tx=optax.adam(spec.learning_rate),  # b1 0.9, b2 0.999, eps 1e-8 as the reference
+        discriminator=discriminator,
+        discriminator_tx=discriminator_tx,
+        sample_in_step=not getattr(dataset, "host_only", False),
+    )
+
+
+def read_config_json(workdir: pathlib.Path):
+    """The resolved config stored in ``workdir/config.json`` as a ConfigDict."""
+    import ml_collections
+
+    path = pathlib.Path(workdir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{workdir} holds no config.json (not a disentax run folder)")
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))["config"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a readable disentax config.json: {err}") from err
+    return ml_collections.ConfigDict(stored)
+
+
+def check_workdir(workdir: pathlib.Path, resolved: dict) -> None:
+    """Refuses a run folder that holds a run of a different config (nothing is touched).
+
+    Raises:
+      ValueError: ``workdir`` is a file, holds checkpoints without a config.json, or its
+        config.json differs from ``resolved`` in a key outside :data:`RESUMABLE_KEYS`.
+    """
+    workdir = pathlib.Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise ValueError(f"workdir {workdir} exists and is not a folder")
+    path = workdir / "config.json"
+    if not path.exists():
+        checkpoints = workdir / "checkpoints"
+        if checkpoints.is_dir() and any(checkpoints.iterdir()):
+            raise ValueError(
+                f"workdir {workdir} holds checkpoints but no config.json; refusing to mix "
+                "runs (use a new --workdir)"
+            )
+        return
+    stored = _to_dict(read_config_json(workdir))
+    differences = []
+    for key in sorted(set(stored) | set(resolved)):
+        if key in RESUMABLE_KEYS:
+            continue
+        if stored.get(key, "<absent>") != resolved.get(key, "<absent>"):
+            differences.append(
+                f"{key}: workdir has {stored.get(key, '<absent>')!r}, "
+                f"config has {resolved.get(key, '<absent>')!r}"
+            )
+    if differences:
+        raise ValueError(
+            f"workdir {workdir} holds a run of a different config ("
+            + "; ".join(differences)
+            + "); use a new --workdir or the same config (only "
+            + ", ".join(RESUMABLE_KEYS)
+            + " may change to continue a run)"
+        )

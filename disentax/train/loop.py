@@ -1,0 +1,311 @@
+"""The training job: ``run(config, workdir)``, the only code that reads a training config.
+
+``run`` validates the whole config (names, keys, hyperparameters, batch vs device count)
+and the run folder before anything is compiled or written, then:
+
+1. writes ``workdir/config.json`` (resolved config, library versions, devices);
+2. resumes from the newest readable checkpoint in ``workdir/checkpoints`` (and says so)
+   or initialises a fresh state in one jitted program;
+3. runs the compiled train step; metrics leave the device only on log and checkpoint
+   steps, where they are checked for non-finite values, averaged over the window and
+   written to ``metrics.jsonl``, TensorBoard and the terminal;
+4. saves checkpoints (asynchronously) every ``checkpoint_every`` steps, at the end, and
+   when the process receives SIGTERM or SIGINT (after which the signal takes its usual
+   effect);
+5. at the end, when ``config.evaluate``, writes the evaluation and traversal outputs
+   (``disentax.evaluation.evaluate_workdir``, ``disentax.viz.traverse_workdir``).
+
+:func:`load_run` reads a run folder back (config, model, parameters, dataset, step) for
+evaluation and visualisation.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from disentax import parallel as par
+from disentax.train import config_schema
+from disentax.train.checkpoint import Checkpoints, NoCheckpointError
+from disentax.train.runtime import (
+    NonFiniteLossError,
+    SignalCatcher,
+    library_versions,
+    seconds_since_process_start,
+)
+from disentax.train.step import make_train_step, step_keys
+from disentax.train.writer import Writer
+
+__all__ = ["LoadedRun", "NonFiniteLossError", "load_run", "run"]
+
+
+class LoadedRun(NamedTuple):
+    """A trained run read back from its folder."""
+
+    config: Any  # ml_collections.ConfigDict
+    model: Any  # disentax.models.VAE
+    params: Any  # the VAE's parameters
+    dataset: Any  # GroundTruthData
+    step: int
+
+
+def _abstract_state(train_step, key, sharding):
+    shapes = jax.eval_shape(train_step.init_fn, key)
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+
+
+def _write_config_json(workdir: pathlib.Path, resolved: dict, mesh) -> None:
+    record = {
+        "config": resolved,
+        "versions": library_versions(),
+        "devices": {
+            "count": mesh.size,
+            "kind": mesh.devices.flat[0].device_kind,
+            "platform": mesh.devices.flat[0].platform,
+            "processes": jax.process_count(),
+        },
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    tmp = workdir / "config.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(workdir / "config.json")
+
+
+def _mean_scalars(window: list[dict]) -> dict[str, float]:
+    host = jax.device_get(window)
+    keys = host[-1].keys()
+    return {k: float(np.mean([np.asarray(m[k], np.float64) for m in host])) for k in keys}
+
+
+def _first_nonfinite(window: list[dict], first_step: int) -> int | None:
+    host = jax.device_get(window)
+    for i, metrics in enumerate(host):
+        for name in ("loss", "grad_norm"):
+            if name in metrics and not np.isfinite(metrics[name]):
+                return first_step + i
+    return None
+
+
+def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
+    """Trains (or resumes) the run described by ``config`` in ``workdir``.
+
+    Args:
+      config: ``ml_collections.ConfigDict`` with the keys of ``experiments/configs``
+        (``model``, ``objective``, ``dataset``, ``num_latents``, ``batch_size``,
+        ``num_steps``, ``learning_rate``, ``seed``, ``log_every``, ``checkpoint_every``,
+        ``evaluate``, ``parallel``, ...).
+      workdir: the run folder (created if missing).
+
+    Returns:
+      The last logged scalars (window means), with ``step``.
+
+    Raises:
+      ValueError: a bad config (unknown name or key, bad value, batch not divisible by
+        the device count) or a workdir holding a run of another config; raised before
+        any compile, with nothing in the workdir touched.
+      NonFiniteLossError: the loss or gradient became NaN/inf; names the step and the
+        last good checkpoint.
+    """
+    process_start = seconds_since_process_start()
+    t_enter = time.perf_counter()
+    spec = config_schema.validate(config)
+    workdir = pathlib.Path(workdir).absolute()
+    mesh = par.make_mesh()
+    par.check_global_batch(spec.batch_size, mesh.size, name="config.batch_size")
+    if spec.parallel == "pmap" and jax.process_count() > 1:
+        raise ValueError("config.parallel='pmap' runs in a single process; use 'jit'")
+    config_schema.check_workdir(workdir, spec.resolved)
+    parts = config_schema.build(spec)
+
+    main = jax.process_index() == 0
+    if main:
+        workdir.mkdir(parents=True, exist_ok=True)
+        _write_config_json(workdir, spec.resolved, mesh)
+
+    train_step = make_train_step(
+        parts.model,
+        parts.objective,
+        parts.tx,
+        mesh=mesh,
+        dataset=parts.dataset if parts.sample_in_step else None,
+        batch_size=spec.batch_size if parts.sample_in_step else None,
+        hyperparameters=parts.hyperparameters,
+        reconstruction=spec.reconstruction,
+        discriminator=parts.discriminator,
+        discriminator_tx=parts.discriminator_tx,
+        parallel=spec.parallel,
+    )
+    key = jax.random.key(spec.seed)
+    checkpoints = Checkpoints(workdir / "checkpoints", max_to_keep=spec.keep_checkpoints)
+    writer = None
+    try:
+        if checkpoints.latest_step() is not None:
+            abstract = _abstract_state(train_step, key, par.replicated_sharding(mesh))
+            state, start = checkpoints.restore(abstract)
+            state = train_step.place(state)
+            if main:
+                print(f"resuming {workdir} from checkpoint step {start}", flush=True)
+        else:
+            state, start = train_step.init(key), 0
+        if start >= spec.num_steps:
+            if main:
+                print(f"{workdir} already trained to step {start} (num_steps={spec.num_steps})")
+            last = {"step": start}
+        else:
+            writer = Writer(workdir, num_steps=spec.num_steps, start_step=start, enabled=main)
+            last = _train(
+                spec,
+                parts,
+                train_step,
+                state,
+                start,
+                checkpoints,
+                writer,
+                mesh,
+                t_enter,
+                process_start,
+            )
+        checkpoints.wait()
+    finally:
+        checkpoints.close()
+        if writer is not None:
+            writer.close()
+    if spec.evaluate and last.get("step", 0) >= spec.num_steps:
+        _evaluate(workdir)
+    return last
+
+
+def _train(spec, parts, train_step, state, start, checkpoints, writer, mesh, t_enter, t_process):
+    """The step loop; returns the last logged scalars."""
+    data_key = None
+    if not parts.sample_in_step:
+        data_key = step_keys(train_step.unplace(state).key, 0)[0]
+    window: list[dict] = []
+    window_start, window_time = start, time.perf_counter()
+    last: dict[str, float] = {"step": start}
+    last_good = checkpoints.latest_step()
+    first_step_s = None
+    with SignalCatcher() as signals:
+        step = start
+        while step < spec.num_steps:
+            batch = None
+            if data_key is not None:
+                from disentax.data import sampling
+
+                batch = sampling.global_batch(
+                    parts.dataset, data_key, step, spec.batch_size, par.data_sharding(mesh)
+                )
+            state, metrics = train_step(state, batch)
+            window.append(metrics)
+            step += 1
+            if first_step_s is None:
+                # the first step includes compilation: report it, keep it out of steps/s
+                jax.block_until_ready(metrics)
+                first_step_s = t_process + time.perf_counter() - t_enter
+                writer.message(
+                    f"first train step done {first_step_s:.1f} s after process start "
+                    f"(compile included)"
+                )
+                window_start, window_time = step, time.perf_counter()
+            stop = signals.requested(sync=step % spec.log_every == 0)
+            log_now = step % spec.log_every == 0 or step == spec.num_steps
+            save_now = step % spec.checkpoint_every == 0 or step == spec.num_steps or stop
+            if (log_now or save_now) and window:
+                bad = _first_nonfinite(window, step - len(window) + 1)
+                if bad is not None:
+                    checkpoints.wait()
+                    raise NonFiniteLossError(bad, last_good, checkpoints.directory)
+            if log_now and window:
+                elapsed = time.perf_counter() - window_time
+                scalars = _mean_scalars(window)
+                timed = step - window_start
+                steps_per_s = timed / elapsed if timed > 0 and elapsed > 0 else float("nan")
+                scalars["steps_per_s"] = steps_per_s
+                scalars["images_per_s"] = steps_per_s * spec.batch_size
+                if not last.get("time_to_first_step_s_logged"):
+                    scalars["time_to_first_step_s"] = first_step_s
+                writer.write_scalars(step, scalars)
+                writer.progress(step, scalars)
+                last = {"step": step, **scalars, "time_to_first_step_s_logged": True}
+                window, window_start, window_time = [], step, time.perf_counter()
+            if save_now:
+                if checkpoints.save(step, train_step.unplace(state)):
+                    last_good = step
+                if stop:
+                    checkpoints.wait()
+                    writer.message(f"stopped by signal {stop} at step {step}; checkpoint saved")
+                    break
+    last.pop("time_to_first_step_s_logged", None)
+    last["step"] = step
+    if stop:
+        signals.reraise()
+    return last
+
+
+def _evaluate(workdir: pathlib.Path) -> None:
+    """Writes evaluation.json and the traversal outputs when those modules are present."""
+    import importlib.util
+
+    if jax.process_index() != 0:
+        return
+    if importlib.util.find_spec("disentax.evaluation") is not None:
+        from disentax import evaluation
+
+        if hasattr(evaluation, "evaluate_workdir"):
+            evaluation.evaluate_workdir(workdir)
+    from disentax import viz
+
+    if hasattr(viz, "traverse_workdir"):
+        viz.traverse_workdir(workdir)
+
+
+def load_run(workdir: str | pathlib.Path, *, step: int | None = None) -> LoadedRun:
+    """Reads a run folder: its config, model, dataset and the parameters of a checkpoint.
+
+    Args:
+      workdir: a run folder written by :func:`run`.
+      step: checkpoint step to load (default: the newest readable one).
+
+    Returns:
+      :class:`LoadedRun` with parameters on the default device.
+
+    Raises:
+      FileNotFoundError: the folder, its config.json or its checkpoints are missing
+        (names the folder).
+    """
+    workdir = pathlib.Path(workdir).absolute()
+    config = config_schema.read_config_json(workdir)
+    spec = config_schema.validate(config)
+    parts = config_schema.build(spec)
+    mesh = par.make_mesh(1, devices=jax.local_devices()[:1])
+    train_step = make_train_step(
+        parts.model,
+        parts.objective,
+        parts.tx,
+        mesh=mesh,
+        discriminator=parts.discriminator,
+        discriminator_tx=parts.discriminator_tx,
+    )
+    abstract = _abstract_state(train_step, jax.random.key(spec.seed), par.replicated_sharding(mesh))
+    try:
+        checkpoints = Checkpoints(workdir / "checkpoints", read_only=True)
+    except NoCheckpointError as err:
+        raise FileNotFoundError(f"no checkpoints in {workdir}: {err}") from err
+    try:
+        state, restored = checkpoints.restore(abstract, step=step)
+    except NoCheckpointError as err:
+        raise FileNotFoundError(f"no checkpoint to load in {workdir}: {err}") from err
+    finally:
+        checkpoints.close()
+    return LoadedRun(
+        config=config,
+        model=parts.model,
+        params=state.params["vae"],
+        dataset=parts.dataset,
+        step=int(restored),
+    )

@@ -1,0 +1,137 @@
+"""Where the numbers of a run go: ``metrics.jsonl``, TensorBoard, and the terminal.
+
+Only process 0 writes files. Each log step appends one JSON object to
+``workdir/metrics.jsonl`` (``step``, ``loss``, ``recon``, ``kl``, ``tc``, ``elbo``, ...,
+``steps_per_s``, ``images_per_s``) and the same scalars to TensorBoard event files in
+``workdir/tensorboard`` (``tensorboardX``). On an interactive terminal a progress bar
+(``tqdm``) shows steps/s, images/s, loss and the ETA; otherwise one plain line is printed
+per log step, so log files of batch jobs stay readable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import sys
+import time
+from collections.abc import Mapping
+
+__all__ = ["Writer", "format_line"]
+
+
+def _clean(value):
+    value = float(value)
+    return value if math.isfinite(value) else str(value)
+
+
+def format_line(step: int, num_steps: int, scalars: Mapping[str, float], eta_s: float) -> str:
+    """A plain progress line: ``step 500/5000 (10%) loss 71.2 ... 41.3 steps/s ETA 1:49``."""
+    keys = ("loss", "recon", "kl", "tc", "elbo")
+    parts = [f"step {step}/{num_steps} ({100.0 * step / max(num_steps, 1):.0f}%)"]
+    parts += [f"{k} {scalars[k]:.4g}" for k in keys if k in scalars]
+    if "steps_per_s" in scalars:
+        parts.append(f"{scalars['steps_per_s']:.3g} steps/s")
+        parts.append(f"{scalars['images_per_s']:.4g} images/s")
+    if math.isfinite(eta_s):
+        minutes, seconds = divmod(int(eta_s), 60)
+        parts.append(f"ETA {minutes}:{seconds:02d}")
+    return " ".join(parts)
+
+
+class Writer:
+    """Writes a run's scalars; a no-op except on the writing process.
+
+    Args:
+      workdir: the run folder.
+      num_steps: the run's last step (for progress and ETA).
+      start_step: the step training starts (or resumes) from.
+      enabled: write files and print (process 0); False makes every method a no-op.
+      interactive: progress bar (True) or plain lines (False); default: whether stderr
+        is a terminal.
+    """
+
+    def __init__(
+        self,
+        workdir: str | pathlib.Path,
+        *,
+        num_steps: int,
+        start_step: int = 0,
+        enabled: bool = True,
+        interactive: bool | None = None,
+    ):
+        self.enabled = enabled
+        self.num_steps = num_steps
+        self.workdir = pathlib.Path(workdir)
+        self._jsonl = None
+        self._tensorboard = None
+        self._bar = None
+        self._start_time = time.perf_counter()
+        self._start_step = start_step
+        if not enabled:
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(self.workdir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        from tensorboardX import SummaryWriter
+
+        self._tensorboard = SummaryWriter(str(self.workdir / "tensorboard"))
+        interactive = sys.stderr.isatty() if interactive is None else interactive
+        if interactive:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=num_steps,
+                initial=start_step,
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
+
+    def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+        """Appends ``{"step": step, **scalars}`` to metrics.jsonl and TensorBoard."""
+        if not self.enabled:
+            return
+        record = {"step": int(step), **{k: _clean(v) for k, v in scalars.items()}}
+        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
+        for name, value in scalars.items():
+            value = float(value)
+            if math.isfinite(value):
+                self._tensorboard.add_scalar(name, value, int(step))
+        self._tensorboard.flush()
+
+    def progress(self, step: int, scalars: Mapping[str, float]) -> None:
+        """Updates the progress bar, or prints one plain line."""
+        if not self.enabled:
+            return
+        done = step - self._start_step
+        elapsed = time.perf_counter() - self._start_time
+        eta = (self.num_steps - step) * elapsed / done if done > 0 else float("nan")
+        if self._bar is not None:
+            self._bar.update(step - self._bar.n)
+            shown = {k: f"{float(scalars[k]):.4g}" for k in ("loss", "kl", "tc") if k in scalars}
+            if "images_per_s" in scalars:
+                shown["img/s"] = f"{float(scalars['images_per_s']):.4g}"
+            self._bar.set_postfix(shown, refresh=False)
+        else:
+            print(format_line(step, self.num_steps, scalars, eta), file=sys.stderr, flush=True)
+
+    def message(self, text: str) -> None:
+        """Prints a line on the writing process (through the bar if there is one)."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
+        if self._jsonl is not None:
+            self._jsonl.close()
+            self._jsonl = None
