@@ -1,0 +1,41 @@
+"""beta-TCVAE (Chen et al., NeurIPS 2018) on dSprites, reference settings.
+
+Reference set-up: the convolutional encoder/decoder, 10 latents, Bernoulli decoder,
+batch 64, Adam (learning rate 1e-4, b1 0.9, b2 0.999, eps 1e-8), 300,000 steps, as in
+Locatello et al. (2019). The study's grid for this model:
+  beta in {1, 2, 4, 6, 8, 10}
+(``experiments/studies/locatello2019.py`` enumerates it).
+
+Command:
+  disentax train --config beta_tcvae --workdir runs/beta_tcvae
+  disentax train --config beta_tcvae --config.objective.beta=<value> --config.seed=<seed>
+
+Expected time: not yet measured (300,000 steps are days on a 2-core CPU; use an
+accelerator).
+Expected scores: not yet measured.
+
+References:
+  Locatello et al., "Challenging Common Assumptions in the Unsupervised Learning of
+  Disentangled Representations", ICML 2019.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.model = "conv"
+    config.objective = ml_collections.ConfigDict({"name": "beta_tcvae", "beta": 6.0})
+    config.dataset = "dsprites"
+    config.num_latents = 10
+    config.batch_size = 64
+    config.num_steps = 300_000
+    config.learning_rate = 1e-4
+    config.seed = 0
+    config.log_every = 1000
+    config.checkpoint_every = 10_000
+    config.evaluate = True
+    config.parallel = "jit"
+    config.reconstruction = "bernoulli"
+    config.keep_checkpoints = 3
+    return config
