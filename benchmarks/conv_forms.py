@@ -129,24 +129,71 @@ def deconv_plain(y: jax.Array, v: jax.Array) -> jax.Array:
 
 def deconv_subpixel(y: jax.Array, v: jax.Array) -> jax.Array:
     """The same transposed convolution as one 2x2 stride-1 convolution + depth-to-space."""
-    n, h, w, _ = y.shape
-    co = v.shape[-1]
+    _, h, w, _ = y.shape
     yp = jnp.pad(y, ((0, 0), (1, 1), (1, 1), (0, 0)))
     # Output channels ordered (a, b, co): phase (a, b) takes taps v[2t + a, 2u + b].
-    kern = _parity_kernel(jnp.swapaxes(v, 2, 3))  # [2, 2, 4Co, Ci] over (a, b, co)
-    kern = jnp.swapaxes(kern, 2, 3)  # [2, 2, Ci, 4Co]
-    out = lax.conv_general_dilated(yp, kern, (1, 1), "VALID", dimension_numbers=DN)
+    out = lax.conv_general_dilated(
+        yp, _subpixel_kernel(v), (1, 1), "VALID", dimension_numbers=DN
+    )
+    return _interleave_phases(out, h, w)
+
+
+def _conv_valid_dot(x: jax.Array, kern: jax.Array) -> jax.Array:
+    """Stride-1 VALID convolution as im2col (``T*T`` shifted slices) + one matmul."""
+    t = kern.shape[0]
+    n, h, w, _ = x.shape
+    ho, wo = h - t + 1, w - t + 1
+    if t == 1:
+        patches = x
+    else:
+        patches = jnp.concatenate(
+            [x[:, i : i + ho, j : j + wo, :] for i in range(t) for j in range(t)], axis=-1
+        )
+    return jnp.dot(patches, kern.reshape(-1, kern.shape[-1]))
+
+
+def conv_s2d_dot(x: jax.Array, w: jax.Array) -> jax.Array:
+    """:func:`conv_s2d` with its stride-1 convolution as im2col + matmul."""
+    lo, hi = _same_pads(w.shape[0], 2)
+    xp = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
+    return _conv_valid_dot(space_to_depth(xp), _parity_kernel(w))
+
+
+def _subpixel_kernel(v: jax.Array) -> jax.Array:
+    """``[4,4,Ci,Co] -> [2,2,Ci,4Co]``: output channels ordered ``(a, b, Co)``."""
+    return jnp.swapaxes(_parity_kernel(jnp.swapaxes(v, 2, 3)), 2, 3)
+
+
+def _interleave_phases(out: jax.Array, h: int, w: int) -> jax.Array:
+    """``[N,H+1,W+1,4Co]`` phase outputs -> ``[N,2H,2W,Co]`` (phase (a,b) at offset (a,b))."""
+    n = out.shape[0]
+    co = out.shape[-1] // 4
     out = out.reshape(n, h + 1, w + 1, 2, 2, co)
     rows = []
     for a in (0, 1):
         cols = [out[:, a : a + h, b : b + w, a, b, :] for b in (0, 1)]
         rows.append(jnp.stack(cols, axis=3))  # [N, H, W, 2(b), Co]
-    x = jnp.stack(rows, axis=2)  # [N, H, 2(a), W, 2(b), Co]
-    return x.reshape(n, 2 * h, 2 * w, co)
+    return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, co)
 
 
-CONV_FORMS = {"plain": conv_plain, "s2d": conv_s2d, "subpixel_vjp": conv_subpixel_vjp}
-DECONV_FORMS = {"plain": deconv_plain, "subpixel": deconv_subpixel}
+def deconv_subpixel_dot(y: jax.Array, v: jax.Array) -> jax.Array:
+    """:func:`deconv_subpixel` with its stride-1 convolution as im2col + matmul."""
+    n, h, w, _ = y.shape
+    yp = jnp.pad(y, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return _interleave_phases(_conv_valid_dot(yp, _subpixel_kernel(v)), h, w)
+
+
+CONV_FORMS = {
+    "plain": conv_plain,
+    "s2d": conv_s2d,
+    "subpixel_vjp": conv_subpixel_vjp,
+    "s2d_dot": conv_s2d_dot,
+}
+DECONV_FORMS = {
+    "plain": deconv_plain,
+    "subpixel": deconv_subpixel,
+    "subpixel_dot": deconv_subpixel_dot,
+}
 
 
 def layer_shapes(image_shape=(64, 64, 1)) -> list[dict]:

@@ -355,8 +355,9 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         note = r.get("note", "")
-        if "ratio" in r:
-            note = f"ratio {r['ratio']:.3g} " + note
+        for key in ("ratio", "ratio_vs_torch"):
+            if r.get(key) is not None:
+                note = f"{key} {r[key]:.3g} " + note
         cells = [
             r["name"],
             _fmt(r["median_s"] * 1e3),
