@@ -37,6 +37,7 @@ import dataclasses
 import math
 from typing import ClassVar
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -52,7 +53,7 @@ IMAGE_SIZE = 64
 SCALE_VALUES = np.linspace(0.5, 1.0, 6)
 ORIENTATION_VALUES = np.linspace(0.0, 2.0 * np.pi, 40)
 POSITION_VALUES = np.linspace(0.0, 1.0, 32)
-FACTOR_VALUES = (np.arange(3.0), SCALE_VALUES, ORIENTATION_VALUES, POSITION_VALUES, POSITION_VALUES)
+FACTOR_VALUES = (SHAPE_NAMES, SCALE_VALUES, ORIENTATION_VALUES, POSITION_VALUES, POSITION_VALUES)
 
 # Geometry at scale 1, in pixels. The half-side is not a multiple of 0.5 at any scale,
 # so no sprite edge passes exactly through a pixel centre of an axis-aligned sprite.
@@ -117,7 +118,7 @@ def render_values(shape: ArrayLike, scale, angle, pos_x, pos_y, *, size: int = I
     return inside.astype(jnp.float32)[..., None]
 
 
-def factor_values(factors: Array) -> tuple[Array, Array, Array, Array, Array]:
+def class_values(factors: Array) -> tuple[Array, Array, Array, Array, Array]:
     """Class indices ``[N, 5]`` -> the published values (shape, scale, angle, x, y)."""
     f = factors.astype(jnp.float32)
     scale = 0.5 + f[:, 1] * (0.5 / 5.0)
@@ -134,7 +135,11 @@ def render(factors: ArrayLike) -> Array:
     Returns:
       ``[N, 64, 64, 1]`` float32 binary images.
     """
-    return render_values(*factor_values(jnp.asarray(factors, jnp.int32)))
+    return render_values(*class_values(jnp.asarray(factors, jnp.int32)))
+
+
+# One compiled program per batch size for eager callers (inside an outer jit it inlines).
+_render_jit = jax.jit(render)
 
 
 @static_pytree
@@ -156,7 +161,7 @@ class DSprites:
         return FactorSpace(self.factor_sizes, self.factor_names)
 
     @property
-    def factor_values(self) -> tuple[np.ndarray, ...]:
+    def factor_values(self) -> tuple:
         """The published value of each class index, one array per factor."""
         return FACTOR_VALUES
 
@@ -166,4 +171,4 @@ class DSprites:
 
     def observations(self, factors: ArrayLike) -> Array:
         """``[N, 64, 64, 1]`` float32 binary images of ``factors [N, 5]``."""
-        return render(self.factor_space.check(factors))
+        return _render_jit(self.factor_space.check(factors))

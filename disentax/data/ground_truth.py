@@ -16,6 +16,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Protocol, runtime_checkable
 
@@ -74,6 +75,12 @@ def check_key(key, name: str = "key") -> None:
         raise ValueError(f"{name} must be a single key (shape ()), got shape {key.shape}")
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _sample_grid(key: PRNGKey, num: int, sizes: tuple[int, ...]) -> Array:
+    maxval = jnp.asarray(sizes, jnp.int32)
+    return jax.random.randint(key, (num, len(sizes)), 0, maxval, dtype=jnp.int32)
+
+
 @dataclasses.dataclass(frozen=True)
 class FactorSpace:
     """A grid of discrete factors: sampling, and factors <-> flat index.
@@ -119,9 +126,7 @@ class FactorSpace:
     def sample(self, key: PRNGKey, num: int) -> Array:
         """``[num, F]`` int32 factors, each factor uniform over its values, independent."""
         check_key(key)
-        num = check_num(num)
-        maxval = jnp.asarray(self.sizes, jnp.int32)
-        return jax.random.randint(key, (num, self.num_factors), 0, maxval, dtype=jnp.int32)
+        return _sample_grid(key, check_num(num), self.sizes)
 
     def index(self, factors: ArrayLike) -> Array:
         """Flat row-major indices ``[N]`` (int32) of ``factors [N, F]``.
@@ -186,12 +191,8 @@ def factor_table(names, sizes, values=None) -> str:
     for i, (name, size) in enumerate(zip(names, sizes, strict=True)):
         shown = ""
         if values is not None and values[i] is not None:
-            v = np.asarray(values[i])
-            shown = (
-                ", ".join(f"{x:g}" for x in v)
-                if v.size <= 6
-                else f"{v[0]:g}, {v[1]:g}, ..., {v[-1]:g}"
-            )
+            v = [f"{x:g}" if isinstance(x, int | float | np.number) else str(x) for x in values[i]]
+            shown = ", ".join(v) if len(v) <= 6 else f"{v[0]}, {v[1]}, ..., {v[-1]}"
         lines.append(f"{i:>2}  {name:<16} {size:>5}  {shown}")
     return "\n".join(lines)
 

@@ -152,25 +152,7 @@ class ArrayData:
             a fixed function of the factors (same factors, same image), a key draws
             them afresh (see :func:`disentax.data.ground_truth.row_keys`).
         """
-        factors = self.factor_space.check(factors)
-        full = factors
-        if self.takes_key:
-            nuisance = [i for i in range(self.grid.num_factors) if i not in self._latent]
-            sizes = jnp.asarray([self.grid.sizes[i] for i in nuisance], jnp.int32)
-            keys = row_keys(key, factors, self.factor_space, seed=self.seed)
-            drawn = jax.vmap(lambda k: jax.random.randint(k, (len(nuisance),), 0, sizes))(keys)
-            columns = [None] * self.grid.num_factors
-            for j, i in enumerate(self._latent):
-                columns[i] = factors[:, j]
-            for j, i in enumerate(nuisance):
-                columns[i] = drawn[:, j].astype(jnp.int32)
-            full = jnp.stack(columns, axis=1)
-        rows = jnp.take(self.images, self.grid.index(full), axis=0)
-        if self.packed:
-            num_pixels = int(np.prod(self.observation_shape))
-            pixels = unpack_bits(rows, num_pixels).astype(jnp.float32)
-            return pixels.reshape(-1, *self.observation_shape)
-        return rows.astype(jnp.float32).reshape(-1, *self.observation_shape) * (1.0 / 255.0)
+        return _observe(self, self.factor_space.check(factors), key)
 
     def to(self, target) -> ArrayData:
         """A copy with the images placed on ``target`` (a device or a sharding)."""
@@ -180,6 +162,30 @@ class ArrayData:
     def nbytes(self) -> int:
         """Bytes the image array takes on the device."""
         return int(self.images.size) * int(self.images.dtype.itemsize)
+
+
+@jax.jit
+def _observe(dataset: ArrayData, factors: Array, key: PRNGKey | None) -> Array:
+    # Jitted so that eager callers get one compiled program (inlined under an outer jit);
+    # the dataset is an argument, so its image array is not embedded as a constant.
+    full = factors
+    if dataset.takes_key:
+        nuisance = [i for i in range(dataset.grid.num_factors) if i not in dataset._latent]
+        sizes = jnp.asarray([dataset.grid.sizes[i] for i in nuisance], jnp.int32)
+        keys = row_keys(key, factors, dataset.factor_space, seed=dataset.seed)
+        drawn = jax.vmap(lambda k: jax.random.randint(k, (len(nuisance),), 0, sizes))(keys)
+        columns = [None] * dataset.grid.num_factors
+        for j, i in enumerate(dataset._latent):
+            columns[i] = factors[:, j]
+        for j, i in enumerate(nuisance):
+            columns[i] = drawn[:, j].astype(jnp.int32)
+        full = jnp.stack(columns, axis=1)
+    rows = jnp.take(dataset.images, dataset.grid.index(full), axis=0)
+    if dataset.packed:
+        num_pixels = int(np.prod(dataset.observation_shape))
+        pixels = unpack_bits(rows, num_pixels).astype(jnp.float32)
+        return pixels.reshape(-1, *dataset.observation_shape)
+    return rows.astype(jnp.float32).reshape(-1, *dataset.observation_shape) * (1.0 / 255.0)
 
 
 # Loaded datasets by (file, size, mtime, options): a dataset is stored here only after it

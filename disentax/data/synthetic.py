@@ -83,8 +83,7 @@ class Identity(_Synthetic):
 
     def observations(self, factors: ArrayLike) -> Array:
         """``[N, 1, 1, F]`` float32: ``factors / (size - 1)``."""
-        factors = self.factor_space.check(factors)
-        return self.scaled(factors)[:, None, None, :]
+        return _identity(self, self.factor_space.check(factors))
 
 
 @static_pytree
@@ -101,11 +100,7 @@ class Rotation(_Synthetic):
 
     def observations(self, factors: ArrayLike) -> Array:
         """``[N, 1, 1, F]`` float32 in [0, 1]: ``0.5 + (x - 0.5) Q^T / sqrt(F)``."""
-        factors = self.factor_space.check(factors)
-        centred = self.scaled(factors) - 0.5
-        dim = len(self.factor_sizes)
-        rotated = 0.5 + centred @ jnp.asarray(self.matrix).T / math.sqrt(dim)
-        return jnp.clip(rotated, 0.0, 1.0)[:, None, None, :]
+        return _rotation(self, self.factor_space.check(factors))
 
 
 @static_pytree
@@ -124,7 +119,26 @@ class Noise(_Synthetic):
     def observations(self, factors: ArrayLike, key: PRNGKey | None = None) -> Array:
         """``[N, 1, 1, D]`` float32 uniform in [0, 1]; ``key`` as in ``row_keys``."""
         factors = self.factor_space.check(factors)
-        keys = row_keys(key, factors, self.factor_space, seed=self.seed)
-        dims = self.observation_shape[-1]
-        noise = jax.vmap(lambda k: jax.random.uniform(k, (dims,)))(keys)
-        return noise[:, None, None, :]
+        return _noise(self, factors, key)
+
+
+# Jitted so that eager callers get one compiled program (inlined under an outer jit).
+@jax.jit
+def _identity(dataset: Identity, factors: Array) -> Array:
+    return dataset.scaled(factors)[:, None, None, :]
+
+
+@jax.jit
+def _rotation(dataset: Rotation, factors: Array) -> Array:
+    centred = dataset.scaled(factors) - 0.5
+    dim = len(dataset.factor_sizes)
+    rotated = 0.5 + centred @ jnp.asarray(dataset.matrix).T / math.sqrt(dim)
+    return jnp.clip(rotated, 0.0, 1.0)[:, None, None, :]
+
+
+@jax.jit
+def _noise(dataset: Noise, factors: Array, key: PRNGKey | None) -> Array:
+    keys = row_keys(key, factors, dataset.factor_space, seed=dataset.seed)
+    dims = dataset.observation_shape[-1]
+    noise = jax.vmap(lambda k: jax.random.uniform(k, (dims,)))(keys)
+    return noise[:, None, None, :]

@@ -86,7 +86,7 @@ class _Variant:
         return FactorSpace(self.factor_sizes, self.factor_names)
 
     @property
-    def factor_values(self) -> tuple[np.ndarray, ...]:
+    def factor_values(self) -> tuple:
         return dsprites.FACTOR_VALUES
 
     def sample_factors(self, key: PRNGKey, num: int) -> Array:
@@ -101,12 +101,17 @@ class _Variant:
           key: ``None`` (randomness a fixed function of the factors), a key (split per
             image) or ``[N]`` keys (one per image).
         """
-        factors = self.factor_space.check(factors)
-        keys = row_keys(key, factors, self.factor_space, seed=self.seed)
-        return self._dress(dsprites.render(factors), keys)
+        return _observe(self, self.factor_space.check(factors), key)
 
     def _dress(self, sprite: Array, keys: Array) -> Array:
         raise NotImplementedError
+
+
+@jax.jit
+def _observe(dataset: _Variant, factors: Array, key: PRNGKey | None) -> Array:
+    # Jitted so that eager callers get one compiled program (inlined under an outer jit).
+    keys = row_keys(key, factors, dataset.factor_space, seed=dataset.seed)
+    return dataset._dress(dsprites.render(factors), keys)
 
 
 @static_pytree
