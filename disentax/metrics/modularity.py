@@ -1,0 +1,189 @@
+"""Modularity and explicitness (Ridgeway & Zemel 2018), as in disentanglement_lib.
+
+* ``modularity``: with ``m [L, F]`` the mutual information between histogram-binned codes
+  and the factors, per code ``delta_i = (sum_k m_ik^2 - max_k m_ik^2) / (max_k m_ik^2 (F - 1))``
+  and ``score_i = 1 - delta_i`` (0 for a code with no information, e.g. a constant code);
+  the result is the unweighted mean over codes (noise codes count, scoring ~0.5-0.7).
+  A factor that takes a single value carries no information and is left out of ``F``
+  (the reference counts it; the two agree otherwise). With one informative factor every
+  informative code scores 1.
+* ``explicitness``: codes standardised with the train mean and standard deviation
+  (``ddof=0``; a constant code is left at 0 rather than divided by zero), one multinomial
+  logistic regression per factor on all codes (scikit-learn defaults ``C=1``, lbfgs,
+  ``max_iter=100``: see ``probes.fit_logistic_regression``), then the one-vs-rest ROC AUC
+  of each class's predicted probability, macro-averaged over classes, averaged over
+  factors, on the train and on the test split. Classes are those seen in training that
+  also occur (and are not the only class) in the evaluated split; the reference requires
+  the two sets to coincide and fails otherwise. A factor with fewer than two such classes
+  is left out of the average.
+
+References:
+  Ridgeway & Zemel, "Learning Deep Disentangled Embeddings With the F-Statistic Loss",
+  NeurIPS 2018.
+  Locatello et al., ICML 2019 (disentanglement_lib ``modularity_explicitness.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from disentax.metrics.checks import (
+    check_codes,
+    check_factors,
+    check_num_bins,
+    check_same_num_columns,
+    check_same_num_points,
+    is_concrete,
+    single_valued_factors,
+)
+from disentax.metrics.information import _histogram_discretize, binned_mutual_info, entropies
+from disentax.metrics.probes import _fit_logistic, predict_logistic_proba
+from disentax.metrics.ranks import roc_auc
+from disentax.typing import Array, ArrayLike
+
+__all__ = ["explicitness", "modularity", "modularity_from_mutual_info"]
+
+
+def modularity_from_mutual_info(mutual_info: Array, informative: Array) -> Array:
+    """Modularity from ``mutual_info [L, F]`` and the ``[F]`` mask of factors to count."""
+    squared = jnp.where(informative[None, :], mutual_info**2, 0.0)
+    largest = squared.max(axis=1)
+    num_factors = jnp.sum(informative)
+    spread = (squared.sum(axis=1) - largest) / jnp.where(
+        largest > 0, largest * jnp.maximum(num_factors - 1, 1), 1.0
+    )
+    return jnp.mean(jnp.where(largest > 0, 1.0 - spread, 0.0))
+
+
+def modularity(codes: ArrayLike, factors: ArrayLike, *, num_bins: int = 20) -> Array:
+    """Modularity score of Ridgeway & Zemel with histogram mutual information.
+
+    Args:
+      codes: ``[N, L]`` codes.
+      factors: ``[N, F]`` int factor values.
+      num_bins: static number of equal-width bins per code.
+
+    Returns:
+      scalar in ``[0, 1]``; one code informative about two equally-informative factors
+      of ``F = 10`` gets ``1 - 1/9``.
+    """
+    codes = check_codes(codes)
+    factors = check_factors(factors)
+    check_same_num_points(("codes", codes), ("factors", factors))
+    check_num_bins(num_bins, codes.shape[0])
+    single_valued_factors(factors, metric="modularity")
+    return _modularity(codes, factors, num_bins=int(num_bins))
+
+
+@functools.partial(jax.jit, static_argnames=("num_bins",))
+def _modularity(codes: Array, factors: Array, *, num_bins: int) -> Array:
+    bins = _histogram_discretize(codes, num_bins=num_bins)
+    mutual_info = binned_mutual_info(bins, factors, num_bins=num_bins)
+    return modularity_from_mutual_info(mutual_info, entropies(factors) > 0)
+
+
+def _num_classes(num_classes, factors_train, factors_test) -> int:
+    if num_classes is not None:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
+            raise TypeError(f"num_classes must be a static int, got {num_classes!r}")
+        if is_concrete(factors_train) and is_concrete(factors_test):
+            top = max(int(np.max(factors_train)), int(np.max(factors_test)))
+            if top >= num_classes:
+                raise ValueError(f"num_classes={num_classes} but factors take value {top}")
+        return int(num_classes)
+    if not (is_concrete(factors_train) and is_concrete(factors_test)):
+        raise ValueError(
+            "num_classes must be given (a static int above every factor value) when the "
+            "factors are traced (under jax.jit); it is read from the factors otherwise"
+        )
+    return max(int(np.max(factors_train)), int(np.max(factors_test))) + 1
+
+
+def explicitness(
+    codes_train: ArrayLike,
+    factors_train: ArrayLike,
+    codes_test: ArrayLike,
+    factors_test: ArrayLike,
+    *,
+    num_classes: int | None = None,
+    num_steps: int = 100,
+) -> dict[str, Array]:
+    """Explicitness: macro one-vs-rest ROC AUC of per-factor logistic regressions.
+
+    Args:
+      codes_train: ``[N, L]`` training codes.
+      factors_train: ``[N, F]`` int training factors.
+      codes_test: ``[M, L]`` test codes.
+      factors_test: ``[M, F]`` int test factors.
+      num_classes: static bound on every factor value (one probe size for all factors);
+        read from concrete factors when omitted, required under ``jax.jit``.
+      num_steps: static L-BFGS iteration budget per probe.
+
+    Returns:
+      ``{"train": scalar, "test": scalar}`` mean AUROCs in ``[0, 1]`` (1 = perfectly
+      explicit, ~0.5 = uninformative codes).
+    """
+    codes_train = check_codes(codes_train, name="codes_train")
+    codes_test = check_codes(codes_test, name="codes_test")
+    factors_train = check_factors(factors_train, name="factors_train")
+    factors_test = check_factors(factors_test, name="factors_test")
+    check_same_num_points(("codes_train", codes_train), ("factors_train", factors_train))
+    check_same_num_points(("codes_test", codes_test), ("factors_test", factors_test))
+    check_same_num_columns(("codes_train", codes_train), ("codes_test", codes_test))
+    check_same_num_columns(("factors_train", factors_train), ("factors_test", factors_test))
+    single_valued_factors(factors_train, metric="explicitness", name="factors_train")
+    k = _num_classes(num_classes, factors_train, factors_test)
+    return _explicitness(
+        codes_train, factors_train, codes_test, factors_test, num_classes=k, num_steps=num_steps
+    )
+
+
+def _macro_auroc(labels: Array, proba: Array, trained: Array) -> tuple[Array, Array]:
+    """Macro AUROC over classes present in ``labels`` (and trained), and its validity."""
+    num_classes = proba.shape[1]
+    positive = labels[:, None] == jnp.arange(num_classes)[None, :]  # [N, K]
+    count = positive.sum(0)
+    usable = trained & (count > 0) & (count < labels.shape[0])
+    aucs = jax.vmap(roc_auc, in_axes=(1, 1))(positive, proba)
+    num_usable = jnp.sum(usable)
+    mean = jnp.sum(jnp.where(usable, aucs, 0.0)) / jnp.maximum(num_usable, 1)
+    return mean, num_usable >= 1
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes", "num_steps"))
+def _explicitness(codes_train, factors_train, codes_test, factors_test, *, num_classes, num_steps):
+    mean = codes_train.mean(0)
+    std = codes_train.std(0)
+    std = jnp.where(std > 0, std, 1.0)
+    x_train = (codes_train - mean) / std
+    x_test = (codes_test - mean) / std
+
+    def per_factor(y_train, y_test):
+        params = _fit_logistic(
+            x_train,
+            y_train,
+            jnp.float32(1.0),
+            num_classes=num_classes,
+            num_steps=num_steps,
+            tol=1e-4,
+        )
+        train, train_ok = _macro_auroc(
+            y_train, predict_logistic_proba(params, x_train), params.class_present
+        )
+        test, test_ok = _macro_auroc(
+            y_test, predict_logistic_proba(params, x_test), params.class_present
+        )
+        return train, train_ok, test, test_ok
+
+    train, train_ok, test, test_ok = jax.vmap(per_factor, in_axes=(1, 1))(
+        factors_train, factors_test
+    )
+
+    def average(values, ok):
+        return jnp.sum(jnp.where(ok, values, 0.0)) / jnp.sum(ok)
+
+    return {"train": average(train, train_ok), "test": average(test, test_ok)}
