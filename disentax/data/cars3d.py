@@ -79,7 +79,7 @@ def _read(paths: list[pathlib.Path]) -> ArrayData:
     for path in paths:
         try:
             mat = scipy.io.loadmat(path)
-        except (ValueError, OSError, TypeError) as err:
+        except Exception as err:  # scipy raises assorted errors on corrupt files
             raise DatasetFormatError(f"{path}: not a readable MATLAB .mat file ({err})") from err
         if "im" not in mat:
             keys = sorted(k for k in mat if not k.startswith("__"))
