@@ -20,9 +20,11 @@ Cycles (the variants of disentanglement_lib ``visualize/visualize_model.py``; ``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr, ndtri
@@ -42,6 +44,7 @@ __all__ = [
     "write_gif",
 ]
 
+_BATCH_SIZE = 512  # latent vectors decoded per chunk inside an animation's program
 CYCLES = ("fixed_interval", "std_gaussian", "fitted_gaussian", "conf_interval", "minmax_interval")
 
 
@@ -51,17 +54,17 @@ class Animation(NamedTuple):
     Attributes:
       frames: ``[T, R, S, H, W, C]`` float32 in [0, 1]: frame ``t``, row ``r`` (latent
         ``latents[r]``), seed ``s``.
-      latents: ``[R]`` int32 latent index of each row.
+      latents: ``[R]`` int32 latent index of each row (NumPy).
       values: ``[S, R, T]`` float32 value of the row's latent in each frame.
-      kl: ``[R]`` average KL (nats) of each row's latent.
-      active: ``[R]`` bool, ``kl > kl_threshold``.
+      kl: ``[R]`` average KL (nats) of each row's latent (NumPy).
+      active: ``[R]`` bool, ``kl > kl_threshold`` (NumPy).
     """
 
     frames: Array
-    latents: Array
+    latents: np.ndarray
     values: Array
-    kl: Array
-    active: Array
+    kl: np.ndarray
+    active: np.ndarray
 
 
 def _triangle(start01: Array, num_frames: int) -> Array:
@@ -179,19 +182,24 @@ def animate(
     if cycle not in CYCLES:
         raise ValueError(f"cycle: expected one of {CYCLES}, got {cycle!r}")
     posterior = traversals.encode_posterior(model, params, images, reference_images)
-    rows = traversals.row_order(
-        posterior.kl, traversals.check_latents(latents, posterior.mean.shape[1]), order
+    kl = np.asarray(posterior.kl)
+    rows = traversals.row_order(kl, traversals.check_latents(latents, kl.shape[0]), order)
+    frames, values = _frames(
+        model, params, posterior, rows, cycle=cycle, num_frames=num_frames, output=output
     )
-    values = cycle_values(cycle, posterior.seed_mean, posterior.mean, posterior.logvar, num_frames)[
-        :, rows
-    ]  # [S, R, T]
-    onehot = jnp.eye(posterior.mean.shape[1], dtype=jnp.float32)[rows]  # [R, L]
+    return Animation(frames, rows, values, kl[rows], kl[rows] > kl_threshold)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "cycle", "num_frames", "output"))
+def _frames(model, params, posterior, rows, *, cycle, num_frames, output):
+    """One program: every latent's cycle, the latent vectors and their decoding."""
+    values = cycle_values(cycle, posterior.seed_mean, posterior.mean, posterior.logvar, num_frames)
+    values = values[:, rows]  # [S, R, T]
+    onehot = jax.nn.one_hot(rows, posterior.mean.shape[1], dtype=jnp.float32)  # [R, L]
     held = posterior.seed_mean[:, None, None, :] * (1.0 - onehot)[None, :, None, :]
     z = held + values[..., None] * onehot[None, :, None, :]  # [S, R, T, L]
-    decoded = decoding.decode_latents(model, params, z, output=output)
-    kl = posterior.kl[rows]
-    frames = jnp.transpose(decoded, (2, 1, 0, 3, 4, 5))
-    return Animation(frames, jnp.asarray(rows), values, kl, kl > kl_threshold)
+    decoded = decoding.decode_in_chunks(model, params, z, output, _BATCH_SIZE)
+    return jnp.transpose(decoded, (2, 1, 0, 3, 4, 5)), values
 
 
 def gif_frames(

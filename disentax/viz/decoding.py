@@ -19,12 +19,14 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from disentax.typing import Array, ArrayLike, PyTree
+from disentax.typing import Array, ArrayLike, HostArray, PyTree
 
 __all__ = [
     "OUTPUTS",
     "check_images",
+    "decode_in_chunks",
     "decode_latents",
     "encode_images",
     "reconstruct",
@@ -71,21 +73,40 @@ def encode_images(model, params: PyTree, images: ArrayLike) -> tuple[Array, Arra
     return _encode(model, params, check_images(images))
 
 
-@functools.partial(jax.jit, static_argnames=("model", "output", "batch_size"))
-def _decode(model, params: PyTree, z: Array, output: str, batch_size: int) -> Array:
+def decode_in_chunks(model, params: PyTree, z: Array, output: str, batch_size: int) -> Array:
+    """Traceable body of :func:`decode_latents`: ``z [..., L] -> images [..., H, W, C]``.
+
+    Call it inside a jitted function to fuse decoding with the code computing ``z``.
+    """
     from disentax.models import vae
 
     def decode_chunk(chunk: Array) -> Array:
         return OUTPUTS[output](vae.decode(model, params, chunk))
 
-    num = z.shape[0]
+    lead = z.shape[:-1]
+    flat = z.reshape(-1, z.shape[-1])
+    num = flat.shape[0]
     if num <= batch_size:
-        return decode_chunk(z)
-    num_chunks = -(-num // batch_size)
-    padded = jnp.pad(z, ((0, num_chunks * batch_size - num), (0, 0)))
-    chunks = padded.reshape(num_chunks, batch_size, z.shape[-1])
-    images = jax.lax.map(decode_chunk, chunks)
-    return images.reshape(num_chunks * batch_size, *images.shape[2:])[:num]
+        images = decode_chunk(flat)
+    else:
+        num_chunks = -(-num // batch_size)
+        padded = jnp.pad(flat, ((0, num_chunks * batch_size - num), (0, 0)))
+        chunks = padded.reshape(num_chunks, batch_size, flat.shape[-1])
+        images = jax.lax.map(decode_chunk, chunks)
+        images = images.reshape(num_chunks * batch_size, *images.shape[2:])[:num]
+    return images.reshape(*lead, *images.shape[1:])
+
+
+_decode = jax.jit(decode_in_chunks, static_argnames=("model", "output", "batch_size"))
+
+
+def check_decode_args(z: ArrayLike, output: str, batch_size: int) -> None:
+    check_output(output)
+    shape = jnp.shape(z)
+    if len(shape) < 1 or shape[-1] < 1:
+        raise ValueError(f"z: expected latent vectors [..., L] with L >= 1, got {shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
 
 
 def decode_latents(
@@ -108,16 +129,9 @@ def decode_latents(
     Returns:
       ``[..., H, W, C]`` float32 images in [0, 1].
     """
-    check_output(output)
+    check_decode_args(z, output, batch_size)
     z = jnp.asarray(z, dtype=jnp.float32)
-    if z.ndim < 1 or z.shape[-1] < 1:
-        raise ValueError(f"z: expected latent vectors [..., L] with L >= 1, got {z.shape}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
-    lead = z.shape[:-1]
-    flat = z.reshape(-1, z.shape[-1])
-    images = _decode(model, params, flat, output, int(batch_size))
-    return images.reshape(*lead, *images.shape[1:])
+    return _decode(model, params, z, output=output, batch_size=int(batch_size))
 
 
 def reconstruct(model, params: PyTree, images: ArrayLike, *, output: str = "sigmoid") -> Array:
@@ -133,11 +147,20 @@ def reconstruct(model, params: PyTree, images: ArrayLike, *, output: str = "sigm
       ``[N,H,W,C]`` float32 reconstructions in [0, 1].
     """
     check_output(output)
-    mean, _ = encode_images(model, params, images)
-    return decode_latents(model, params, mean, output=output)
+    return _reconstruct(model, params, check_images(images), output=output)
 
 
-def reconstruction_grid(images: ArrayLike, reconstructions: ArrayLike, *, columns: int = 8):
+@functools.partial(jax.jit, static_argnames=("model", "output"))
+def _reconstruct(model, params: PyTree, images: Array, *, output: str) -> Array:
+    from disentax.models import vae
+
+    mean, _ = vae.encode(model, params, images)
+    return OUTPUTS[output](vae.decode(model, params, mean))
+
+
+def reconstruction_grid(
+    images: ArrayLike, reconstructions: ArrayLike, *, columns: int = 8
+) -> HostArray:
     """Arranges inputs above their reconstructions: ``[2*ceil(N/columns), columns, H,W,C]``.
 
     Row ``2r`` holds inputs ``r*columns ... r*columns + columns - 1`` and row ``2r + 1``
@@ -149,10 +172,10 @@ def reconstruction_grid(images: ArrayLike, reconstructions: ArrayLike, *, column
       columns: images per row (>= 1).
 
     Returns:
-      ``[2*R, columns, H, W, C]`` float32 grid (``R = ceil(N / columns)``).
+      ``[2*R, columns, H, W, C]`` float32 NumPy grid (``R = ceil(N / columns)``).
     """
-    images = jnp.asarray(images, dtype=jnp.float32)
-    reconstructions = jnp.asarray(reconstructions, dtype=jnp.float32)
+    images = np.asarray(images, dtype=np.float32)
+    reconstructions = np.asarray(reconstructions, dtype=np.float32)
     if images.shape != reconstructions.shape or images.ndim != 4:
         raise ValueError(
             "reconstructions: expected the shape of images [N,H,W,C], got "
@@ -163,6 +186,6 @@ def reconstruction_grid(images: ArrayLike, reconstructions: ArrayLike, *, column
     num = images.shape[0]
     rows = -(-num // columns)
     pad = ((0, rows * columns - num), (0, 0), (0, 0), (0, 0))
-    top = jnp.pad(images, pad, constant_values=1.0).reshape(rows, columns, *images.shape[1:])
-    bottom = jnp.pad(reconstructions, pad, constant_values=1.0).reshape(top.shape)
-    return jnp.stack([top, bottom], axis=1).reshape(2 * rows, columns, *images.shape[1:])
+    top = np.pad(images, pad, constant_values=1.0).reshape(rows, columns, *images.shape[1:])
+    bottom = np.pad(reconstructions, pad, constant_values=1.0).reshape(top.shape)
+    return np.stack([top, bottom], axis=1).reshape(2 * rows, columns, *images.shape[1:])

@@ -28,6 +28,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 VALUE_RANGES = ("prior", "interval", "posterior")
+_BATCH_SIZE = 512  # latent vectors decoded per chunk inside a grid's program
 
 
 class Traversal(NamedTuple):
@@ -60,17 +62,18 @@ class Traversal(NamedTuple):
     Attributes:
       images: ``[S, R, K, H, W, C]`` float32 in [0, 1]: seed ``s``, row ``r`` (latent
         ``latents[r]``), column ``k`` (value ``values[r, k]``).
-      latents: ``[R]`` int32 latent index of each row.
+      latents: ``[R]`` int32 latent index of each row (NumPy).
       values: ``[R, K]`` float32 value given to the row's latent in each column.
-      kl: ``[R]`` float32 average KL (nats) of each row's latent over the reference batch.
-      active: ``[R]`` bool, ``kl > kl_threshold``.
+      kl: ``[R]`` float32 average KL (nats) of each row's latent over the reference
+        batch (NumPy).
+      active: ``[R]`` bool, ``kl > kl_threshold`` (NumPy).
     """
 
     images: Array
-    latents: Array
+    latents: np.ndarray
     values: Array
-    kl: Array
-    active: Array
+    kl: np.ndarray
+    active: np.ndarray
 
 
 class Posterior(NamedTuple):
@@ -89,6 +92,7 @@ class Posterior(NamedTuple):
     kl: Array
 
 
+@jax.jit
 def latent_kl(mean: ArrayLike, logvar: ArrayLike) -> Array:
     """Average KL(q(z_l|x) || N(0, 1)) of each latent over a batch.
 
@@ -138,6 +142,16 @@ def check_latents(latents: Sequence[int] | ArrayLike | None, num_latents: int) -
     return array.astype(np.int32)
 
 
+def check_value_range(num_steps: int, value_range: str, sigmas: float) -> None:
+    """Checks the static arguments of :func:`traversal_values`."""
+    if num_steps < 2:
+        raise ValueError(f"num_steps: expected at least 2 columns, got {num_steps}")
+    if value_range not in VALUE_RANGES:
+        raise ValueError(f"value_range: expected one of {VALUE_RANGES}, got {value_range!r}")
+    if not sigmas > 0:
+        raise ValueError(f"sigmas: expected a positive number of standard deviations, got {sigmas}")
+
+
 def traversal_values(
     mean: ArrayLike, *, num_steps: int = 10, value_range: str = "prior", sigmas: float = 2.0
 ) -> Array:
@@ -156,12 +170,7 @@ def traversal_values(
     mean = jnp.asarray(mean, dtype=jnp.float32)
     if mean.ndim != 2:
         raise ValueError(f"mean: expected posterior means [N, L], got shape {mean.shape}")
-    if num_steps < 2:
-        raise ValueError(f"num_steps: expected at least 2 columns, got {num_steps}")
-    if value_range not in VALUE_RANGES:
-        raise ValueError(f"value_range: expected one of {VALUE_RANGES}, got {value_range!r}")
-    if not sigmas > 0:
-        raise ValueError(f"sigmas: expected a positive number of standard deviations, got {sigmas}")
+    check_value_range(num_steps, value_range, sigmas)
     num_latents = mean.shape[1]
     if value_range == "posterior":
         low, high = jnp.min(mean, axis=0), jnp.max(mean, axis=0)
@@ -209,16 +218,22 @@ def encode_posterior(
         ``None`` uses the seed images.
     """
     seeds = decoding.check_images(images, "images")
-    if reference_images is None:
-        mean, logvar = decoding.encode_images(model, params, seeds)
-        return Posterior(mean, mean, logvar, latent_kl(mean, logvar))
-    reference = decoding.check_images(reference_images, "reference_images")
+    reference = seeds
+    if reference_images is not None:
+        reference = decoding.check_images(reference_images, "reference_images")
     if reference.shape[1:] != seeds.shape[1:]:
         raise ValueError(
             f"reference_images: expected images of shape {seeds.shape[1:]} like images, "
             f"got {reference.shape[1:]}"
         )
-    mean, logvar = decoding.encode_images(model, params, jnp.concatenate([seeds, reference]))
+    return _posterior(model, params, seeds, reference)
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def _posterior(model, params: PyTree, seeds: Array, reference: Array) -> Posterior:
+    from disentax.models import vae
+
+    mean, logvar = vae.encode(model, params, jnp.concatenate([seeds, reference]))
     num = seeds.shape[0]
     return Posterior(mean[:num], mean[num:], logvar[num:], latent_kl(mean[num:], logvar[num:]))
 
@@ -268,12 +283,30 @@ def traverse(
       A :class:`Traversal` with ``images [S, R, K, H, W, C]``.
     """
     decoding.check_output(output)
+    check_value_range(num_steps, value_range, sigmas)
     posterior = encode_posterior(model, params, images, reference_images)
-    rows = row_order(posterior.kl, check_latents(latents, posterior.mean.shape[1]), order)
-    values = traversal_values(
-        posterior.mean, num_steps=num_steps, value_range=value_range, sigmas=sigmas
-    )[rows]
-    z = traversal_latents(posterior.seed_mean, rows, values)
-    decoded = decoding.decode_latents(model, params, z, output=output)
-    kl = posterior.kl[rows]
-    return Traversal(decoded, jnp.asarray(rows), values, kl, kl > kl_threshold)
+    kl = np.asarray(posterior.kl)
+    rows = row_order(kl, check_latents(latents, kl.shape[0]), order)
+    decoded, values = _grid(
+        model,
+        params,
+        posterior.seed_mean,
+        posterior.mean,
+        rows,
+        num_steps=num_steps,
+        value_range=value_range,
+        sigmas=float(sigmas),
+        output=output,
+    )
+    return Traversal(decoded, rows, values, kl[rows], kl[rows] > kl_threshold)
+
+
+@functools.partial(
+    jax.jit, static_argnames=("model", "num_steps", "value_range", "sigmas", "output")
+)
+def _grid(model, params, seed_mean, mean, rows, *, num_steps, value_range, sigmas, output):
+    """One program: the values of every row, the latent grid and its decoding."""
+    values = traversal_values(mean, num_steps=num_steps, value_range=value_range, sigmas=sigmas)
+    values = values[rows]
+    z = traversal_latents(seed_mean, rows, values)
+    return decoding.decode_in_chunks(model, params, z, output, _BATCH_SIZE), values

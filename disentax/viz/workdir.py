@@ -180,8 +180,7 @@ def traverse_workdir(
     figure = plots.image_figure(tiled, title="inputs (odd rows) and reconstructions")
     save("reconstructions.png", lambda p: plots.save_figure(figure, p))
 
-    mean, logvar = decoding.encode_images(model, params, reference)
-    all_kl = traversals.latent_kl(mean, logvar)
+    all_kl = traversals.encode_posterior(model, params, seeds, reference).kl  # cached program
     figure = plots.kl_figure(all_kl, kl_threshold=kl_threshold)
     save("kl.png", lambda p: plots.save_figure(figure, p))
 

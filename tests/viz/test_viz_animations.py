@@ -1,11 +1,17 @@
 """Animated traversals: the reference cycles, frame layout and the GIF file."""
 
+import jax
 import numpy as np
 import pytest
 import scipy.stats
 from PIL import Image
 
 from disentax import viz
+
+# The kernels are called through jit, as library users would inside their programs.
+cycle_interval = jax.jit(viz.cycle_interval, static_argnums=1)
+cycle_gaussian = jax.jit(viz.cycle_gaussian, static_argnums=1)
+cycle_values = jax.jit(viz.cycle_values, static_argnums=(0, 4))
 
 
 def reference_triangle(start01, num_frames):
@@ -19,7 +25,7 @@ def reference_triangle(start01, num_frames):
 
 @pytest.mark.parametrize("start", [-2.0, -0.7, 0.0, 1.3, 2.0])
 def test_cycle_interval_matches_the_reference_folding(start):
-    values = np.asarray(viz.cycle_interval(np.float32(start), 20, -2.0, 2.0))
+    values = np.asarray(cycle_interval(np.float32(start), 20, -2.0, 2.0))
     expected = reference_triangle((start + 2.0) / 4.0, 20) * 4.0 - 2.0
     np.testing.assert_allclose(values, expected, atol=1e-5)
     assert values[0] == pytest.approx(start, abs=1e-6)
@@ -28,7 +34,7 @@ def test_cycle_interval_matches_the_reference_folding(start):
 
 @pytest.mark.parametrize(("start", "loc", "scale"), [(0.0, 0.0, 1.0), (0.4, 1.0, 0.5)])
 def test_cycle_gaussian_matches_scipy_quantiles(start, loc, scale):
-    values = np.asarray(viz.cycle_gaussian(np.float32(start), 16, loc, scale))
+    values = np.asarray(cycle_gaussian(np.float32(start), 16, loc, scale))
     probs = reference_triangle(scipy.stats.norm.cdf(start, loc, scale), 16)
     expected = scipy.stats.norm.ppf(np.clip(probs, 0.001, 0.999), loc, scale)
     np.testing.assert_allclose(values, expected, atol=2e-4)
@@ -39,7 +45,7 @@ def test_cycle_values_fitted_gaussian_uses_the_aggregate_posterior():
     mean = rng.normal(1.0, 2.0, (50, 3)).astype(np.float32)
     logvar = rng.normal(-1.0, 0.3, (50, 3)).astype(np.float32)
     seeds = mean[:2]
-    values = np.asarray(viz.cycle_values("fitted_gaussian", seeds, mean, logvar, 12))
+    values = np.asarray(cycle_values("fitted_gaussian", seeds, mean, logvar, 12))
     assert values.shape == (2, 3, 12)
     # Moment-matched Gaussian of the mixture of posteriors: E[var] + Var[mean].
     loc = mean.mean(0)
@@ -56,7 +62,7 @@ def test_cycle_values_fitted_gaussian_uses_the_aggregate_posterior():
                 scale[j],
             )
             np.testing.assert_allclose(values[s, j], expected, atol=2e-3)
-    minmax = np.asarray(viz.cycle_values("minmax_interval", seeds, mean, logvar, 12))
+    minmax = np.asarray(cycle_values("minmax_interval", seeds, mean, logvar, 12))
     low, high = mean.min(0), mean.max(0)
     for s in range(2):
         for j in range(3):

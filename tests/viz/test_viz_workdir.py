@@ -1,0 +1,144 @@
+"""traverse_workdir: every artefact from a checkpoint, clear errors, owns only its files."""
+
+import hashlib
+import json
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from PIL import Image
+
+import disentax.train
+from disentax import viz
+
+
+class _Run(NamedTuple):
+    config: object
+    model: object
+    params: object
+    dataset: object
+    step: int
+
+
+class _Blobs:
+    """A 2-factor ground-truth dataset of 8x8 images: one bright 2x2 block at (row, col)."""
+
+    factor_names = ("row", "col")
+    factor_sizes = (4, 4)
+    observation_shape = (8, 8, 1)
+
+    @staticmethod
+    @jax.jit
+    def _observations(factors):
+        grid = jnp.arange(8) // 2
+        rows = grid[None, :, None] == factors[:, 0, None, None]
+        cols = grid[None, None, :] == factors[:, 1, None, None]
+        return (rows & cols).astype(jnp.float32)[..., None]
+
+    def sample_factors(self, key, num):
+        return np.random.default_rng(int(jax.random.key_data(key)[-1])).integers(0, 4, (num, 2))
+
+    def observations(self, factors):
+        return self._observations(jnp.asarray(factors, jnp.int32))
+
+
+def _fake_run_folder(tmp_path, *, steps=(100, 200), evaluation=True, log=True):
+    for step in steps:
+        (tmp_path / "checkpoints" / str(step)).mkdir(parents=True)
+    (tmp_path / "config.json").write_text(json.dumps({"config": {"num_latents": 4}}))
+    if log:
+        rows = [{"step": s, "loss": 100.0 / s, "recon": 50.0, "kl": 3.0, "tc": 0.1} for s in (1, 2)]
+        (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if evaluation:
+        mi = np.zeros((4, 2))
+        mi[0, 1], mi[1, 0] = 0.8, 0.6
+        record = {
+            "step": 200,
+            "metrics": {"mig": 0.3},
+            "matrices": {"mutual_info": mi.tolist(), "dci_importance": (mi / 2).tolist()},
+        }
+        (tmp_path / "evaluation.json").write_text(json.dumps(record))
+    return tmp_path
+
+
+@pytest.fixture()
+def fake_load_run(monkeypatch, tiny_vae):
+    model, params = tiny_vae
+    calls = []
+
+    def load_run(workdir, *, step=None):
+        calls.append(step)
+        config = ml_collections.ConfigDict(
+            {"num_latents": 4, "objective": {"name": "beta_vae", "reconstruction": "bernoulli"}}
+        )
+        return _Run(config, model, params, _Blobs(), 200 if step is None else step)
+
+    monkeypatch.setattr(disentax.train, "load_run", load_run)
+    return calls
+
+
+def _digests(folder):
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_writes_every_artefact_and_touches_nothing_else(tmp_path, fake_load_run):
+    folder = _fake_run_folder(tmp_path)
+    (folder / "viz").mkdir()
+    (folder / "viz" / "notes.txt").write_text("mine")  # a user's file beside the artefacts
+    before = _digests(folder)
+    written = viz.traverse_workdir(folder, num_seeds=2, num_steps=5, num_frames=6, num_reference=32)
+    assert fake_load_run == [None]
+    expected = {name for name, _, _ in viz.ARTEFACTS} | {"report.html"}
+    assert set(written) == expected
+    after = _digests(folder)
+    assert {k: v for k, v in after.items() if k in before} == before  # inputs unchanged
+    assert set(after) - set(before) == {f"viz/{n}" for n, _, _ in viz.ARTEFACTS} | {"report.html"}
+    assert set(after) - set(before) == set(viz.OWNED_FILES)
+    with Image.open(folder / "viz" / "traversal.gif") as gif:
+        assert gif.n_frames == 6
+    report = (folder / "report.html").read_text()
+    for name, _, _ in viz.ARTEFACTS:
+        assert f'data-artefact="{name}"' in report
+    assert "checkpoint step 200" in report
+
+
+def test_step_and_latent_errors(tmp_path, fake_load_run):
+    folder = _fake_run_folder(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"step 150 .*available steps: \[100, 200\]"):
+        viz.traverse_workdir(folder, step=150)
+    with pytest.raises(ValueError, match=r"valid latent indices are 0\.\.3"):
+        viz.traverse_workdir(folder, latents=[4])
+    assert not (folder / "viz").exists() and not (folder / "report.html").exists()
+
+
+def test_without_evaluation_or_log_the_report_says_what_is_missing(tmp_path, fake_load_run):
+    folder = _fake_run_folder(tmp_path, evaluation=False, log=False)
+    written = viz.traverse_workdir(
+        folder, step=100, num_seeds=1, num_steps=3, num_frames=4, num_reference=16
+    )
+    assert fake_load_run == [100]
+    assert "mutual_info.png" not in written and "curves.png" not in written
+    report = (folder / "report.html").read_text()
+    assert "disentax evaluate --workdir" in report and "No training log" in report
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "no_steps"])
+def test_missing_checkpoints_name_the_folder(tmp_path, make):
+    folder = tmp_path / "run"
+    if make != "missing":
+        folder.mkdir()
+    if make == "no_steps":
+        (folder / "checkpoints").mkdir()
+    expected = str(folder) if make == "missing" else str(folder / "checkpoints")
+    with pytest.raises(FileNotFoundError) as info:
+        viz.traverse_workdir(folder)
+    assert expected in str(info.value)
+    if make != "missing":
+        assert "expected numbered step folders" in str(info.value)
