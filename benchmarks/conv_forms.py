@@ -132,9 +132,7 @@ def deconv_subpixel(y: jax.Array, v: jax.Array) -> jax.Array:
     _, h, w, _ = y.shape
     yp = jnp.pad(y, ((0, 0), (1, 1), (1, 1), (0, 0)))
     # Output channels ordered (a, b, co): phase (a, b) takes taps v[2t + a, 2u + b].
-    out = lax.conv_general_dilated(
-        yp, _subpixel_kernel(v), (1, 1), "VALID", dimension_numbers=DN
-    )
+    out = lax.conv_general_dilated(yp, _subpixel_kernel(v), (1, 1), "VALID", dimension_numbers=DN)
     return _interleave_phases(out, h, w)
 
 

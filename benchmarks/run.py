@@ -59,7 +59,7 @@ OBJECTIVE_NAMES = (
 BENCHMARKS: dict[str, BenchFn] = {
     "peak/matmul": _lazy("peak", "bench_peak"),
     "layers/conv_vae": _lazy("layers", "bench_layers"),
-    "torch/train_step/b64": _lazy("train_steps", "bench_torch_paired", batch_size=64),
+    "compare/torch/b64": _lazy("train_steps", "bench_torch_paired", batch_size=64),
     **{
         f"train_step/{objective}/b{batch}": _lazy(
             "train_steps", "bench_train_step", objective=objective, batch_size=batch

@@ -1,0 +1,242 @@
+"""Train-step throughput: every objective, 1 device vs a mesh, sweeps, and PyTorch paired.
+
+The steps are built exactly as ``disentax train`` builds them: the shipped config of the
+objective (``experiments/configs/<objective>.py``, reference hyperparameters, Adam 1e-4,
+Bernoulli decoder, the conv VAE, procedural dSprites sampled inside the step), validated
+and assembled by ``disentax.train.config_schema`` and compiled by
+``disentax.train.make_train_step``. Only the batch size and the mesh differ between rows.
+
+Compile time of a step is its first call minus a steady-state call (the step object
+exposes no lowering); "% of peak" divides the reference VAE's forward + backward FLOPs
+(:func:`benchmarks.conv_forms.train_flops_per_image`, 82.4 MFLOP per 64x64x1 image) by
+the step time and the measured matmul peak (:mod:`benchmarks.peak`). For FactorVAE the
+discriminator's work is not counted.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from benchmarks import conv_forms, harness
+
+
+def build_parts(objective: str, batch_size: int):
+    """``(spec, parts)`` of the shipped config of ``objective`` at ``batch_size``."""
+    from disentax import cli
+    from disentax.train import config_schema
+
+    config = cli.load_config(objective, [f"--config.batch_size={batch_size}"])
+    spec = config_schema.validate(config)
+    return spec, config_schema.build(spec)
+
+
+def make_step(
+    objective: str,
+    batch_size: int,
+    *,
+    num_devices: int = 1,
+    num_models: int | None = None,
+    sample_in_step: bool = True,
+):
+    """The compiled train step of the shipped config and its initial state."""
+    import jax.numpy as jnp
+
+    from disentax import parallel as par
+    from disentax.train import make_train_step
+
+    spec, parts = build_parts(objective, batch_size)
+    if jax.device_count() < num_devices:
+        raise harness.SkipBenchmark(
+            f"needs {num_devices} devices, the process has {jax.device_count()} (run through "
+            "`disentax bench`, which asks XLA for 8 host devices)"
+        )
+    mesh = par.make_mesh(num_devices)
+    hyper = dict(parts.hyperparameters)
+    if num_models is not None:
+        # a sweep over the objective's main weight (e.g. beta 1..8), one value per model
+        swept = next(k for k in ("beta", "gamma", "lambda_od", "c_max") if k in hyper)
+        hyper[swept] = jnp.linspace(1.0, 8.0, num_models, dtype=jnp.float32)
+    in_step = sample_in_step and parts.sample_in_step
+    step = make_train_step(
+        parts.model,
+        parts.objective,
+        parts.tx,
+        mesh=mesh,
+        dataset=parts.dataset if in_step else None,
+        batch_size=batch_size if in_step else None,
+        hyperparameters=hyper,
+        reconstruction=spec.reconstruction,
+        discriminator=parts.discriminator,
+        discriminator_tx=parts.discriminator_tx,
+        parallel=spec.parallel,
+        num_models=num_models,
+    )
+    key = jax.random.key(spec.seed)
+    if num_models is not None:
+        key = jax.random.split(key, num_models)
+    return step, step.init(key), parts
+
+
+class _Runner:
+    """Calls a donating step in a loop, carrying its state; returns the loss to block on."""
+
+    def __init__(self, step, state, batch=None):
+        self.step, self.state, self.batch = step, state, batch
+        self.first_call_s = None
+
+    def __call__(self):
+        start = time.perf_counter()
+        self.state, metrics = self.step(self.state, self.batch)
+        if self.first_call_s is None:
+            jax.block_until_ready(metrics)
+            self.first_call_s = time.perf_counter() - start
+        return metrics["loss"]
+
+
+def fixed_images(dataset, batch_size: int, seed: int = 0) -> np.ndarray:
+    """One rendered batch ``[N,H,W,C]`` float32 from a fixed seed."""
+    key = jax.random.key(seed)
+    factors = dataset.sample_factors(key, batch_size)
+    return np.asarray(jax.device_get(dataset.observations(factors)), np.float32)
+
+
+def bench_train_step(
+    ctx: harness.Context, *, objective: str, batch_size: int, dtype: str = "float32", mesh: int = 1
+) -> list[dict[str, Any]]:
+    """One row ``train_step/<objective>/b<batch>[/mesh<D>]``; a mesh run also times the
+    one-device step interleaved and reports the paired ratio."""
+    if dtype != "float32":
+        raise harness.SkipBenchmark(
+            f"{dtype} training: disentax.models has no dtype argument yet (params and "
+            "activations are float32); see layers/conv_vae_bf16 for the per-layer bf16 rates"
+        )
+    suffix = f"/mesh{mesh}" if mesh > 1 else ""
+    name = f"train_step/{objective}/b{batch_size}{suffix}"
+    runners = {"one_device": _Runner(*make_step(objective, batch_size)[:2])}
+    if mesh > 1:
+        runners[f"mesh{mesh}"] = _Runner(*make_step(objective, batch_size, num_devices=mesh)[:2])
+    timings = harness.measure_interleaved(runners, repeats=ctx.repeats, min_repeat_s=0.2)
+    flops = batch_size * conv_forms.train_flops_per_image()
+    rows = []
+    for variant, (timing, ratios) in timings.items():
+        if mesh > 1 and variant == "one_device":
+            row_name = f"train_step/{objective}/b{batch_size}"
+        else:
+            row_name = name
+        extra: dict[str, Any] = {
+            "objective": objective,
+            "batch_size": batch_size,
+            "devices": mesh if variant != "one_device" else 1,
+            "dtype": dtype,
+            "data": "sampled in step",
+        }
+        if mesh > 1 and variant != "one_device":
+            extra["ratio"] = ratios["one_device"]
+            extra["note"] = "vs one device (paired)"
+        compile_s = max(0.0, runners[variant].first_call_s - timing.median_s)
+        rows.append(
+            harness.result(
+                row_name,
+                timing,
+                compile_s=compile_s,
+                images=batch_size,
+                flops=flops,
+                peak_flops=ctx.peak_flops(),
+                **extra,
+            )
+        )
+    return rows
+
+
+def bench_sweep(
+    ctx: harness.Context, *, objective: str, batch_size: int, num_models: int
+) -> list[dict[str, Any]]:
+    """A vmapped sweep of ``num_models`` models vs one model, interleaved.
+
+    Row ``train_step/<objective>/b<batch>/sweep<S>``: ``images_per_s`` counts the images of
+    all models together; ``ratio`` is sweep images/s over one model's images/s (paired).
+    """
+    single = _Runner(*make_step(objective, batch_size)[:2])
+    sweep = _Runner(*make_step(objective, batch_size, num_models=num_models)[:2])
+    timings = harness.measure_interleaved(
+        {"single": single, "sweep": sweep}, repeats=ctx.repeats, min_repeat_s=0.2
+    )
+    t_single, _ = timings["single"]
+    t_sweep, ratios = timings["sweep"]
+    images = batch_size * num_models
+    flops = images * conv_forms.train_flops_per_image()
+    ratio = ratios["single"] * num_models  # (t_single / t_sweep) * S = throughput ratio
+    return [
+        harness.result(
+            f"train_step/{objective}/b{batch_size}/sweep{num_models}",
+            t_sweep,
+            compile_s=max(0.0, sweep.first_call_s - t_sweep.median_s),
+            images=images,
+            flops=flops,
+            peak_flops=ctx.peak_flops(),
+            ratio=ratio,
+            num_models=num_models,
+            single_model_median_s=t_single.median_s,
+            target_ratio=0.9,
+            note=f"sweep images/s over one model's (paired, target >= 0.9); {num_models} models",
+        )
+    ]
+
+
+def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[str, Any]]:
+    """disentax vs the equal-architecture PyTorch β-VAE, same batch, interleaved.
+
+    Both get the same fixed, pre-rendered dSprites batch (so the comparison is the model
+    and optimizer work alone) with one thread each; rows ``compare/torch/b<N>/disentax``
+    (with ``ratio_vs_torch``, the paired ratio of images/s) and ``.../torch``.
+    """
+    try:
+        import torch
+
+        from benchmarks import torch_reference
+    except ImportError as err:
+        raise harness.SkipBenchmark(
+            f"PyTorch is not installed ({err}); pip install -e '.[bench]'"
+        ) from err
+    step, state, parts = make_step("beta_vae", batch_size, sample_in_step=False)
+    images = fixed_images(parts.dataset, batch_size)
+    batch = jax.device_put(images)
+    beta = float(parts.hyperparameters.get("beta", 1.0))
+    torch.manual_seed(0)
+    model = torch_reference.ConvVAE(num_latents=10, channels=images.shape[-1])
+    torch_step = torch_reference.make_train_step(model, beta=beta, learning_rate=1e-4)
+    torch_images = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+    runners = {
+        "disentax": _Runner(step, state, batch),
+        "torch": lambda: torch_step(torch_images),
+    }
+    timings = harness.measure_interleaved(runners, repeats=ctx.repeats, min_repeat_s=0.2)
+    flops = batch_size * conv_forms.train_flops_per_image()
+    rows = []
+    for variant, (timing, ratios) in timings.items():
+        extra: dict[str, Any] = {
+            "framework": variant,
+            "batch_size": batch_size,
+            "threads": torch.get_num_threads() if variant == "torch" else "xla, one core",
+        }
+        compile_s = None
+        if variant == "disentax":
+            extra["ratio_vs_torch"] = ratios["torch"]
+            extra["target_ratio"] = 1.2
+            compile_s = max(0.0, runners["disentax"].first_call_s - timing.median_s)
+        rows.append(
+            harness.result(
+                f"compare/torch/b{batch_size}/{variant}",
+                timing,
+                compile_s=compile_s,
+                images=batch_size,
+                flops=flops,
+                peak_flops=ctx.peak_flops(),
+                **extra,
+            )
+        )
+    return rows
