@@ -19,6 +19,8 @@ Two paths:
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec, Sharding
@@ -56,30 +58,36 @@ def _observe(dataset, factors, keys):
     return dataset.observations(factors, key=keys)
 
 
+@functools.partial(jax.jit, static_argnames=("global_batch", "num_rows"))
 def realise_rows(
     dataset: GroundTruthData,
     data_key: PRNGKey,
     step,
     global_batch: int,
-    rows: slice | tuple[int, int],
+    start=0,
+    num_rows: int | None = None,
 ) -> tuple[Array, Array]:
-    """Images and factors of rows ``rows`` of the global batch of ``step``; jittable.
+    """Images and factors of rows ``start:start+num_rows`` of the batch of ``step``.
+
+    Jitted (one program per dataset and row count; ``start`` and ``step`` are traced).
 
     Args:
       dataset, data_key, step, global_batch: as in :func:`sample_factors_for_step`.
-      rows: a slice of the global batch, or ``(start, stop)``.
+      start: first row of the global batch to realise.
+      num_rows: how many rows (default: the whole batch).
 
     Returns:
-      ``(images [n, H, W, C], factors [n, F])`` equal to the same rows of the whole
-      global batch, whichever rows are asked for.
+      ``(images [num_rows, H, W, C], factors [num_rows, F])``, equal to the same rows of
+      the whole global batch whichever rows are asked for.
     """
     global_batch = check_num(global_batch, "global_batch")
-    if isinstance(rows, tuple):
-        rows = slice(*rows)
-    factors = sample_factors_for_step(dataset, data_key, step, global_batch)[rows]
+    num_rows = global_batch if num_rows is None else check_num(num_rows, "num_rows")
+    factors = sample_factors_for_step(dataset, data_key, step, global_batch)
+    factors = jax.lax.dynamic_slice_in_dim(factors, start, num_rows)
     keys = None
     if getattr(dataset, "takes_key", False):
-        keys = row_keys_for_step(data_key, step, global_batch)[rows]
+        keys = row_keys_for_step(data_key, step, global_batch)
+        keys = jax.lax.dynamic_slice_in_dim(keys, start, num_rows)
     return _observe(dataset, factors, keys), factors
 
 
@@ -87,10 +95,12 @@ def batch_for_step(
     dataset: GroundTruthData, data_key: PRNGKey, step, global_batch: int
 ) -> tuple[Array, Array]:
     """The whole global batch ``(images, factors)`` of ``step``; call it inside ``jit``."""
-    return realise_rows(dataset, data_key, step, global_batch, slice(None))
-
-
-_realise_jit = jax.jit(realise_rows, static_argnames=("global_batch", "rows"))
+    global_batch = check_num(global_batch, "global_batch")
+    factors = sample_factors_for_step(dataset, data_key, step, global_batch)
+    keys = None
+    if getattr(dataset, "takes_key", False):
+        keys = row_keys_for_step(data_key, step, global_batch)
+    return _observe(dataset, factors, keys), factors
 
 
 def _batch_sharding(sharding: Sharding, ndim: int) -> Sharding:
@@ -151,9 +161,8 @@ def global_batch(
     check_key(data_key, "data_key")
     global_batch_size = check_num(global_batch_size, "global_batch_size")
     rows = local_rows(sharding, global_batch_size)
-    images, factors = _realise_jit(
-        dataset, data_key, step, global_batch_size, (rows.start, rows.stop)
-    )
+    num_rows = rows.stop - rows.start
+    images, factors = realise_rows(dataset, data_key, step, global_batch_size, rows.start, num_rows)
     image_sharding = _batch_sharding(sharding, images.ndim)
     factor_sharding = _batch_sharding(sharding, factors.ndim)
     images = jax.make_array_from_process_local_data(
