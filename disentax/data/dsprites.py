@@ -147,6 +147,9 @@ _render_jit = jax.jit(render)
 class DSprites:
     """Procedural dSprites (the default dataset): 5 factors, 64x64x1 binary images.
 
+    The factor grid is exactly the published one; the pixels approximate the published
+    sprites (see the module docstring), they are not copies of them.
+
     Stateless, hashable and jittable: ``observations`` can be called inside ``jax.jit``
     and the object can be closed over or passed as a static argument.
     """

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.io
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from PIL import Image
 
 from disentax import data
@@ -163,6 +164,16 @@ def test_mpi3d_round_trip(tmp_path):
     np.testing.assert_array_equal(
         images.reshape(*sizes, 64, 64, 3)[1, 0, 0, 1, 0, 2, 3], images[index]
     )
+    # Replicated over an 8-device mesh, sampled inside a jitted step by sharded factors.
+    mesh = Mesh(np.array(jax.devices()), ("data",))
+    replicated = ds.to(NamedSharding(mesh, PartitionSpec()))
+    assert replicated.images.sharding.is_fully_replicated
+    factors = jax.device_put(
+        ds.sample_factors(jax.random.key(3), 16), NamedSharding(mesh, PartitionSpec("data"))
+    )
+    got = jax.jit(lambda d, f: d.observations(f))(replicated, factors)
+    index = np.ravel_multi_index(np.asarray(factors).T, sizes)
+    np.testing.assert_allclose(np.asarray(got), images[index] / 255.0, atol=1e-7)
     with pytest.raises(DatasetFormatError, match=r"96 images but the factor grid"):
         data.get("mpi3d_real", data_dir=tmp_path)
     with pytest.raises(DatasetNotFoundError, match="mpi3d_toy.npz"):

@@ -1,4 +1,4 @@
-"""``disentax data show NAME``: a PNG grid of samples and the factor table."""
+"""``disentax data show NAME`` (:func:`show`): a PNG grid of samples and the factor table."""
 
 from __future__ import annotations
 
