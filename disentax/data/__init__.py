@@ -13,8 +13,8 @@ from disentax.data.catalog import DATASETS, get, names
 from disentax.data.dsprites import DSprites, render, render_values
 from disentax.data.files import DatasetFormatError, DatasetNotFoundError, resolve_data_dir
 from disentax.data.ground_truth import FactorSpace, GroundTruthData, factor_table
-from disentax.data.resident import ArrayData
 from disentax.data.preview import image_grid, show
+from disentax.data.resident import ArrayData
 from disentax.data.synthetic import Identity, Noise, Rotation
 from disentax.data.variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 
