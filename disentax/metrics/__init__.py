@@ -1,9 +1,19 @@
 """disentax.metrics: disentanglement metrics as pure, jittable, vmappable JAX kernels.
 
 Array conventions: ``codes [N, L]`` float, ``factors [N, F]`` int class indices,
-batch-major. Static hyperparameters are keyword-only.
+batch-major. Static hyperparameters are keyword-only. Every kernel checks its input
+before anything reaches XLA (shapes always, values when concrete) and can be called
+under ``jax.jit`` and ``jax.vmap`` (e.g. over a leading model axis).
 """
 
+from disentax.metrics.information import (
+    discrete_entropy,
+    discrete_mutual_info,
+    histogram_discretize,
+)
+from disentax.metrics.irs import irs
+from disentax.metrics.mig import mig, mig_sampled
+from disentax.metrics.modularity import explicitness, modularity
 from disentax.metrics.probes import (
     LinearParams,
     LogisticParams,
@@ -14,14 +24,44 @@ from disentax.metrics.probes import (
     predict_logistic_logits,
     predict_logistic_proba,
 )
+from disentax.metrics.ranks import average_ranks, roc_auc, spearman_correlation
+from disentax.metrics.sap import sap, sap_score_matrix
+from disentax.metrics.udr import relative_strength_disentanglement, udr
+from disentax.metrics.unsupervised import (
+    gaussian_total_correlation,
+    gaussian_wasserstein_correlation,
+    gaussian_wasserstein_correlation_norm,
+    mutual_info_score,
+    unsupervised_scores,
+)
 
 __all__ = [
     "LinearParams",
     "LogisticParams",
+    "average_ranks",
+    "discrete_entropy",
+    "discrete_mutual_info",
+    "explicitness",
     "fit_lasso",
     "fit_linear_regression",
     "fit_logistic_regression",
+    "gaussian_total_correlation",
+    "gaussian_wasserstein_correlation",
+    "gaussian_wasserstein_correlation_norm",
+    "histogram_discretize",
+    "irs",
+    "mig",
+    "mig_sampled",
+    "modularity",
+    "mutual_info_score",
     "predict_linear",
     "predict_logistic_logits",
     "predict_logistic_proba",
+    "relative_strength_disentanglement",
+    "roc_auc",
+    "sap",
+    "sap_score_matrix",
+    "spearman_correlation",
+    "udr",
+    "unsupervised_scores",
 ]
