@@ -56,6 +56,13 @@ class Timing:
     repeats: int
     number: int
     times_s: tuple[float, ...]
+    cpu_times_s: tuple[float, ...] = ()
+
+    @property
+    def cpu_median_s(self) -> float | None:
+        """Median process CPU seconds per call (all threads): on a pinned, one-core run
+        under contention this is close to the wall time the call takes on an idle core."""
+        return statistics.median(self.cpu_times_s) if self.cpu_times_s else None
 
 
 def _block(value: Any) -> Any:
@@ -98,14 +105,15 @@ def measure(
         probe = time.perf_counter() - start
     if number is None:
         number = max(1, math.ceil(min_repeat_s / max(probe, 1e-9)))
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         out = None
         for _ in range(number):
             out = fn()
         _block(out)
         times.append((time.perf_counter() - start) / number)
+        cpu_times.append((time.process_time() - cpu_start) / number)
     return Timing(
         median_s=statistics.median(times),
         min_s=min(times),
@@ -113,6 +121,7 @@ def measure(
         repeats=repeats,
         number=number,
         times_s=tuple(times),
+        cpu_times_s=tuple(cpu_times),
     )
 
 
@@ -182,6 +191,7 @@ def result(
     images: int | None = None,
     flops: float | None = None,
     peak_flops: float | None = None,
+    peak_flops_cpu: float | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """One JSON result row.
@@ -194,6 +204,8 @@ def result(
       flops: floating-point operations per call; gives ``gflops_per_s`` and, with
         ``peak_flops``, ``percent_of_peak``.
       peak_flops: the measured peak (FLOP/s) to compare against.
+      peak_flops_cpu: the peak measured in CPU time; gives ``percent_of_peak_cpu``, the
+        same fraction with both sides in CPU time (robust to a loaded machine).
       **extra: more JSON-serialisable fields.
     """
     row: dict[str, Any] = {
@@ -204,13 +216,18 @@ def result(
         "compile_s": compile_s,
         "repeats": timing.repeats,
         "number": timing.number,
+        "cpu_median_s": timing.cpu_median_s,
     }
     if images is not None:
         row["images_per_s"] = images / timing.median_s
+        if timing.cpu_median_s:
+            row["images_per_cpu_s"] = images / timing.cpu_median_s
     if flops is not None:
         row["gflops_per_s"] = flops / timing.median_s / 1e9
         if peak_flops:
             row["percent_of_peak"] = 100.0 * flops / timing.median_s / peak_flops
+        if peak_flops_cpu and timing.cpu_median_s:
+            row["percent_of_peak_cpu"] = 100.0 * flops / timing.cpu_median_s / peak_flops_cpu
     row.update(extra)
     return row
 
@@ -283,6 +300,7 @@ def environment() -> dict[str, Any]:
             },
         },
         "git_commit": _git_commit(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -311,6 +329,13 @@ class Context:
 
     def peak_flops(self) -> float:
         return self.peak()["peak_flops"]
+
+    def peak_flops_cpu(self) -> float:
+        return self.peak()["peak_flops_cpu"]
+
+    def peaks(self) -> dict[str, float]:
+        """``peak_flops`` and ``peak_flops_cpu`` keyword arguments of :func:`result`."""
+        return {"peak_flops": self.peak_flops(), "peak_flops_cpu": self.peak_flops_cpu()}
 
 
 def merge_results(path: pathlib.Path, run: dict[str, Any]) -> dict[str, Any]:
@@ -351,7 +376,17 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """A markdown table of results: name, median/min/max ms, compile s, images/s, extras."""
-    head = ["name", "median ms", "min ms", "max ms", "compile s", "images/s", "% peak", "note"]
+    head = [
+        "name",
+        "median ms",
+        "min ms",
+        "max ms",
+        "cpu ms",
+        "compile s",
+        "images/s",
+        "% peak",
+        "note",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         note = r.get("note", "")
@@ -363,6 +398,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             _fmt(r["median_s"] * 1e3),
             _fmt(r["min_s"] * 1e3),
             _fmt(r["max_s"] * 1e3),
+            _fmt(r["cpu_median_s"] * 1e3 if r.get("cpu_median_s") else None),
             _fmt(r.get("compile_s"), 3),
             _fmt(r.get("images_per_s"), 4),
             _fmt(r.get("percent_of_peak"), 3),

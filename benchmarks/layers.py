@@ -155,7 +155,7 @@ def bench_layers(ctx: harness.Context, *, batch_size: int = 64) -> list[dict[str
                     compile_s=compile_s.get(form_name),
                     images=batch,
                     flops=flops,
-                    peak_flops=ctx.peak_flops(),
+                    **ctx.peaks(),
                     layer=layer["name"],
                     form=form_name,
                     batch_size=batch,

@@ -32,6 +32,9 @@ from benchmarks import harness
 ONE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 HOST_DEVICES = 8
 
+# XLA_FLAGS as the process started, before configure_threads (child processes get it).
+ORIGINAL_XLA_FLAGS = os.environ.get("XLA_FLAGS")
+
 BenchFn = Callable[[harness.Context], list[dict[str, Any]]]
 
 
@@ -79,7 +82,7 @@ BENCHMARKS: dict[str, BenchFn] = {
     "startup/first_step": _lazy("startup", "bench_first_step"),
     "metrics/suite": _lazy("metrics_suite", "bench_suite"),
     "metrics/scaling": _lazy("metrics_suite", "bench_scaling"),
-    "data/dsprites/render": _lazy("data_render", "bench_render"),
+    "data/render": _lazy("data_render", "bench_render"),
 }
 
 
@@ -198,6 +201,7 @@ def main(
         "thread_setting": thread_note,
         "environment": harness.environment(),
         "peak_flops": ctx._peak["peak_flops"] if ctx._peak else None,
+        "peak_flops_cpu": ctx._peak["peak_flops_cpu"] if ctx._peak else None,
         "results": results,
         "skipped": skipped,
     }

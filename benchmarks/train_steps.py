@@ -145,7 +145,7 @@ def bench_train_step(
                 compile_s=compile_s,
                 images=batch_size,
                 flops=flops,
-                peak_flops=ctx.peak_flops(),
+                **ctx.peaks(),
                 **extra,
             )
         )
@@ -177,7 +177,7 @@ def bench_sweep(
             compile_s=max(0.0, sweep.first_call_s - t_sweep.median_s),
             images=images,
             flops=flops,
-            peak_flops=ctx.peak_flops(),
+            **ctx.peaks(),
             ratio=ratio,
             num_models=num_models,
             single_model_median_s=t_single.median_s,
@@ -235,7 +235,7 @@ def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[st
                 compile_s=compile_s,
                 images=batch_size,
                 flops=flops,
-                peak_flops=ctx.peak_flops(),
+                **ctx.peaks(),
                 **extra,
             )
         )
