@@ -10,6 +10,7 @@ from disentax.viz.animations import (
     CYCLES,
     Animation,
     animate,
+    animate_cycles,
     cycle_gaussian,
     cycle_interval,
     cycle_values,
@@ -33,6 +34,7 @@ from disentax.viz.plots import (
     traversal_figure,
     traversal_row_labels,
 )
+from disentax.viz.rendering import Rendering, render
 from disentax.viz.report import ARTEFACTS, render_report, write_report
 from disentax.viz.traversals import (
     VALUE_RANGES,
@@ -51,8 +53,10 @@ __all__ = [
     "OWNED_FILES",
     "VALUE_RANGES",
     "Animation",
+    "Rendering",
     "Traversal",
     "animate",
+    "animate_cycles",
     "check_latents",
     "curves_figure",
     "cycle_gaussian",
@@ -68,6 +72,7 @@ __all__ = [
     "read_metrics_jsonl",
     "reconstruct",
     "reconstruction_grid",
+    "render",
     "render_report",
     "save_figure",
     "tile",

@@ -37,6 +37,8 @@ __all__ = [
     "CYCLES",
     "Animation",
     "animate",
+    "animate_cycles",
+    "cycle_latents",
     "cycle_gaussian",
     "cycle_interval",
     "cycle_values",
@@ -147,26 +149,37 @@ def cycle_values(
     return cycle_interval(seed_mean, num_frames, loc - 2.0 * scale, loc + 2.0 * scale)
 
 
-def animate(
+def cycle_latents(
+    posterior: traversals.Posterior, rows: Array, cycle: str, num_frames: int
+) -> tuple[Array, Array]:
+    """Traceable: ``(z [S, R, T, L], values [S, R, T])`` of one animation cycle."""
+    values = cycle_values(cycle, posterior.seed_mean, posterior.mean, posterior.logvar, num_frames)
+    values = values[:, rows]
+    onehot = jax.nn.one_hot(rows, posterior.mean.shape[1], dtype=jnp.float32)  # [R, L]
+    held = posterior.seed_mean[:, None, None, :] * (1.0 - onehot)[None, :, None, :]
+    return held + values[..., None] * onehot[None, :, None, :], values
+
+
+def animate_cycles(
     model,
     params: PyTree,
     images: ArrayLike,
     *,
-    cycle: str = "fixed_interval",
+    cycles: Sequence[str] = ("fixed_interval", "std_gaussian", "fitted_gaussian"),
     num_frames: int = 20,
     reference_images: ArrayLike | None = None,
     latents: Sequence[int] | None = None,
     order: str = "kl",
     kl_threshold: float = 0.01,
     output: str = "sigmoid",
-) -> Animation:
-    """Decodes the frames of an animated traversal (one program for all frames).
+) -> dict[str, Animation]:
+    """Decodes several animated traversals at once (one program for all their frames).
 
     Args:
       model: a ``disentax.models.VAE`` module.
       params: its parameters.
       images: ``[S, H, W, C]`` seed images in [0, 1].
-      cycle: one of :data:`CYCLES`.
+      cycles: names from :data:`CYCLES`.
       num_frames: frames ``T`` per cycle.
       reference_images: ``[N, H, W, C]`` batch for the KL and the fitted cycles
         (default: the seed images).
@@ -176,30 +189,72 @@ def animate(
       output: ``"sigmoid"`` or ``"clip"``.
 
     Returns:
-      An :class:`Animation` with ``frames [T, R, S, H, W, C]``.
+      ``{cycle: Animation}`` with ``frames [T, R, S, H, W, C]`` each.
     """
     decoding.check_output(output)
+    traversals.check_order(order)
+    cycles = tuple(cycles)
+    unknown = [c for c in cycles if c not in CYCLES]
+    if unknown or not cycles:
+        raise ValueError(f"cycles: expected names from {CYCLES}, got {list(cycles)}")
+    if num_frames < 2:
+        raise ValueError(f"num_frames: expected at least 2 frames, got {num_frames}")
+    seeds, reference = traversals.check_inputs(images, reference_images)
+    frames, rows, values, kl = _animate(
+        model,
+        params,
+        seeds,
+        reference,
+        cycles=cycles,
+        latents=traversals.static_latents(latents),
+        order=order,
+        num_frames=int(num_frames),
+        output=output,
+    )
+    rows, kl = np.asarray(rows), np.asarray(kl)
+    return {
+        cycle: Animation(frames[i], rows, values[i], kl, kl > kl_threshold)
+        for i, cycle in enumerate(cycles)
+    }
+
+
+def animate(
+    model,
+    params: PyTree,
+    images: ArrayLike,
+    *,
+    cycle: str = "fixed_interval",
+    **kwargs,
+) -> Animation:
+    """Decodes the frames of one animated traversal (one program for all frames).
+
+    Args:
+      model: a ``disentax.models.VAE`` module.
+      params: its parameters.
+      images: ``[S, H, W, C]`` seed images in [0, 1].
+      cycle: one of :data:`CYCLES`.
+      **kwargs: ``num_frames``, ``reference_images``, ``latents``, ``order``,
+        ``kl_threshold``, ``output`` as in :func:`animate_cycles`.
+
+    Returns:
+      An :class:`Animation` with ``frames [T, R, S, H, W, C]``.
+    """
     if cycle not in CYCLES:
         raise ValueError(f"cycle: expected one of {CYCLES}, got {cycle!r}")
-    posterior = traversals.encode_posterior(model, params, images, reference_images)
-    kl = np.asarray(posterior.kl)
-    rows = traversals.row_order(kl, traversals.check_latents(latents, kl.shape[0]), order)
-    frames, values = _frames(
-        model, params, posterior, rows, cycle=cycle, num_frames=num_frames, output=output
-    )
-    return Animation(frames, rows, values, kl[rows], kl[rows] > kl_threshold)
+    return animate_cycles(model, params, images, cycles=(cycle,), **kwargs)[cycle]
 
 
-@functools.partial(jax.jit, static_argnames=("model", "cycle", "num_frames", "output"))
-def _frames(model, params, posterior, rows, *, cycle, num_frames, output):
-    """One program: every latent's cycle, the latent vectors and their decoding."""
-    values = cycle_values(cycle, posterior.seed_mean, posterior.mean, posterior.logvar, num_frames)
-    values = values[:, rows]  # [S, R, T]
-    onehot = jax.nn.one_hot(rows, posterior.mean.shape[1], dtype=jnp.float32)  # [R, L]
-    held = posterior.seed_mean[:, None, None, :] * (1.0 - onehot)[None, :, None, :]
-    z = held + values[..., None] * onehot[None, :, None, :]  # [S, R, T, L]
+@functools.partial(
+    jax.jit, static_argnames=("model", "cycles", "latents", "order", "num_frames", "output")
+)
+def _animate(model, params, seeds, reference, *, cycles, latents, order, num_frames, output):
+    posterior = traversals.posterior_of(model, params, seeds, reference)
+    rows = traversals.order_rows(posterior.kl, latents, order)
+    pairs = [cycle_latents(posterior, rows, cycle, num_frames) for cycle in cycles]
+    z = jnp.stack([pair[0] for pair in pairs])  # [Cy, S, R, T, L]
     decoded = decoding.decode_in_chunks(model, params, z, output, _BATCH_SIZE)
-    return jnp.transpose(decoded, (2, 1, 0, 3, 4, 5)), values
+    frames = jnp.transpose(decoded, (0, 3, 2, 1, 4, 5, 6))  # [Cy, T, R, S, H, W, C]
+    return frames, rows, jnp.stack([pair[1] for pair in pairs]), posterior.kl[rows]
 
 
 def gif_frames(

@@ -90,10 +90,11 @@ def decode_in_chunks(model, params: PyTree, z: Array, output: str, batch_size: i
         images = decode_chunk(flat)
     else:
         num_chunks = -(-num // batch_size)
-        padded = jnp.pad(flat, ((0, num_chunks * batch_size - num), (0, 0)))
-        chunks = padded.reshape(num_chunks, batch_size, flat.shape[-1])
+        size = -(-num // num_chunks)  # equal chunks, padding below num_chunks vectors
+        padded = jnp.pad(flat, ((0, num_chunks * size - num), (0, 0)))
+        chunks = padded.reshape(num_chunks, size, flat.shape[-1])
         images = jax.lax.map(decode_chunk, chunks)
-        images = images.reshape(num_chunks * batch_size, *images.shape[2:])[:num]
+        images = images.reshape(num_chunks * size, *images.shape[2:])[:num]
     return images.reshape(*lead, *images.shape[1:])
 
 

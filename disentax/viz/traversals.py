@@ -46,6 +46,9 @@ __all__ = [
     "Traversal",
     "check_latents",
     "encode_posterior",
+    "grid_latents",
+    "order_rows",
+    "posterior_of",
     "latent_kl",
     "traversal_latents",
     "traversal_values",
@@ -205,6 +208,49 @@ def traversal_latents(seed_mean: ArrayLike, latents: ArrayLike, values: ArrayLik
     return held + values[None, :, :, None] * onehot[None, :, None, :]
 
 
+def check_inputs(images: ArrayLike, reference_images: ArrayLike | None) -> tuple[Array, Array]:
+    """Validates seed and reference images; ``None`` references default to the seeds."""
+    seeds = decoding.check_images(images, "images")
+    reference = seeds
+    if reference_images is not None:
+        reference = decoding.check_images(reference_images, "reference_images")
+    if reference.shape[1:] != seeds.shape[1:]:
+        raise ValueError(
+            f"reference_images: expected images of shape {seeds.shape[1:]} like images, "
+            f"got {reference.shape[1:]}"
+        )
+    return seeds, reference
+
+
+def static_latents(latents: Sequence[int] | ArrayLike | None) -> tuple[int, ...] | None:
+    """``latents`` as a hashable tuple (a static jit argument); ranges are checked later."""
+    if latents is None:
+        return None
+    array = np.asarray(latents)
+    if array.ndim == 0:
+        array = array[None]
+    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"latents: expected a non-empty sequence of integers, got {latents!r}")
+    return tuple(int(i) for i in array)
+
+
+def check_order(order: str) -> None:
+    if order not in ("kl", "index"):
+        raise ValueError(f"order: expected 'kl' or 'index', got {order!r}")
+
+
+def posterior_of(model, params: PyTree, seeds: Array, reference: Array) -> Posterior:
+    """Traceable: encodes seeds and reference in one batch; see :class:`Posterior`."""
+    from disentax.models import vae
+
+    mean, logvar = vae.encode(model, params, jnp.concatenate([seeds, reference]))
+    num = seeds.shape[0]
+    return Posterior(mean[:num], mean[num:], logvar[num:], latent_kl(mean[num:], logvar[num:]))
+
+
+_posterior = jax.jit(posterior_of, static_argnames=("model",))
+
+
 def encode_posterior(
     model, params: PyTree, images: ArrayLike, reference_images: ArrayLike | None = None
 ) -> Posterior:
@@ -217,35 +263,28 @@ def encode_posterior(
       reference_images: ``[N, H, W, C]`` batch for the KL and the posterior ranges;
         ``None`` uses the seed images.
     """
-    seeds = decoding.check_images(images, "images")
-    reference = seeds
-    if reference_images is not None:
-        reference = decoding.check_images(reference_images, "reference_images")
-    if reference.shape[1:] != seeds.shape[1:]:
-        raise ValueError(
-            f"reference_images: expected images of shape {seeds.shape[1:]} like images, "
-            f"got {reference.shape[1:]}"
-        )
-    return _posterior(model, params, seeds, reference)
+    return _posterior(model, params, *check_inputs(images, reference_images))
 
 
-@functools.partial(jax.jit, static_argnames=("model",))
-def _posterior(model, params: PyTree, seeds: Array, reference: Array) -> Posterior:
-    from disentax.models import vae
+def order_rows(kl: Array, latents: tuple[int, ...] | None, order: str) -> Array:
+    """Traceable: the row latents, by decreasing average KL (``"kl"``) or as given.
 
-    mean, logvar = vae.encode(model, params, jnp.concatenate([seeds, reference]))
-    num = seeds.shape[0]
-    return Posterior(mean[:num], mean[num:], logvar[num:], latent_kl(mean[num:], logvar[num:]))
-
-
-def row_order(kl: ArrayLike, latents: np.ndarray, order: str) -> np.ndarray:
-    """Orders selected latents by decreasing average KL (``order="kl"``) or keeps them."""
+    Raises ValueError (at trace time, before anything runs) for an out-of-range index.
+    """
+    selected = jnp.asarray(check_latents(latents, kl.shape[0]))
     if order == "index":
-        return latents
-    if order != "kl":
-        raise ValueError(f"order: expected 'kl' or 'index', got {order!r}")
-    kl = np.asarray(kl)[latents]
-    return latents[np.argsort(-kl, kind="stable")]
+        return selected
+    return selected[jnp.argsort(-kl[selected], stable=True)]
+
+
+def grid_latents(
+    posterior: Posterior, rows: Array, *, num_steps: int, value_range: str, sigmas: float
+) -> tuple[Array, Array]:
+    """Traceable: ``(z [S, R, K, L], values [R, K])`` of a traversal grid."""
+    values = traversal_values(
+        posterior.mean, num_steps=num_steps, value_range=value_range, sigmas=sigmas
+    )[rows]
+    return traversal_latents(posterior.seed_mean, rows, values), values
 
 
 def traverse(
@@ -262,7 +301,7 @@ def traverse(
     kl_threshold: float = 0.01,
     output: str = "sigmoid",
 ) -> Traversal:
-    """Decodes a latent traversal grid for several seed images.
+    """Decodes a latent traversal grid for several seed images (one jitted program).
 
     Args:
       model: a ``disentax.models.VAE`` module.
@@ -284,29 +323,35 @@ def traverse(
     """
     decoding.check_output(output)
     check_value_range(num_steps, value_range, sigmas)
-    posterior = encode_posterior(model, params, images, reference_images)
-    kl = np.asarray(posterior.kl)
-    rows = row_order(kl, check_latents(latents, kl.shape[0]), order)
-    decoded, values = _grid(
+    check_order(order)
+    seeds, reference = check_inputs(images, reference_images)
+    decoded, rows, values, kl = _traverse(
         model,
         params,
-        posterior.seed_mean,
-        posterior.mean,
-        rows,
-        num_steps=num_steps,
+        seeds,
+        reference,
+        latents=static_latents(latents),
+        order=order,
+        num_steps=int(num_steps),
         value_range=value_range,
         sigmas=float(sigmas),
         output=output,
     )
-    return Traversal(decoded, rows, values, kl[rows], kl[rows] > kl_threshold)
+    kl = np.asarray(kl)
+    return Traversal(decoded, np.asarray(rows), values, kl, kl > kl_threshold)
 
 
 @functools.partial(
-    jax.jit, static_argnames=("model", "num_steps", "value_range", "sigmas", "output")
+    jax.jit,
+    static_argnames=("model", "latents", "order", "num_steps", "value_range", "sigmas", "output"),
 )
-def _grid(model, params, seed_mean, mean, rows, *, num_steps, value_range, sigmas, output):
-    """One program: the values of every row, the latent grid and its decoding."""
-    values = traversal_values(mean, num_steps=num_steps, value_range=value_range, sigmas=sigmas)
-    values = values[rows]
-    z = traversal_latents(seed_mean, rows, values)
-    return decoding.decode_in_chunks(model, params, z, output, _BATCH_SIZE), values
+def _traverse(
+    model, params, seeds, reference, *, latents, order, num_steps, value_range, sigmas, output
+):
+    posterior = posterior_of(model, params, seeds, reference)
+    rows = order_rows(posterior.kl, latents, order)
+    z, values = grid_latents(
+        posterior, rows, num_steps=num_steps, value_range=value_range, sigmas=sigmas
+    )
+    images = decoding.decode_in_chunks(model, params, z, output, _BATCH_SIZE)
+    return images, rows, values, posterior.kl[rows]

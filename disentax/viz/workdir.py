@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from disentax.viz import animations, decoding, grids, plots, report, traversals
+from disentax.viz.rendering import render
 
 __all__ = ["OWNED_FILES", "traverse_workdir"]
 
@@ -54,14 +55,6 @@ def _replace(path: pathlib.Path, write) -> None:
     finally:
         if temporary.exists():
             temporary.unlink()
-
-
-def _output_of(config) -> str:
-    objective = config.get("objective", None) if hasattr(config, "get") else None
-    reconstruction = "bernoulli"
-    if objective is not None and hasattr(objective, "get"):
-        reconstruction = objective.get("reconstruction", "bernoulli")
-    return "sigmoid" if reconstruction == "bernoulli" else "clip"
 
 
 def traverse_workdir(
@@ -110,10 +103,9 @@ def traverse_workdir(
 
     run = load_run(workdir, step=step)
     model, params, dataset = run.model, run.params, run.dataset
-    output = _output_of(run.config)
-    num_latents = int(getattr(run.config, "num_latents", 0) or 0)
-    if num_latents:
-        traversals.check_latents(latents, num_latents)  # fail before any compute
+    num_latents = getattr(model, "num_latents", None)
+    if num_latents is not None:
+        traversals.check_latents(latents, int(num_latents))  # fail before any compute
 
     key = jax.random.key(seed)
     factors = dataset.sample_factors(key, num_seeds + num_reference)
@@ -135,16 +127,21 @@ def traverse_workdir(
         _replace(viz / name, write)
         written[name] = viz / name
 
-    common = dict(latents=latents, reference_images=reference, kl_threshold=kl_threshold)
-    grid = traversals.traverse(
+    rendering = render(
         model,
         params,
         seeds,
+        reference_images=reference,
         num_steps=num_steps,
         value_range=value_range,
-        output=output,
-        **common,
+        cycles=tuple(GIFS),
+        num_frames=num_frames,
+        num_reconstructions=min(16, num_reference),
+        latents=latents,
+        kl_threshold=kl_threshold,
+        output="sigmoid",  # every reconstruction loss of disentax reads sigmoid(logits)
     )
+    grid = rendering.traversal
     informative, score = None, "MI"
     if "mutual_info" in matrices:
         informative = np.asarray(matrices["mutual_info"], dtype=np.float64)
@@ -162,26 +159,19 @@ def traverse_workdir(
     figure = plots.traversal_figure(grid, row_labels=labels, title=title)
     save("traversal.png", lambda p: plots.save_figure(figure, p))
 
+    short = [
+        f"z{i}" + ("" if a else " off") for i, a in zip(grid.latents, grid.active, strict=True)
+    ]
     for cycle, name in GIFS.items():
-        animation = animations.animate(
-            model, params, seeds, cycle=cycle, num_frames=num_frames, output=output, **common
-        )
-        short = [
-            f"z{i}" + ("" if a else " off")
-            for i, a in zip(
-                np.asarray(animation.latents), np.asarray(animation.active), strict=True
-            )
-        ]
-        frames = animations.gif_frames(animation, row_labels=short)
+        frames = animations.gif_frames(rendering.animations[cycle], row_labels=short)
         save(name, lambda p, frames=frames: animations.write_gif(p, frames, fps=10))
 
-    recons = decoding.reconstruct(model, params, reference[:16], output=output)
-    tiled = grids.tile(decoding.reconstruction_grid(reference[:16], recons, columns=8))
+    inputs = reference[: rendering.reconstructions.shape[0]]
+    tiled = grids.tile(decoding.reconstruction_grid(inputs, rendering.reconstructions, columns=8))
     figure = plots.image_figure(tiled, title="inputs (odd rows) and reconstructions")
     save("reconstructions.png", lambda p: plots.save_figure(figure, p))
 
-    all_kl = traversals.encode_posterior(model, params, seeds, reference).kl  # cached program
-    figure = plots.kl_figure(all_kl, kl_threshold=kl_threshold)
+    figure = plots.kl_figure(rendering.kl, kl_threshold=kl_threshold)
     save("kl.png", lambda p: plots.save_figure(figure, p))
 
     notes = []

@@ -114,3 +114,39 @@ def test_greyscale_gif_round_trips(tmp_path):
         viz.write_gif(tmp_path / "bad.gif", frames.astype(np.float32))
     with pytest.raises(ValueError, match="fps"):
         viz.write_gif(tmp_path / "bad.gif", frames, fps=0)
+
+
+def test_render_matches_the_separate_functions_in_one_program(tiny_vae, tiny_images):
+    model, params = tiny_vae
+    seeds, reference = tiny_images[:2], tiny_images[2:]
+    together = viz.render(
+        model,
+        params,
+        seeds,
+        reference_images=reference,
+        num_steps=5,
+        cycles=("fixed_interval", "fitted_gaussian"),
+        num_frames=6,
+        num_reconstructions=4,
+    )
+    grid = viz.traverse(model, params, seeds, reference_images=reference, num_steps=5)
+    np.testing.assert_allclose(together.traversal.images, grid.images, atol=1e-6)
+    np.testing.assert_array_equal(together.traversal.latents, grid.latents)
+    np.testing.assert_array_equal(together.traversal.active, grid.active)
+    separate = viz.animate_cycles(
+        model,
+        params,
+        seeds,
+        reference_images=reference,
+        num_frames=6,
+        cycles=("fixed_interval", "fitted_gaussian"),
+    )
+    for cycle, animation in separate.items():
+        np.testing.assert_allclose(together.animations[cycle].frames, animation.frames, atol=1e-6)
+        np.testing.assert_allclose(together.animations[cycle].values, animation.values, atol=1e-6)
+    np.testing.assert_allclose(
+        together.reconstructions, viz.reconstruct(model, params, reference[:4]), atol=1e-6
+    )
+    np.testing.assert_allclose(together.kl[grid.latents], grid.kl, rtol=1e-6)
+    with pytest.raises(ValueError, match="num_reconstructions"):
+        viz.render(model, params, seeds, reference_images=reference[:2], num_reconstructions=3)
