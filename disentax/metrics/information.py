@@ -36,10 +36,22 @@ from disentax.metrics.checks import (
 from disentax.typing import Array, ArrayLike
 
 __all__ = [
+    "MAX_BINS",
+    "check_histogram_bins",
     "discrete_entropy",
     "discrete_mutual_info",
     "histogram_discretize",
 ]
+
+
+MAX_BINS = 4096  # the exact edge computation below needs k < 4096
+
+
+def check_histogram_bins(num_bins: int, num_points: int) -> None:
+    """Checks a static histogram bin count: ``1 <= num_bins <= min(N, MAX_BINS)``."""
+    check_num_bins(num_bins, num_points)
+    if num_bins > MAX_BINS:
+        raise ValueError(f"num_bins must be <= {MAX_BINS}, got {num_bins}")
 
 
 def histogram_discretize(codes: ArrayLike, *, num_bins: int = 20) -> Array:
@@ -49,9 +61,8 @@ def histogram_discretize(codes: ArrayLike, *, num_bins: int = 20) -> Array:
     column, minus one (0-based labels): the edges are ``linspace(min, max, num_bins + 1)``,
     bin ``k`` holds ``edge_k <= x < edge_{k+1}`` and the maximum falls in the last bin. A
     constant column gets edges ``min -/+ 0.5`` like ``np.histogram``, so all its points
-    land in bin ``num_bins // 2``. The edges are computed in float32 (NumPy computes them
-    in float64 and rounds to float32), so a point lying exactly on an edge whose float32
-    value differs in the last bit can fall in the neighbouring bin.
+    land in bin ``num_bins // 2``. The edges are bit-identical to NumPy's (float32
+    arithmetic in the same order), so points lying exactly on an edge are binned alike.
 
     Args:
       codes: ``[N, L]`` real array.
@@ -61,7 +72,7 @@ def histogram_discretize(codes: ArrayLike, *, num_bins: int = 20) -> Array:
       ``[N, L]`` int32 bin labels in ``[0, B)``.
     """
     codes = check_codes(codes)
-    check_num_bins(num_bins, codes.shape[0])
+    check_histogram_bins(num_bins, codes.shape[0])
     return _histogram_discretize(codes, num_bins=int(num_bins))
 
 
@@ -71,10 +82,19 @@ def _histogram_discretize(codes: Array, *, num_bins: int) -> Array:
     constant = low == high
     low = jnp.where(constant, low - 0.5, low)
     high = jnp.where(constant, high + 0.5, high)
-    # np.linspace: edge_k = start + k * (delta / B); only the interior edges 1..B-1 matter.
-    step = (high - low) / num_bins
+    # NumPy (>= 2) computes the edges in float32 as fl(fl(k * step) + start) with
+    # step = fl(delta / B). Two XLA rewrites would change the last bit: division by a
+    # constant becomes a multiplication by its (inexact) reciprocal, and k * step + start
+    # is contracted into one fused multiply-add. So the divisor is made non-constant and
+    # k * step is formed as the sum of two exact products (step split into 12-bit halves,
+    # exact for k < 4096): the final addition then has no multiplication to fuse with.
+    divisor = num_bins + 0.0 * low
+    step = (high - low) / divisor
+    bits = jax.lax.bitcast_convert_type(step, jnp.int32)
+    step_high = jax.lax.bitcast_convert_type(bits & jnp.int32(-4096), step.dtype)
+    step_low = step - step_high
     k = jnp.arange(1, num_bins, dtype=codes.dtype)[:, None]
-    edges = k * step + low  # [B-1, L]
+    edges = (k * step_high + k * step_low) + low  # [B-1, L], interior edges 1..B-1
     return jnp.sum(codes[:, None, :] >= edges[None], axis=1, dtype=jnp.int32)
 
 

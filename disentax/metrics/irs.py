@@ -31,11 +31,10 @@ import jax.numpy as jnp
 from disentax.metrics.checks import (
     check_codes,
     check_factors,
-    check_num_bins,
     check_same_num_points,
     single_valued_factors,
 )
-from disentax.metrics.information import _histogram_discretize
+from disentax.metrics.information import _histogram_discretize, check_histogram_bins
 from disentax.typing import Array, ArrayLike
 
 __all__ = ["irs"]
@@ -60,7 +59,7 @@ def irs(
     codes = check_codes(codes)
     factors = check_factors(factors)
     check_same_num_points(("codes", codes), ("factors", factors))
-    check_num_bins(num_bins, codes.shape[0])
+    check_histogram_bins(num_bins, codes.shape[0])
     if not isinstance(diff_quantile, float | int) or not 0.0 <= diff_quantile <= 1.0:
         raise ValueError(f"diff_quantile must be a static number in [0, 1], got {diff_quantile!r}")
     single_valued_factors(factors, metric="IRS")

@@ -38,7 +38,12 @@ from disentax.metrics.checks import (
     check_same_num_points,
     single_valued_factors,
 )
-from disentax.metrics.information import _histogram_discretize, binned_mutual_info, entropies
+from disentax.metrics.information import (
+    _histogram_discretize,
+    binned_mutual_info,
+    check_histogram_bins,
+    entropies,
+)
 from disentax.typing import Array, ArrayLike, PRNGKey
 
 __all__ = ["mig", "mig_from_mutual_info", "mig_sampled"]
@@ -82,7 +87,7 @@ def mig(codes: ArrayLike, factors: ArrayLike, *, num_bins: int = 20) -> Array:
     codes = check_codes(codes)
     factors = check_factors(factors)
     check_same_num_points(("codes", codes), ("factors", factors))
-    check_num_bins(num_bins, codes.shape[0])
+    check_histogram_bins(num_bins, codes.shape[0])
     _check_two_codes(codes, "codes")
     single_valued_factors(factors, metric="MIG")
     return _mig(codes, factors, num_bins=int(num_bins))

@@ -34,13 +34,17 @@ import numpy as np
 from disentax.metrics.checks import (
     check_codes,
     check_factors,
-    check_num_bins,
     check_same_num_columns,
     check_same_num_points,
     is_concrete,
     single_valued_factors,
 )
-from disentax.metrics.information import _histogram_discretize, binned_mutual_info, entropies
+from disentax.metrics.information import (
+    _histogram_discretize,
+    binned_mutual_info,
+    check_histogram_bins,
+    entropies,
+)
 from disentax.metrics.probes import _fit_logistic, predict_logistic_proba
 from disentax.metrics.ranks import roc_auc
 from disentax.typing import Array, ArrayLike
@@ -74,7 +78,7 @@ def modularity(codes: ArrayLike, factors: ArrayLike, *, num_bins: int = 20) -> A
     codes = check_codes(codes)
     factors = check_factors(factors)
     check_same_num_points(("codes", codes), ("factors", factors))
-    check_num_bins(num_bins, codes.shape[0])
+    check_histogram_bins(num_bins, codes.shape[0])
     single_valued_factors(factors, metric="modularity")
     return _modularity(codes, factors, num_bins=int(num_bins))
 

@@ -33,8 +33,12 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from disentax.metrics.checks import check_codes, check_num_bins
-from disentax.metrics.information import _histogram_discretize, binned_pairwise_mutual_info
+from disentax.metrics.checks import check_codes
+from disentax.metrics.information import (
+    _histogram_discretize,
+    binned_pairwise_mutual_info,
+    check_histogram_bins,
+)
 from disentax.typing import Array, ArrayLike
 
 __all__ = [
@@ -138,7 +142,7 @@ def mutual_info_score(codes: ArrayLike, *, num_bins: int = 20) -> Array:
       scalar ``>= 0``.
     """
     codes = _checked(codes)
-    check_num_bins(num_bins, codes.shape[0])
+    check_histogram_bins(num_bins, codes.shape[0])
     return _jit_mutual_info_score(codes, num_bins=int(num_bins))
 
 
@@ -155,7 +159,7 @@ def unsupervised_scores(codes: ArrayLike, *, num_bins: int = 20) -> dict[str, Ar
       "gaussian_wasserstein_correlation_norm", "mutual_info_score"}`` scalars.
     """
     codes = _checked(codes)
-    check_num_bins(num_bins, codes.shape[0])
+    check_histogram_bins(num_bins, codes.shape[0])
     return _unsupervised_scores(codes, num_bins=int(num_bins))
 
 
