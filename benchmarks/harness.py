@@ -86,7 +86,8 @@ def measure(
     Args:
       fn: the call to time; its return value is blocked on (``jax.block_until_ready``).
       repeats: how many repeats to keep (median, min and max are taken over them).
-      warmup: untimed calls before the first repeat (compilation happens here).
+      warmup: untimed calls before the first repeat (compilation happens here); 0 for
+        host code that compiles nothing and is too slow to run twice.
       number: calls per repeat; ``None`` calibrates it so that a repeat lasts at least
         ``min_repeat_s``.
       min_repeat_s: the calibration target.
@@ -96,9 +97,9 @@ def measure(
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    if warmup < 1:
-        raise ValueError(f"warmup must be >= 1 (the first call compiles), got {warmup}")
-    probe = 0.0
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
+    probe = min_repeat_s  # without warm-up (nothing to compile): one call per repeat
     for _ in range(warmup):
         start = time.perf_counter()
         _block(fn())
@@ -390,7 +391,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         note = r.get("note", "")
-        for key in ("ratio", "ratio_vs_torch"):
+        for key in ("ratio", "ratio_vs_torch", "ratio_vs_oracle"):
             if r.get(key) is not None:
                 note = f"{key} {r[key]:.3g} " + note
         cells = [
