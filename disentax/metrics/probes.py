@@ -10,7 +10,7 @@ Objectives follow scikit-learn's so that scores are comparable with the referenc
 
 * ``fit_logistic_regression``: ``sum_i CE(y_i, softmax(x_i W + b)) + l2/2 ||W||^2``,
   i.e. ``LogisticRegression(C=1/l2)`` (multinomial, intercept not penalised), minimised
-  by L-BFGS (optax) from zero, like scikit-learn's ``lbfgs`` solver with ``max_iter``
+  by L-BFGS from zero, like scikit-learn's ``lbfgs`` solver with ``max_iter``
   iterations. Classes absent from ``y`` get no column in scikit-learn; here they keep
   their column but are masked out (probability exactly 0).
 * ``fit_linear_regression``: ``||Y - X W - b||^2 + l2 ||W||^2`` in closed form.
@@ -32,7 +32,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from disentax.metrics.checks import check_codes, check_labels, check_same_num_points, is_concrete
 from disentax.typing import Array, ArrayLike
@@ -43,6 +42,7 @@ __all__ = [
     "fit_lasso",
     "fit_linear_regression",
     "fit_logistic_regression",
+    "minimize_lbfgs",
     "predict_linear",
     "predict_logistic_logits",
     "predict_logistic_proba",
@@ -146,46 +146,126 @@ def fit_logistic_regression(
     )
 
 
+def _two_loop(grad, s_mem, y_mem, rho, newest, count):
+    """L-BFGS two-loop recursion: ``-H grad`` from the last ``count`` pairs (ring buffer)."""
+    memory = s_mem.shape[0]
+
+    def backward(j, carry):
+        q, alphas = carry
+        slot = (newest - j) % memory
+        used = j < count
+        alpha = jnp.where(used, rho[slot] * jnp.dot(s_mem[slot], q), 0.0)
+        return q - alpha * y_mem[slot], alphas.at[slot].set(alpha)
+
+    q, alphas = jax.lax.fori_loop(0, memory, backward, (grad, jnp.zeros((memory,), grad.dtype)))
+    last_y = y_mem[newest]
+    gamma = jnp.where(
+        count > 0, jnp.dot(s_mem[newest], last_y) / jnp.maximum(jnp.dot(last_y, last_y), 1e-30), 1.0
+    )
+    r = gamma * q
+
+    def forward(j, r):
+        slot = (newest - (memory - 1 - j)) % memory
+        used = (memory - 1 - j) < count
+        beta = rho[slot] * jnp.dot(y_mem[slot], r)
+        return r + jnp.where(used, alphas[slot] - beta, 0.0) * s_mem[slot]
+
+    return -jax.lax.fori_loop(0, memory, forward, r)
+
+
+def minimize_lbfgs(value_and_grad_fn, theta0, *, num_steps: int, tol: float, memory: int = 10):
+    """Minimises a smooth function of a flat ``[P]`` vector by L-BFGS (jittable).
+
+    Backtracking (Armijo, step halving) line search from a unit step (the first step is
+    capped at unit length); stops after ``num_steps`` iterations or once the largest
+    absolute gradient entry is ``<= tol``. Compact on purpose: it compiles in about a
+    second, where a zoom line search takes several.
+
+    Args:
+      value_and_grad_fn: ``theta [P] -> (value, grad [P])``.
+      theta0: ``[P]`` starting point.
+      num_steps: static maximum number of iterations.
+      tol: static gradient tolerance.
+      memory: static number of stored curvature pairs.
+
+    Returns:
+      ``[P]`` minimiser estimate.
+    """
+    size = theta0.shape[0]
+    dtype = theta0.dtype
+    value0, grad0 = value_and_grad_fn(theta0)
+
+    def cond(carry):
+        i, _, _, grad, *_, done = carry
+        return (i < num_steps) & ~done & (jnp.max(jnp.abs(grad)) > tol)
+
+    def body(carry):
+        i, theta, value, grad, s_mem, y_mem, rho, newest, count, _ = carry
+        direction = _two_loop(grad, s_mem, y_mem, rho, newest, count)
+        slope = jnp.dot(grad, direction)
+        # Not a descent direction (numerical trouble): fall back to steepest descent.
+        direction = jnp.where(slope < 0, direction, -grad)
+        slope = jnp.where(slope < 0, slope, -jnp.dot(grad, grad))
+        first = jnp.where(count == 0, jnp.minimum(1.0, 1.0 / jnp.linalg.norm(direction)), 1.0)
+
+        def search_cond(state):
+            k, step, trial_value, _ = state
+            armijo = trial_value <= value + 1e-4 * step * slope
+            return (k < 30) & ~(armijo & jnp.isfinite(trial_value))
+
+        def search_body(state):
+            k, step, _, _ = state
+            step = 0.5 * step
+            trial_value, trial_grad = value_and_grad_fn(theta + step * direction)
+            return k + 1, step, trial_value, trial_grad
+
+        trial_value, trial_grad = value_and_grad_fn(theta + first * direction)
+        _, step, new_value, new_grad = jax.lax.while_loop(
+            search_cond, search_body, (0, first, trial_value, trial_grad)
+        )
+        accepted = jnp.isfinite(new_value) & (new_value <= value)
+        s = step * direction
+        y = new_grad - grad
+        curvature = jnp.dot(s, y)
+        store = accepted & (curvature > 1e-10 * jnp.dot(y, y))
+        slot = (newest + 1) % memory
+        s_mem = jnp.where(store, s_mem.at[slot].set(s), s_mem)
+        y_mem = jnp.where(store, y_mem.at[slot].set(y), y_mem)
+        rho = jnp.where(store, rho.at[slot].set(1.0 / jnp.where(store, curvature, 1.0)), rho)
+        newest = jnp.where(store, slot, newest)
+        count = jnp.where(store, jnp.minimum(count + 1, memory), count)
+        theta = jnp.where(accepted, theta + s, theta)
+        value = jnp.where(accepted, new_value, value)
+        grad = jnp.where(accepted, new_grad, grad)
+        return i + 1, theta, value, grad, s_mem, y_mem, rho, newest, count, ~accepted
+
+    zeros = jnp.zeros((memory, size), dtype)
+    carry = (0, theta0, value0, grad0, zeros, zeros, jnp.zeros((memory,), dtype), 0, 0, False)
+    return jax.lax.while_loop(cond, body, carry)[1]
+
+
 @functools.partial(jax.jit, static_argnames=("num_classes", "num_steps", "tol"))
 def _fit_logistic(x: Array, y: Array, l2: Array, *, num_classes: int, num_steps: int, tol: float):
     n, d = x.shape
     present = jnp.zeros((num_classes,), bool).at[y].set(True)
+    size = (d + 1) * num_classes
 
     def objective(theta):
-        w, b = theta
+        w = theta[: d * num_classes].reshape(d, num_classes)
+        b = theta[d * num_classes :]
         logits = jnp.where(present, x @ w + b, _MASKED_LOGIT)
         logp = jax.nn.log_softmax(logits, axis=-1)
         nll = -jnp.take_along_axis(logp, y[:, None], axis=1).sum()
         return (nll + 0.5 * l2 * jnp.sum(w * w)) / n
 
-    solver = optax.lbfgs()
-    value_and_grad = optax.value_and_grad_from_state(objective)
-    theta0 = (jnp.zeros((d, num_classes), jnp.float32), jnp.zeros((num_classes,), jnp.float32))
-
-    def gradient_size(state):
-        grad = optax.tree.get(state, "grad")
-        return jnp.maximum(jnp.max(jnp.abs(grad[0])), jnp.max(jnp.abs(grad[1])))
-
-    def cond(carry):
-        i, _, state, done = carry
-        return (i < num_steps) & ~done
-
-    def step(carry):
-        i, theta, state, _ = carry
-        value, grad = value_and_grad(theta, state=state)
-        updates, state = solver.update(
-            grad, state, theta, value=value, grad=grad, value_fn=objective
-        )
-        new_theta = optax.apply_updates(theta, updates)
-        # Keep the last finite iterate should the line search ever fail.
-        ok = jnp.isfinite(optax.tree.get(state, "value"))
-        theta = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new_theta, theta)
-        done = ~ok | (gradient_size(state) <= tol)
-        return i + 1, theta, state, done
-
-    state0 = solver.init(theta0)
-    _, theta, _, _ = jax.lax.while_loop(cond, step, (0, theta0, state0, False))
-    return LogisticParams(weights=theta[0], bias=theta[1], class_present=present)
+    theta = minimize_lbfgs(
+        jax.value_and_grad(objective),
+        jnp.zeros((size,), jnp.float32),
+        num_steps=num_steps,
+        tol=tol,
+    )
+    weights = theta[: d * num_classes].reshape(d, num_classes)
+    return LogisticParams(weights=weights, bias=theta[d * num_classes :], class_present=present)
 
 
 def predict_linear(params: LinearParams, x: ArrayLike) -> Array:

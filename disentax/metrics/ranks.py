@@ -35,6 +35,7 @@ def _doubled_ranks_1d(values: Array) -> Array:
     return jnp.zeros((n,), jnp.int32).at[order].set(doubled)
 
 
+@jax.jit
 def average_ranks(values: Array) -> Array:
     """Tie-averaged 1-based ranks along axis 0 of a ``[N]`` or ``[N, K]`` array (float32)."""
     if values.ndim == 1:
@@ -42,11 +43,12 @@ def average_ranks(values: Array) -> Array:
     return jax.vmap(_doubled_ranks_1d, in_axes=1, out_axes=1)(values).astype(jnp.float32) / 2
 
 
+@jax.jit
 def roc_auc(positive: Array, scores: Array) -> Array:
     """ROC AUC of ``scores`` for the binary labels ``positive``, both ``[N]``.
 
     ``AUC = (sum of positives' ranks - P (P + 1) / 2) / (P Q)`` with ``P`` positives and
-    ``Q`` negatives, computed in exact integer arithmetic (``N <= 23170``) before the final
+    ``Q`` negatives, computed in exact integer arithmetic (``N <= 46340``) before the final
     division. ``NaN`` when ``P = 0`` or ``Q = 0`` (callers mask such classes).
 
     Args:
@@ -64,6 +66,7 @@ def roc_auc(positive: Array, scores: Array) -> Array:
     return u_doubled.astype(jnp.float32) / (2.0 * num_pos.astype(jnp.float32) * num_neg)
 
 
+@jax.jit
 def spearman_correlation(a: Array, b: Array) -> Array:
     """Spearman correlations ``[Ka, Kb]`` between the columns of ``a [N, Ka]``, ``b [N, Kb]``.
 

@@ -1,0 +1,157 @@
+"""Jittable probes and rank statistics vs scikit-learn / SciPy / NumPy.
+
+Oracles: ``sklearn.linear_model.LogisticRegression()`` (defaults C=1, lbfgs),
+``sklearn.linear_model.Lasso``, ``numpy.linalg.lstsq`` and the ridge normal equations,
+``scipy.stats.rankdata``/``spearmanr`` and ``sklearn.metrics.roc_auc_score``.
+"""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+from sklearn.linear_model import Lasso, LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from disentax.metrics import (
+    average_ranks,
+    fit_lasso,
+    fit_linear_regression,
+    fit_logistic_regression,
+    predict_linear,
+    predict_logistic_proba,
+    roc_auc,
+    spearman_correlation,
+)
+
+
+@pytest.fixture(scope="module")
+def classification():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 6)).astype(np.float32)
+    logits = x @ rng.normal(size=(6, 5)) * 1.5
+    y = np.argmax(logits + rng.gumbel(size=logits.shape), axis=1).astype(np.int32)
+    y[y == 3] = 4  # class 3 absent from training: sklearn has no column for it
+    return x, y
+
+
+def sum_objective(weights, bias, x, y, l2):
+    # The scikit-learn objective: summed cross-entropy + l2/2 ||W||^2 (intercept free).
+    logits = x.astype(np.float64) @ weights + bias
+    logits = logits - logits.max(1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    return -logp[np.arange(len(y)), y].sum() + 0.5 * l2 * np.sum(weights**2)
+
+
+def test_logistic_regression_matches_sklearn(classification):
+    x, y = classification
+    params = fit_logistic_regression(x, y, num_classes=6)
+    reference = LogisticRegression().fit(x, y)
+    proba = np.asarray(predict_logistic_proba(params, x))
+    present = np.asarray(params.class_present)
+    np.testing.assert_array_equal(np.nonzero(present)[0], reference.classes_)
+    np.testing.assert_allclose(proba[:, present], reference.predict_proba(x), atol=2e-3)
+    assert np.all(proba[:, ~present] == 0)
+    # Converged at least as far as scikit-learn on the same objective.
+    ours = sum_objective(
+        np.asarray(params.weights)[:, present],
+        np.asarray(params.bias)[present],
+        x,
+        np.searchsorted(reference.classes_, y),
+        1.0,
+    )
+    theirs = sum_objective(
+        reference.coef_.T, reference.intercept_, x, np.searchsorted(reference.classes_, y), 1.0
+    )
+    assert ours <= theirs + 1e-3 * abs(theirs)
+
+
+def test_logistic_regression_l2_is_inverse_c_and_traced_without_recompiling(classification):
+    x, y = classification
+    for l2 in (0.1, 1000.0):  # l2 is traced: the program of the test above is reused
+        params = fit_logistic_regression(x, y, num_classes=6, l2=jnp.float32(l2))
+        reference = LogisticRegression(C=1.0 / l2, max_iter=1000).fit(x, y)
+        proba = np.asarray(predict_logistic_proba(params, x))[:, np.asarray(params.class_present)]
+        np.testing.assert_allclose(proba, reference.predict_proba(x), atol=3e-3)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_linear_and_lasso_probes():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(500, 5)).astype(np.float32)
+    y = (x @ rng.normal(size=(5, 3)) + 0.3 + 0.1 * rng.normal(size=(500, 3))).astype(np.float32)
+    ols = fit_linear_regression(x, y)
+    design = np.hstack([x, np.ones((500, 1))])
+    solution = np.linalg.lstsq(design, y, rcond=None)[0]
+    np.testing.assert_allclose(np.asarray(ols.weights), solution[:5], atol=1e-4)
+    np.testing.assert_allclose(np.asarray(ols.bias), solution[5], atol=1e-4)
+    ridge = fit_linear_regression(x, y[:, 0], l2=50.0)
+    xc, yc = x - x.mean(0), y[:, :1] - y[:, :1].mean(0)
+    expected = np.linalg.solve(xc.T @ xc + 50.0 * np.eye(5), xc.T @ yc)
+    np.testing.assert_allclose(np.asarray(ridge.weights), expected, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(predict_linear(ridge, x)).shape, (500, 1))
+    for alpha in (0.05, 0.5):
+        lasso = fit_lasso(x, y, alpha=alpha)
+        reference = Lasso(alpha=alpha, tol=1e-8, max_iter=10000).fit(x, y)
+        np.testing.assert_allclose(np.asarray(lasso.weights), reference.coef_.T, atol=1e-4)
+        np.testing.assert_allclose(np.asarray(lasso.bias), reference.intercept_, atol=1e-4)
+
+
+def test_ranks_auc_and_spearman_with_ties():
+    rng = np.random.default_rng(2)
+    scores = np.round(rng.normal(size=(700, 3)), 1).astype(np.float32)  # many ties
+    np.testing.assert_array_equal(
+        np.asarray(average_ranks(scores)), scipy.stats.rankdata(scores, axis=0)
+    )
+    labels = scores[:, 0] + rng.normal(size=700) > 0.3
+    np.testing.assert_allclose(
+        float(roc_auc(jnp.asarray(labels), jnp.asarray(scores[:, 0]))),
+        roc_auc_score(labels, scores[:, 0]),
+        atol=1e-6,
+    )
+    other = scores[:, ::-1] + rng.normal(size=(700, 3)).astype(np.float32)
+    expected = scipy.stats.spearmanr(scores, other).statistic[:3, 3:]
+    np.testing.assert_allclose(
+        np.asarray(spearman_correlation(jnp.asarray(scores), jnp.asarray(other))),
+        expected,
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (
+            lambda: fit_logistic_regression(
+                np.zeros((4, 2)), np.array([0, 1, 2, 5]), num_classes=3
+            ),
+            ValueError,
+            "num_classes",
+        ),
+        (
+            lambda: fit_logistic_regression(np.zeros((4, 2)), np.zeros(4), num_classes=3),
+            TypeError,
+            "integer",
+        ),
+        (
+            lambda: fit_logistic_regression(np.zeros((4, 2)), np.zeros(3, int), num_classes=3),
+            ValueError,
+            "same number of points",
+        ),
+        (
+            lambda: fit_logistic_regression(
+                np.zeros((4, 2)), np.zeros(4, int), num_classes=2, l2=-1.0
+            ),
+            ValueError,
+            "l2",
+        ),
+        (
+            lambda: fit_lasso(np.zeros((4, 2)), np.zeros(4), alpha=0.1, num_sweeps=0),
+            ValueError,
+            "num_sweeps",
+        ),
+        (lambda: fit_linear_regression(np.full((4, 2), np.inf), np.zeros(4)), ValueError, "finite"),
+    ],
+)
+def test_probe_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
