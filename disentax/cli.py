@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     traverse = sub.add_parser("traverse", help="latent traversals, plots and report.html")
     traverse.add_argument("--workdir", required=True, help="run folder holding checkpoints")
     traverse.add_argument("--step", type=int, default=None, help="checkpoint step (latest)")
+    traverse.add_argument(
+        "--latents", default=None, help="comma-separated latent indices to show (all)"
+    )
 
     bench = sub.add_parser("bench", help="run microbenchmarks; JSON results")
     bench.add_argument("name", nargs="?", default=None, help="benchmark name or prefix (all)")
@@ -202,7 +205,16 @@ def _cmd_evaluate(args) -> int:
 def _cmd_traverse(args) -> int:
     from disentax import viz
 
-    viz.traverse_workdir(args.workdir, step=args.step)
+    latents = None
+    if args.latents is not None:
+        try:
+            latents = [int(i) for i in args.latents.split(",") if i.strip()]
+        except ValueError as err:
+            raise ValueError(
+                f"--latents: expected comma-separated integers, got {args.latents!r}"
+            ) from err
+    written = viz.traverse_workdir(args.workdir, step=args.step, latents=latents)
+    print(f"wrote {len(written)} files: {', '.join(sorted(written))}")
     return 0
 
 

@@ -142,3 +142,15 @@ def test_missing_checkpoints_name_the_folder(tmp_path, make):
     assert expected in str(info.value)
     if make != "missing":
         assert "expected numbered step folders" in str(info.value)
+
+
+def test_cli_latents_option(tmp_path, fake_load_run, capsys):
+    from disentax import cli
+
+    folder = _fake_run_folder(tmp_path)
+    assert cli.main(["traverse", "--workdir", str(folder), "--latents", "0,9"]) == 1
+    err = capsys.readouterr().err
+    assert "index 9 is out of range; valid latent indices are 0..3" in err
+    assert cli.main(["traverse", "--workdir", str(folder), "--latents", "a,b"]) == 1
+    assert "--latents: expected comma-separated integers" in capsys.readouterr().err
+    assert not (folder / "report.html").exists()
