@@ -2,8 +2,8 @@
 
 ``BENCHMARKS`` is the one plain dict from benchmark name to the function that runs it
 (``fn(ctx) -> list of result rows``). A benchmark may return several rows; their names
-start with the benchmark's name. ``main(name)`` runs every benchmark whose name equals
-``name`` or starts with ``name + "/"``, prints a markdown table, and merges the rows into
+start with the benchmark's name. ``main(name)`` runs the benchmark called ``name`` or,
+when there is none, every benchmark whose name starts with ``name + "/"``, prints a markdown table, and merges the rows into
 the JSON file given by ``out`` (rows are replaced by name, so a partial run updates a
 full results file).
 
@@ -87,11 +87,13 @@ BENCHMARKS: dict[str, BenchFn] = {
 
 
 def select(name: str | None) -> list[str]:
-    """Benchmark names equal to ``name`` or below it (``name/...``); all for ``None``."""
+    """The benchmark called ``name``, else those below it (``name/...``); all for ``None``."""
     if name is None or name in ("", "all"):
         return list(BENCHMARKS)
     prefix = name.rstrip("/")
-    chosen = [n for n in BENCHMARKS if n == prefix or n.startswith(prefix + "/")]
+    if prefix in BENCHMARKS:
+        return [prefix]
+    chosen = [n for n in BENCHMARKS if n.startswith(prefix + "/")]
     if not chosen:
         raise ValueError(
             f"no benchmark named {name!r} or below it; `disentax bench --list` shows the "
