@@ -3,9 +3,9 @@
 ``BENCHMARKS`` is the one plain dict from benchmark name to the function that runs it
 (``fn(ctx) -> list of result rows``). A benchmark may return several rows; their names
 start with the benchmark's name. ``main(name)`` runs the benchmark called ``name`` or,
-when there is none, every benchmark whose name starts with ``name + "/"``, prints a markdown table, and merges the rows into
-the JSON file given by ``out`` (rows are replaced by name, so a partial run updates a
-full results file).
+when there is none, every benchmark whose name starts with ``name + "/"``, prints a
+markdown table, and merges the rows into the JSON file given by ``out`` (rows are
+replaced by name, so a partial run updates a full results file).
 
 Thread settings. Unless the process has already initialised its XLA backend (as under
 pytest), ``main`` sets one XLA thread (``--xla_cpu_multi_thread_eigen=false
