@@ -143,6 +143,8 @@ def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
     key = jax.random.key(spec.seed)
     checkpoints = Checkpoints(workdir / "checkpoints", max_to_keep=spec.keep_checkpoints)
     writer = None
+    # compile the train step in the background while the state is initialised/restored
+    compile_step = _in_thread(train_step.precompile(key))
     try:
         if checkpoints.latest_step() is not None:
             abstract = _abstract_state(train_step, key, par.replicated_sharding(mesh))
@@ -152,6 +154,7 @@ def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
                 print(f"resuming {workdir} from checkpoint step {start}", flush=True)
         else:
             state, start = train_step.init(key), 0
+        compile_step()
         if start >= spec.num_steps:
             if main:
                 print(f"{workdir} already trained to step {start} (num_steps={spec.num_steps})")
@@ -178,6 +181,29 @@ def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
     if spec.evaluate and last.get("step", 0) >= spec.num_steps:
         _evaluate(workdir)
     return last
+
+
+def _in_thread(fn):
+    """Starts ``fn()`` in a thread; returns a function that waits and re-raises its error."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def target():
+        try:
+            fn()
+        except BaseException as err:  # noqa: BLE001 -- re-raised in the caller's thread
+            errors.append(err)
+
+    thread = threading.Thread(target=target, name="compile-train-step", daemon=True)
+    thread.start()
+
+    def wait():
+        thread.join()
+        if errors:
+            raise errors[0]
+
+    return wait
 
 
 def _train(spec, parts, train_step, state, start, checkpoints, writer, mesh, t_enter, t_process):

@@ -125,7 +125,7 @@ class _Update:
         new_opt = {"vae": vae_opt}
         metrics = {k: v for k, v in aux.items() if jnp.ndim(v) == 0}
         metrics["loss"] = loss
-        metrics["grad_norm"] = optax.global_norm(grads)
+        metrics["grad_norm"] = optax.tree.norm(grads)
 
         if self.discriminator is not None:
             # z is the global batch's sample (identical on every pmap device), detached:
@@ -199,6 +199,7 @@ class TrainStep:
     global_batch: int | None
     init_fn: Callable
     dataset: Any = None
+    precompile_fn: Callable | None = None
 
     def __call__(self, state: TrainState, batch=None):
         images = _images_of(batch)
@@ -212,6 +213,25 @@ class TrainStep:
                 images = np.asarray(images).reshape(shape)
         return self.fn(state, images, self.dataset)
 
+    def abstract_state(self, key: jax.Array) -> TrainState:
+        """Shapes, dtypes and shardings of the state (traced, nothing compiled)."""
+        sharding = None if self.parallel == "pmap" else par.replicated_sharding(self.mesh)
+        shapes = jax.eval_shape(self.init_fn, key)
+        return jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes
+        )
+
+    def precompile(self, key: jax.Array) -> Callable[[], None]:
+        """Lowers the in-step-sampling program now; returns a function that compiles it.
+
+        The returned function may run in another thread (XLA compiles without holding
+        the GIL): the job compiles the step while the initialisation compiles and runs.
+        Calls made after it returns use the compiled program.
+        """
+        if self.precompile_fn is None or self.parallel != "jit":
+            return lambda: None
+        return self.precompile_fn(self.abstract_state(key))
+
     def init(self, key: jax.Array) -> TrainState:
         """The initial state (one jitted program), placed as this step expects it."""
         return self.place(self.init_fn(key))
@@ -219,11 +239,12 @@ class TrainStep:
     def place(self, state: TrainState) -> TrainState:
         """Puts a (global, unstacked) state into this step's layout on the devices."""
         if self.parallel == "pmap":
-            stacked = par.data_sharding(self.mesh)
             d = self.mesh.size
-            return jax.device_put(
-                jax.tree.map(lambda x: jnp.broadcast_to(x[None], (d, *x.shape)), state), stacked
+            stack = jax.jit(  # one program for the whole tree
+                lambda t: jax.tree.map(lambda x: jnp.broadcast_to(x[None], (d, *x.shape)), t),
+                out_shardings=par.data_sharding(self.mesh),
             )
+            return stack(state)
         return jax.device_put(state, par.replicated_sharding(self.mesh))
 
     def unplace(self, state: TrainState) -> TrainState:
@@ -365,6 +386,10 @@ def make_train_step(
                 state, metrics = pmapped[False](state, images)
             return state, jax.tree.map(lambda m: m[0], metrics)
 
+        def precompile(abstract_state):
+            del abstract_state  # pmap compiles on the first call
+            return lambda: None
+
         placed_dataset = None
     else:
         jitted = {
@@ -387,6 +412,17 @@ def make_train_step(
                 return jitted[True](state, data)
             return jitted[False](state, images)
 
+        def precompile(abstract_state):
+            # ahead-of-time compile of the in-step-sampling program; calls then use it
+            if dataset is None:
+                return lambda: None
+            lowered = jitted[True].lower(abstract_state, placed_dataset)
+
+            def finish():
+                jitted[True] = lowered.compile()
+
+            return finish
+
         # a device-resident dataset is put on the devices once, replicated
         placed_dataset = None if dataset is None else jax.device_put(dataset, replicated)
 
@@ -408,6 +444,7 @@ def make_train_step(
         global_batch=global_batch,
         init_fn=init_fn,
         dataset=placed_dataset,
+        precompile_fn=precompile,
     )
 
 
