@@ -1,0 +1,294 @@
+"""The CPU tier: four models on procedural dSprites in about one hour on a 2-core machine.
+
+Models (one seed each): beta-TCVAE (beta = 6), beta-VAE (beta = 4), FactorVAE
+(gamma = 40) and the plain VAE (beta-VAE objective with beta = 1), the conv encoder/decoder
+and Bernoulli decoder of the reference study, evaluated with every metric of
+``disentax.evaluation``.
+
+Command (resumable: run it again to continue; ``nohup`` keeps it alive after logout):
+
+  nohup python experiments/studies/cpu_tier.py --root runs/cpu_tier \\
+      --out results/cpu_tier > runs/cpu_tier.log 2>&1 &
+
+How the hour is used:
+
+* Both cores: the models are split into two lanes, one process per lane, each pinned
+  to its own core with XLA single-threaded (two single-threaded processes beat one
+  two-threaded process on this model, and a vmapped sweep of two models ran at ~0.8x the
+  per-image speed of one model on one core, so sweeps are not used here). Lane 0 trains
+  beta-TCVAE and beta-VAE, lane 1 the plain VAE and FactorVAE (whose discriminator costs
+  extra), so the lanes carry similar work.
+* Round robin: each lane trains its models in chunks of ``--chunk`` steps, model after
+  model (``disentax.train.loop.run`` with a growing ``num_steps``, a resumable key, so
+  each chunk continues the same run from its checkpoint). When the training deadline
+  (``--minutes`` minus the evaluation reserve) would be passed by another round, the lane
+  stops, so the models of a lane always end within one chunk of each other, at the same
+  step count when rounds complete; the table reports the steps each model reached.
+* Optimisation settings (``SETTINGS``): Adam with learning rate 2e-3 instead of the
+  reference 1e-4 (300,000 steps do not fit an hour; 1e-4 barely leaves the
+  blurry-average solution in a few thousand steps), batch 64 (the reference batch; the
+  minibatch TC estimators of beta-TCVAE degrade with smaller batches, and CPU throughput
+  per image is flat above 64). The choice came from short calibration runs of
+  beta-TCVAE at learning rates 1e-3 and 3e-3 (see the results README section).
+* After training, each lane evaluates its models (every metric, on its own core); then
+  the main process writes ``results.json``, ``results.md``, ``scores.png`` into ``--out``,
+  and the traversal grid of the model with the highest MIG as ``traversal_best.png``.
+
+Expected time: about one hour on a quiet 2-core machine (``--minutes``).
+Expected scores: see ``results/cpu_tier/results.md`` (measured, not typed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+
+# Optimisation settings of the tier (see the module docstring for the choice).
+SETTINGS = {"learning_rate": 2e-3, "batch_size": 64, "seed": 0}
+# (run folder, shipped config, objective overrides, table label)
+MODELS = (
+    ("beta_tcvae_beta6", "beta_tcvae", {"beta": 6.0}, "beta-TCVAE"),
+    ("beta_vae_beta4", "beta_vae", {"beta": 4.0}, "beta-VAE"),
+    ("vae_beta1", "beta_vae", {"beta": 1.0}, "VAE"),
+    ("factor_vae_gamma40", "factor_vae", {"gamma": 40.0}, "FactorVAE"),
+)
+LANES = (("beta_tcvae_beta6", "vae_beta1"), ("factor_vae_gamma40", "beta_vae_beta4"))
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def entries(*, num_steps: int, chunk: int, settings: dict | None = None) -> list:
+    """The tier's :class:`run_study.Entry` list (``num_steps`` is the final step target)."""
+    from disentax import cli
+    from experiments.studies.run_study import entry_from_config
+
+    settings = {**SETTINGS, **(settings or {})}
+    result = []
+    for name, shipped, objective, label in MODELS:
+        overrides = [f"--config.{k}={v}" for k, v in settings.items()]
+        overrides += [f"--config.objective.{k}={v}" for k, v in objective.items()]
+        overrides += [
+            f"--config.num_steps={num_steps}",
+            f"--config.log_every={min(chunk, 100)}",
+            f"--config.checkpoint_every={chunk}",
+            "--config.evaluate=False",
+            "--config.keep_checkpoints=2",
+        ]
+        config = cli.load_config(shipped, overrides)
+        (hyper,) = objective
+        result.append(entry_from_config(config, name=name, label=label, hyperparameter=hyper))
+    return result
+
+
+def _log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def run_lane(
+    lane: int,
+    root: pathlib.Path,
+    *,
+    num_steps: int,
+    chunk: int,
+    cpu_minutes: float,
+    deadline: float,
+    settings: dict | None,
+) -> None:
+    """Trains one lane's models round robin until ``num_steps``, the lane's CPU budget or
+    the wall-clock deadline, then evaluates them."""
+    from disentax.train import loop
+    from experiments.studies import run_study
+
+    names = LANES[lane]
+    lane_entries = [
+        e for e in entries(num_steps=num_steps, chunk=chunk, settings=settings) if e.name in names
+    ]
+    target, round_cpu, round_wall = 0, 0.0, 0.0
+    while target < num_steps:
+        target = min(target + chunk, num_steps)
+        cpu_left = 60 * cpu_minutes - time.process_time()
+        if round_cpu and (round_cpu > cpu_left or time.time() + round_wall > deadline):
+            _log(
+                f"lane {lane}: another round would pass the budget ({cpu_left:.0f} CPU-s "
+                f"left, {(deadline - time.time()) / 60:.1f} min to the deadline); stopping"
+            )
+            break
+        cpu0, wall0 = time.process_time(), time.time()
+        for entry in lane_entries:
+            config = entry.config.copy_and_resolve_references()
+            config.num_steps = target
+            _log(f"lane {lane}: {entry.name} to step {target}")
+            last = loop.run(config, root / entry.name)
+            _log(
+                f"lane {lane}: {entry.name} at step {last.get('step')} "
+                f"({last.get('images_per_s', float('nan')):.0f} images/s)"
+            )
+        round_cpu, round_wall = time.process_time() - cpu0, time.time() - wall0
+        _log(
+            f"lane {lane}: round to step {target} took {round_cpu:.0f} CPU-s, "
+            f"{round_wall:.0f} s wall; {time.process_time():.0f} CPU-s used"
+        )
+    try:
+        run_study.evaluate_entries(lane_entries, root, log=_log)
+    except (ImportError, AttributeError) as err:
+        _log(f"lane {lane}: evaluation unavailable ({err}); run again with --evaluate_only")
+    _log(f"lane {lane}: done, {time.process_time():.0f} CPU-s used")
+
+
+def _launch_lanes(args, deadline: float) -> None:
+    env = dict(os.environ, XLA_FLAGS=XLA_ONE_THREAD, PYTHONUNBUFFERED="1")
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(args.root) / "jax_cache"))
+    cores = sorted(os.sched_getaffinity(0))
+    procs = []
+    for lane in range(len(LANES)):
+        cmd = [
+            sys.executable,
+            str(pathlib.Path(__file__).resolve()),
+            "--lane",
+            str(lane),
+            "--root",
+            args.root,
+            "--out",
+            args.out,
+            "--num_steps",
+            str(args.num_steps),
+            "--chunk",
+            str(args.chunk),
+            "--deadline",
+            str(deadline),
+            "--cpu_minutes",
+            str(args.cpu_minutes),
+        ]
+        if args.learning_rate is not None:
+            cmd += ["--learning_rate", str(args.learning_rate)]
+        log = open(pathlib.Path(args.root) / f"lane{lane}.log", "a", encoding="utf-8")  # noqa: SIM115
+        core = cores[lane % len(cores)]
+        procs.append(
+            (
+                subprocess.Popen(
+                    cmd,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=lambda c=core: os.sched_setaffinity(0, {c}),
+                ),
+                log,
+            )
+        )
+        _log(
+            f"lane {lane} ({', '.join(LANES[lane])}) started on core {core}, pid "
+            f"{procs[-1][0].pid}, log {log.name}"
+        )
+    failed = []
+    for lane, (proc, log) in enumerate(procs):
+        if proc.wait() != 0:
+            failed.append(lane)
+        log.close()
+    if failed:
+        raise SystemExit(f"lanes {failed} failed; see {args.root}/lane*.log")
+
+
+def finish(
+    root: pathlib.Path,
+    out: pathlib.Path,
+    *,
+    num_steps: int,
+    chunk: int,
+    settings: dict | None,
+    info: dict,
+) -> dict:
+    """Writes the tables, the plot and the best model's traversal into ``out``."""
+    from experiments.studies import tables
+
+    study = entries(num_steps=num_steps, chunk=chunk, settings=settings)
+    table = tables.collect(study, root)
+    table["info"] = info
+    tables.write_all(table, out, title="CPU tier: procedural dSprites, 2-core CPU")
+    scored = [r for r in table["rows"] if "mig" in r["metrics"]]
+    if scored:
+        best = max(scored, key=lambda r: r["metrics"]["mig"])
+        from disentax import viz
+
+        _log(f"traversals of the best model by MIG: {best['name']}")
+        written = viz.traverse_workdir(root / best["name"])
+        source = pathlib.Path(
+            written.get("traversal.png", root / best["name"] / "viz" / "traversal.png")
+        )
+        if source.is_file():
+            shutil.copyfile(source, out / "traversal_best.png")
+            table["info"]["traversal_best"] = best["name"]
+            tables.write_all(table, out, title="CPU tier: procedural dSprites, 2-core CPU")
+    return table
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="runs/cpu_tier", help="folder of the run folders")
+    parser.add_argument("--out", default="results/cpu_tier", help="folder of the results")
+    parser.add_argument(
+        "--cpu_minutes",
+        type=float,
+        default=48.0,
+        help="training budget of each lane in CPU minutes (= wall minutes on a quiet machine)",
+    )
+    parser.add_argument(
+        "--max_minutes",
+        type=float,
+        default=100.0,
+        help="wall-clock cap of the training phase (a loaded machine)",
+    )
+    parser.add_argument("--num_steps", type=int, default=12_000, help="step target per model")
+    parser.add_argument("--chunk", type=int, default=500, help="steps per model per round")
+    parser.add_argument("--learning_rate", type=float, default=None)
+    parser.add_argument("--evaluate_only", action="store_true")
+    parser.add_argument("--lane", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--deadline", type=float, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    settings = None if args.learning_rate is None else {"learning_rate": args.learning_rate}
+    root, out = pathlib.Path(args.root), pathlib.Path(args.out)
+    if args.lane is not None:
+        run_lane(
+            args.lane,
+            root,
+            num_steps=args.num_steps,
+            chunk=args.chunk,
+            cpu_minutes=args.cpu_minutes,
+            deadline=args.deadline,
+            settings=settings,
+        )
+        return 0
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    load_start = os.getloadavg()
+    if args.evaluate_only:
+        from experiments.studies import run_study
+
+        run_study.evaluate_entries(
+            entries(num_steps=args.num_steps, chunk=args.chunk, settings=settings), root, log=_log
+        )
+    else:
+        deadline = t0 + 60 * args.max_minutes
+        _launch_lanes(args, deadline)
+    info = {
+        "command": " ".join([pathlib.Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "wall_s": time.time() - t0,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
+        "load_average_at_start": load_start,
+        "load_average_at_end": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
+        "settings": {**SETTINGS, **(settings or {})},
+    }
+    finish(root, out, num_steps=args.num_steps, chunk=args.chunk, settings=settings, info=info)
+    _log(f"done in {info['wall_s'] / 60:.1f} min; results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
