@@ -109,6 +109,7 @@ def traversal_figure(
     traversal: Traversal,
     *,
     row_labels: Sequence[str] | None = None,
+    inputs: ArrayLike | None = None,
     title: str | None = None,
     pad: int = 2,
 ) -> Figure:
@@ -117,30 +118,41 @@ def traversal_figure(
     Args:
       traversal: from ``traversals.traverse``; ``images [S, R, K, H, W, C]``.
       row_labels: ``R`` labels (default: :func:`traversal_row_labels` without factors).
+      inputs: ``[S, H, W, C]`` seed images, shown in the top row of an extra first
+        column of each seed's block.
       title: figure title.
       pad: pixels between cells.
 
     Returns:
       The figure (one image pixel per screen pixel at 100 dpi).
     """
-    images = np.asarray(traversal.images)
-    zoom = max(1, -(-_MIN_CELL // images.shape[3]))  # small images drawn larger
-    images = images.repeat(zoom, axis=3).repeat(zoom, axis=4)
-    num_seeds, num_rows, num_cols, height, width, _ = images.shape
+    images = np.array(traversal.images, dtype=np.float32)  # a writable copy
+    num_seeds, num_rows, num_cols = images.shape[:3]
     if row_labels is None:
         row_labels = traversal_row_labels(traversal.latents, traversal.kl, traversal.active)
     if len(row_labels) != num_rows:
         raise ValueError(f"row_labels: expected {num_rows} labels, got {len(row_labels)}")
+    active = np.asarray(traversal.active, dtype=bool)
+    images[:, ~active] = 0.6 * images[:, ~active] + 0.4 * 0.75  # grey wash: inactive rows
+    if inputs is not None:
+        inputs = np.asarray(inputs, dtype=np.float32)
+        if inputs.shape != (num_seeds, *images.shape[3:]):
+            raise ValueError(
+                f"inputs: expected the seed images {(num_seeds, *images.shape[3:])}, "
+                f"got {inputs.shape}"
+            )
+        column = np.ones((num_seeds, num_rows, 1, *images.shape[3:]), np.float32)
+        column[:, 0, 0] = inputs
+        images = np.concatenate([column, images], axis=2)
+    zoom = max(1, -(-_MIN_CELL // images.shape[3]))  # small images drawn larger
+    images = images.repeat(zoom, axis=3).repeat(zoom, axis=4)
+    height, width = images.shape[3:5]
     gap = np.ones((num_rows * (height + pad) + pad, 4 * pad, images.shape[-1]), np.float32)
     blocks = []
     for seed in range(num_seeds):
         blocks += [gap] if seed else []
         blocks.append(grids.tile(images[seed], pad=pad))
     picture = grids.to_rgb(np.concatenate(blocks, axis=1))
-    active = np.asarray(traversal.active, dtype=bool)
-    for row in np.flatnonzero(~active):  # grey wash over inactive rows
-        top = pad + row * (height + pad)
-        picture[top : top + height] = 0.6 * picture[top : top + height] + 0.4 * 0.75
 
     left = 0.3 + 0.07 * max(len(label) for label in row_labels)  # 8 pt monospace
     figure, axes = _pixel_figure(picture, left=left, right=0.2, bottom=0.55, top=0.45)
@@ -150,10 +162,15 @@ def traversal_figure(
         tick.set_color("black" if is_active else "0.55")
     values = np.asarray(traversal.values)
     shared = np.allclose(values, values[:1])
-    block_width = num_cols * (width + pad) + pad + 4 * pad
-    col_centres = pad + np.arange(num_cols) * (width + pad) + width / 2
+    if shared:  # (+ 0.0 turns a rounded -0.0 into 0.0)
+        tick_labels = [f"{round(float(v), 1) + 0.0:+.1f}" for v in values[0]]
+    else:
+        tick_labels = [str(k) for k in range(num_cols)]
+    if inputs is not None:
+        tick_labels = ["input", *tick_labels]
+    block_width = len(tick_labels) * (width + pad) + pad + 4 * pad
+    col_centres = pad + np.arange(len(tick_labels)) * (width + pad) + width / 2
     ticks = np.concatenate([col_centres + s * block_width for s in range(num_seeds)])
-    tick_labels = [f"{v:+.1f}" for v in values[0]] if shared else [str(k) for k in range(num_cols)]
     axes.set_xticks(ticks, labels=tick_labels * num_seeds, fontsize=7)
     axes.set_xlabel("latent value" if shared else "step through each latent's posterior range")
     for spine in axes.spines.values():

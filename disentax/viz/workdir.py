@@ -156,7 +156,7 @@ def traverse_workdir(
         score_name=score,
     )
     title = f"latent traversals, {value_range} range, checkpoint step {run.step}"
-    figure = plots.traversal_figure(grid, row_labels=labels, title=title)
+    figure = plots.traversal_figure(grid, row_labels=labels, inputs=seeds, title=title)
     save("traversal.png", lambda p: plots.save_figure(figure, p))
 
     short = [

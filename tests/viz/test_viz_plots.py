@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.stats
 from PIL import Image
 
 from disentax import viz
@@ -64,11 +65,14 @@ def test_traversal_figure_labels_rows_and_writes_png(tiny_vae, tiny_images, tmp_
     model, params = tiny_vae
     grid = viz.traverse(model, params, tiny_images[:2], reference_images=tiny_images, num_steps=5)
     labels = viz.traversal_row_labels(grid.latents, grid.kl, grid.active)
-    figure = viz.traversal_figure(grid, row_labels=labels)
+    figure = viz.traversal_figure(grid, row_labels=labels, inputs=tiny_images[:2])
     axes = figure.axes[0]
     assert [t.get_text() for t in axes.get_yticklabels()] == labels
     ticks = [t.get_text() for t in axes.get_xticklabels()]
-    assert len(ticks) == 2 * 5 and ticks[0] == "-2.0" and ticks[4] == "+2.0"
+    # Oracle: the N(0, 1) quantiles at 5 probabilities evenly spaced between cdf(-2), cdf(2).
+    quantiles = scipy.stats.norm.ppf(np.linspace(*scipy.stats.norm.cdf([-2.0, 2.0]), 5))
+    assert ticks == ["input", *(f"{round(q, 1) + 0.0:+.1f}" for q in quantiles)] * 2
+    assert ticks[:6] == ["input", "-2.0", "-0.6", "+0.0", "+0.6", "+2.0"]
     inactive = [t.get_color() for t, a in zip(axes.get_yticklabels(), grid.active, strict=True)]
     assert inactive[-1] != "black" and inactive[0] == "black"
     path = tmp_path / "traversal.png"
@@ -76,7 +80,9 @@ def test_traversal_figure_labels_rows_and_writes_png(tiny_vae, tiny_images, tmp_
     with Image.open(path) as png:
         width, height = png.size
     # Cells of 8 px are enlarged 5x to 40 px; 4 rows of 40 px plus 2 px borders fit.
-    assert height >= 4 * 40 + 5 * 2 and width >= 2 * (5 * 40 + 6 * 2)
+    assert height >= 4 * 40 + 5 * 2 and width >= 2 * (6 * 40 + 7 * 2)
+    with pytest.raises(ValueError, match="inputs"):
+        viz.traversal_figure(grid, inputs=tiny_images[:3])
 
 
 def test_kl_heatmap_and_curve_figures(tmp_path):
