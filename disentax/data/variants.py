@@ -6,7 +6,8 @@ as disentanglement_lib's ``ColorDSprites``, ``NoisyDSprites`` and ``ScreamDSprit
 * ``color_dsprites``: the sprite is multiplied by a colour drawn per image uniformly in
   ``[0.5, 1]^3`` (black background);
 * ``noisy_dsprites``: every pixel is ``min(sprite + u, 1)`` with ``u`` uniform in
-  ``[0, 1]`` per pixel and channel (the sprite is white, the background noise);
+  ``[0, 1)`` per pixel and channel (the sprite is white, the background noise; ``u``
+  comes from a counter-based hash keyed per image, see :func:`hashed_uniform`);
 * ``scream_dsprites``: a random 64x64 crop of a texture, averaged with a colour drawn
   uniformly in ``[0, 1]^3`` (``(crop + colour) / 2``), inverted (``1 - x``) under the
   sprite. The published variant crops Munch's *The Scream*; disentax ships no image
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import ClassVar
 
 import jax
@@ -41,6 +43,35 @@ from disentax.typing import Array, ArrayLike, PRNGKey
 
 _SIZE = dsprites.IMAGE_SIZE
 TEXTURE_SHAPE = (160, 192)
+
+
+def _mix32(x: Array) -> Array:
+    """Wellons' ``lowbias32`` integer hash (an avalanche mix of a uint32)."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def hashed_uniform(keys: Array, shape: tuple[int, ...]) -> Array:
+    """Uniform [0, 1) noise ``[N, *shape]``, one independent stream per key.
+
+    Each image draws 64 random bits from its key with ``jax.random.bits``; the value of
+    element ``i`` is ``mix(mix(b0 ^ i) ^ b1)`` (24 high bits), a counter-based hash about
+    ten times cheaper on CPU than drawing every pixel with threefry, which keeps
+    ``noisy_dsprites`` fast inside a train step.
+
+    References:
+      Wellons. Prospecting for Hash Functions, 2018 (``lowbias32`` constants).
+      Salmon et al. Parallel Random Numbers: As Easy as 1, 2, 3. SC 2011
+      (counter-based generators).
+    """
+    words = jax.vmap(lambda k: jax.random.bits(k, (2,), jnp.uint32))(keys)
+    expand = (slice(None),) + (None,) * len(shape)
+    counter = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
+    x = _mix32(_mix32(words[:, 0][expand] ^ counter) ^ words[:, 1][expand])
+    return (x >> 8).astype(jnp.float32) * (1.0 / (1 << 24))
 
 
 @functools.cache
@@ -134,8 +165,7 @@ class NoisyDSprites(_Variant):
     name: ClassVar[str] = "noisy_dsprites"
 
     def _dress(self, sprite, keys):
-        noise = jax.vmap(lambda k: jax.random.uniform(k, self.observation_shape))(keys)
-        return jnp.minimum(sprite + noise, 1.0)
+        return jnp.minimum(sprite + hashed_uniform(keys, self.observation_shape), 1.0)
 
 
 @static_pytree

@@ -51,6 +51,30 @@ def test_noisy_dsprites():
     assert (background.reshape(-1, 3).std(axis=1) > 0).mean() > 0.99
 
 
+def test_hashed_uniform_noise_statistics():
+    # Oracle: properties of i.i.d. U[0, 1) - bin counts (chi-square), and no correlation
+    # between neighbouring pixels, channels, or images drawn with different keys.
+    keys = jax.random.split(jax.random.key(0), 64)
+    u = np.asarray(variants.hashed_uniform(keys, (64, 64, 3)), np.float64)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    counts = np.bincount((u * 16).astype(int).ravel(), minlength=16)
+    expected = u.size / 16
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 45.0  # chi-square, 15 dof: P(chi2 > 45) ~ 1e-4
+    flat = u - 0.5
+    n = u.size
+    for a, b in (
+        (flat[:, :, 1:], flat[:, :, :-1]),  # horizontal neighbours
+        (flat[:, 1:], flat[:, :-1]),  # vertical neighbours
+        (flat[..., 1:], flat[..., :-1]),  # channels
+        (flat[1:], flat[:-1]),  # consecutive images
+    ):
+        corr = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+        assert abs(corr) < 5 / np.sqrt(n / 2), corr  # 5 sigma of a null correlation
+    same = np.asarray(variants.hashed_uniform(keys[:2], (64, 64, 3)))
+    np.testing.assert_array_equal(same, u[:2].astype(np.float32))
+
+
 def test_scream_dsprites_inverts_the_background_under_the_sprite():
     ds = data.get("scream_dsprites")
     tex = variants.texture()
