@@ -86,7 +86,7 @@ def _group_quantiles(values, groups, counts, *, num_groups, q_num, q_den):
 @functools.partial(jax.jit, static_argnames=("num_bins", "q_num", "q_den"))
 def _irs(codes, factors, *, num_bins, q_num, q_den):
     n, num_codes = codes.shape
-    active = codes.var(axis=0) > 0
+    active = codes.max(axis=0) > codes.min(axis=0)  # variance > 0, without rounding
     centred = jnp.abs(codes - codes.mean(0))
     max_dev = centred.max(axis=0)  # [L]
     groups = _histogram_discretize(factors.astype(jnp.float32), num_bins=num_bins)  # [N, F]
