@@ -45,8 +45,19 @@ DATASETS: dict[str, Callable[..., GroundTruthData]] = {
 
 # Datasets read from files: the only ones that take ``data_dir``.
 FILE_DATASETS = frozenset(
-    name for name in DATASETS if name.startswith(("dsprites_file", "shapes3d", "mpi3d", "tfds"))
-) | {"smallnorb", "cars3d"}
+    {
+        "dsprites_file",
+        "shapes3d",
+        "mpi3d_toy",
+        "mpi3d_realistic",
+        "mpi3d_real",
+        "smallnorb",
+        "cars3d",
+        "tfds_dsprites",
+        "tfds_shapes3d",
+        "tfds_smallnorb",
+    }
+)
 
 
 def names() -> list[str]:
