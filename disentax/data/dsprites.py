@@ -158,6 +158,7 @@ class DSprites:
     factor_sizes: tuple[int, ...] = FACTOR_SIZES
     observation_shape: tuple[int, ...] = (IMAGE_SIZE, IMAGE_SIZE, 1)
     name: ClassVar[str] = "dsprites"
+    takes_key: ClassVar[bool] = False  # images are a function of the factors alone
 
     @property
     def factor_space(self) -> FactorSpace:

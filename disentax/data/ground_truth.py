@@ -35,6 +35,13 @@ class GroundTruthData(Protocol):
       factor_names: one name per factor, ``F`` of them.
       factor_sizes: the number of values of each factor, e.g. dSprites ``(3, 6, 40, 32, 32)``.
       observation_shape: ``(H, W, C)`` of one image.
+
+    Datasets whose images need randomness beyond the factors (colour, noise, nuisance
+    factors) also set ``takes_key = True`` and accept ``observations(factors, key=None)``:
+    without a key the randomness is a fixed function of the factors (see
+    :func:`row_keys`), so ``observations(factors)`` stays pure and jittable everywhere.
+    Every dataset is a pytree (procedural ones without leaves), so it can be passed as
+    an argument of a jitted function.
     """
 
     factor_names: tuple[str, ...]
