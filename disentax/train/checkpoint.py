@@ -6,8 +6,9 @@ a temporary folder and renames it when complete, and prunes older checkpoints on
 a newer one is committed, so a run killed mid-save leaves its previous checkpoints intact.
 
 Restoring tries the newest step first. A checkpoint that cannot be read (truncated,
-corrupt, written by an incompatible run) is reported, moved aside to
-``workdir/checkpoints_corrupt/<step>`` (never deleted) and the previous one is used.
+corrupt, written by an incompatible run) is reported and the previous one is used; a
+training run also moves it aside to ``workdir/checkpoints_corrupt/<step>-<time>`` (never
+deleted) so that the step can be saved again.
 
 References:
   Orbax documentation, "CheckpointManager" (orbax.checkpoint).
@@ -55,6 +56,7 @@ class Checkpoints:
         import orbax.checkpoint as ocp
 
         self._ocp = ocp
+        self.read_only = read_only
         self.directory = pathlib.Path(directory).absolute()
         if read_only and not self.directory.is_dir():
             raise NoCheckpointError(f"no checkpoints folder in {self.directory.parent}")
@@ -117,11 +119,14 @@ class Checkpoints:
             try:
                 return self._restore_one(abstract_state, candidate), candidate
             except Exception as err:  # noqa: BLE001 -- any read failure means unusable
-                moved = self._set_aside(candidate)
+                reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:300]}"
+                if self.read_only:
+                    action = "using the previous one"
+                else:  # set aside (not deleted) so that this step can be saved again
+                    action = f"moved it to {self._set_aside(candidate)}; using the previous one"
                 _log(
                     f"checkpoint {candidate} in {self.directory} could not be read "
-                    f"({type(err).__name__}: {str(err).splitlines()[0][:300]}); "
-                    f"moved it to {moved} and trying the previous one"
+                    f"({reason}); {action}"
                 )
         raise NoCheckpointError(f"no readable checkpoint in {self.directory}")
 
