@@ -72,8 +72,8 @@ def _read_npz(path: pathlib.Path):
             meta = {k.decode() if isinstance(k, bytes) else k: v for k, v in meta.items()}
             if "latents_sizes" in meta:
                 sizes = tuple(int(s) for s in np.asarray(meta["latents_sizes"]))
-    except DatasetFormatError:
-        pass  # metadata is optional: the grid is then read off the labels
+    except Exception:  # noqa: BLE001 - metadata is optional (a pickle of a Python 2
+        pass  # dict); without it the grid is read off the labels
 
     def chunks():
         yield from files.iter_npz_rows(path, "imgs", _CHUNK)

@@ -15,6 +15,10 @@ Two paths:
   device-resident datasets) and let ``jit`` shard the result;
 * :func:`global_batch` is the host pipeline for multi-host runs or datasets rendered
   outside the step.
+
+References:
+  JAX documentation, "Introduction to multi-controller JAX" and
+  ``jax.make_array_from_process_local_data`` (per-process data loading).
 """
 
 from __future__ import annotations
