@@ -152,17 +152,27 @@ def measure_interleaved(
             probe = time.perf_counter() - start
         numbers[name] = max(1, math.ceil(min_repeat_s / max(probe, 1e-9)))
     times: dict[str, list[float]] = {name: [] for name in fns}
+    cpu_times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             out = None
             for _ in range(numbers[name]):
                 out = fn()
             _block(out)
             times[name].append((time.perf_counter() - start) / numbers[name])
+            cpu_times[name].append((time.process_time() - cpu_start) / numbers[name])
     report = {}
     for name, ts in times.items():
-        timing = Timing(statistics.median(ts), min(ts), max(ts), repeats, numbers[name], tuple(ts))
+        timing = Timing(
+            statistics.median(ts),
+            min(ts),
+            max(ts),
+            repeats,
+            numbers[name],
+            tuple(ts),
+            tuple(cpu_times[name]),
+        )
         ratios = {
             other: statistics.median(o / t for o, t in zip(times[other], ts, strict=True))
             for other in fns

@@ -90,55 +90,84 @@ def _jax_layer_fn(form, needs_input_grad: bool):
     return jax.jit(jax.grad(loss, argnums=argnums))
 
 
-def _torch_layer_fn(kind: str, x, w, g, needs_input_grad: bool):
+def _torch_layer_fn(kind: str, x, w, g, needs_input_grad: bool, dtype: str):
     import torch
     from torch.nn import functional as F
 
-    xt = torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2).copy())
-    gt = torch.from_numpy(np.asarray(g).transpose(0, 3, 1, 2).copy())
+    tdtype = getattr(torch, dtype)
+
+    def tensor(a, perm, flip=False):
+        a = np.asarray(a, np.float32).transpose(perm)
+        if flip:
+            a = a[:, :, ::-1, ::-1]
+        return torch.from_numpy(a.copy()).to(tdtype)
+
+    xt, gt = tensor(x, (0, 3, 1, 2)), tensor(g, (0, 3, 1, 2))
     k = w.shape[0]
     pad = 1 if k == 4 else 0
-    if kind == "conv":
-        wt = torch.from_numpy(np.asarray(w).transpose(3, 2, 0, 1).copy())
-    else:
-        wt = torch.from_numpy(np.asarray(w).transpose(2, 3, 0, 1)[:, :, ::-1, ::-1].copy())
+    wt = tensor(w, (3, 2, 0, 1)) if kind == "conv" else tensor(w, (2, 3, 0, 1), flip=True)
     xt.requires_grad_(needs_input_grad)
     wt.requires_grad_(True)
 
     def run():
-        y = (
-            F.conv2d(xt, wt, stride=2, padding=pad)
-            if kind == "conv"
-            else (F.conv_transpose2d(xt, wt, stride=2, padding=pad))
-        )
+        if kind == "conv":
+            y = F.conv2d(xt, wt, stride=2, padding=pad)
+        else:
+            y = F.conv_transpose2d(xt, wt, stride=2, padding=pad)
         inputs = (xt, wt) if needs_input_grad else (wt,)
         return torch.autograd.grad(y, inputs, grad_outputs=gt)
 
     return run
 
 
-def bench_layers(ctx: harness.Context, *, batch_size: int = 64) -> list[dict[str, Any]]:
-    """Rows ``layers/conv_vae/<layer>/<form>`` (forms of this module + ``torch``)."""
+def _forms(kind: str) -> dict:
+    """The benchmark's own forms plus the library's (``disentax.models.FORMS``)."""
+    forms = dict(conv_forms.CONV_FORMS if kind == "conv" else conv_forms.DECONV_FORMS)
+    try:
+        from disentax import models
+    except ImportError:
+        return forms
+    lib = models.conv2d if kind == "conv" else models.conv_transpose2d
+    for form in models.FORMS:
+        forms[f"disentax_{form}"] = functools.partial(lib, form=form)
+    return forms
+
+
+def bench_layers(
+    ctx: harness.Context, *, batch_size: int = 64, dtype: str = "float32"
+) -> list[dict[str, Any]]:
+    """Rows ``layers/conv_vae[_bf16]/<layer>/<form>`` (the forms + ``torch``).
+
+    Every form's output is checked against the plain ``lax`` form on the benchmark's
+    inputs (``max_rel_diff`` in each row) before it is timed.
+    """
     batch = 4 if ctx.quick else batch_size
+    jdtype = jnp.dtype(dtype)
+    prefix = "layers/conv_vae" + ("" if dtype == "float32" else "_bf16")
     key = jax.random.key(0)
     rows = []
     for layer in conv_forms.layer_shapes():
         kx, kw, kg, key = jax.random.split(key, 4)
         h, w_, c = layer["input"]
         k, _, ci, co = layer["kernel"]
-        x = jax.random.uniform(kx, (batch, h, w_, c), jnp.float32)
+        x = jax.random.uniform(kx, (batch, h, w_, c), jnp.float32).astype(jdtype)
         w = jax.random.normal(kw, layer["kernel"], jnp.float32) / np.sqrt(k * k * ci)
+        w = w.astype(jdtype)
         out_hw = (h // 2, w_ // 2) if layer["kind"] == "conv" else (2 * h, 2 * w_)
-        g = jax.random.normal(kg, (batch, *out_hw, co), jnp.float32)
-        forms = conv_forms.CONV_FORMS if layer["kind"] == "conv" else conv_forms.DECONV_FORMS
+        g = jax.random.normal(kg, (batch, *out_hw, co), jnp.float32).astype(jdtype)
+        forms = _forms(layer["kind"])
+        want = np.asarray(jax.jit(forms["plain"])(x, w), np.float32)
         fns: dict[str, Any] = {}
         compile_s: dict[str, float] = {}
+        diffs: dict[str, float] = {}
         for form_name, form in forms.items():
+            got = np.asarray(jax.jit(form)(x, w), np.float32)
+            diffs[form_name] = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
             jitted = _jax_layer_fn(form, layer["needs_input_grad"])
             compiled, compile_s[form_name] = harness.time_compile(jitted, x, w, g)
             fns[form_name] = functools.partial(compiled, x, w, g)
         try:
-            fns["torch"] = _torch_layer_fn(layer["kind"], x, w, g, layer["needs_input_grad"])
+            fns["torch"] = _torch_layer_fn(layer["kind"], x, w, g, layer["needs_input_grad"], dtype)
         except ImportError:
             pass
         timings = harness.measure_interleaved(fns, repeats=ctx.repeats)
@@ -148,9 +177,10 @@ def bench_layers(ctx: harness.Context, *, batch_size: int = 64) -> list[dict[str
             extra = {}
             if "torch" in fns and form_name != "torch":
                 extra["ratio_vs_torch"] = ratios["torch"]
+                extra["max_rel_diff"] = diffs[form_name]
             rows.append(
                 harness.result(
-                    f"layers/conv_vae/{layer['name']}/{form_name}",
+                    f"{prefix}/{layer['name']}/{form_name}",
                     timing,
                     compile_s=compile_s.get(form_name),
                     images=batch,
@@ -158,6 +188,7 @@ def bench_layers(ctx: harness.Context, *, batch_size: int = 64) -> list[dict[str
                     **ctx.peaks(),
                     layer=layer["name"],
                     form=form_name,
+                    dtype=dtype,
                     batch_size=batch,
                     input=list(layer["input"]),
                     kernel=list(layer["kernel"]),

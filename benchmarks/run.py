@@ -62,6 +62,7 @@ OBJECTIVE_NAMES = (
 BENCHMARKS: dict[str, BenchFn] = {
     "peak/matmul": _lazy("peak", "bench_peak"),
     "layers/conv_vae": _lazy("layers", "bench_layers"),
+    "layers/conv_vae_bf16": _lazy("layers", "bench_layers", dtype="bfloat16"),
     "compare/torch/b64": _lazy("train_steps", "bench_torch_paired", batch_size=64),
     **{
         f"train_step/{objective}/b{batch}": _lazy(
