@@ -4,6 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from disentax import data
 from disentax.data.ground_truth import FactorSpace, row_keys
@@ -26,6 +28,17 @@ def test_index_is_row_major_last_factor_fastest():
     assert back.dtype == jnp.int32
     small = FactorSpace((2, 3, 4))
     np.testing.assert_array_equal(small.all_factors(), np.indices((2, 3, 4)).reshape(3, -1).T)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=6), st.integers(0, 2**31 - 1))
+def test_index_round_trip_property(sizes, seed):
+    # Host (NumPy) path against NumPy's own ravel/unravel, for any grid.
+    space = FactorSpace(tuple(sizes))
+    index = np.random.default_rng(seed).integers(0, space.num_points, 32)
+    factors = space.factors(index)
+    np.testing.assert_array_equal(np.stack(np.unravel_index(index, sizes), axis=1), factors)
+    np.testing.assert_array_equal(space.index(factors), index)
 
 
 def test_sampling_is_uniform_and_independent():
