@@ -46,15 +46,19 @@ ARTEFACTS: tuple[tuple[str, str, str], ...] = (
 )
 
 _MIME = {".png": "image/png", ".gif": "image/gif"}
+_NATURAL_SIZE = {"traversal.png"}  # shown at full size (scrolls) so its labels stay legible
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; font-size: 0.9em; margin-bottom: 1em; }
 td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
 td.num { text-align: right; font-family: monospace; }
-figure { margin: 1em 0; } figcaption { font-size: 0.85em; color: #555; }
-img { max-width: 100%; image-rendering: pixelated; }
+section { display: flex; flex-wrap: wrap; gap: 0 2em; align-items: flex-start; }
+figure { margin: 1em 0; max-width: 100%; overflow-x: auto; }
+figcaption { font-size: 0.85em; color: #555; max-width: 60em; }
+img { image-rendering: pixelated; max-width: 100%; }
+img.natural { max-width: none; }
 .missing { color: #a33; }
 """
 
@@ -96,8 +100,10 @@ def _image(path: pathlib.Path, caption: str) -> str:
         raise ValueError(f"artefacts: expected .png or .gif files, got {path}")
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     name = html.escape(path.name)
+    natural = ' class="natural"' if path.name in _NATURAL_SIZE else ""
     return (
-        f'<figure><img src="data:{mime};base64,{data}" alt="{name}" data-artefact="{name}">'
+        f'<figure><img src="data:{mime};base64,{data}" alt="{name}" data-artefact="{name}"'
+        f"{natural}>"
         f"<figcaption><code>{name}</code>: {html.escape(caption)}</figcaption></figure>"
     )
 
@@ -142,11 +148,14 @@ def render_report(
     else:
         parts.append('<p class="missing">No evaluation.json in this run.</p>')
     section = None
-    for path, heading, caption in artefacts:
+    for path, heading, caption in artefacts:  # pictures of one heading flow side by side
         if heading != section:
-            parts.append(f"<h2>{html.escape(heading)}</h2>")
+            parts.append("</section>" if section is not None else "")
+            parts.append(f"<h2>{html.escape(heading)}</h2><section>")
             section = heading
         parts.append(_image(path, caption))
+    if section is not None:
+        parts.append("</section>")
     parts.append("<h2>Config</h2>")
     if config:
         parts.append(_table(flatten(config), ("key", "value")))
