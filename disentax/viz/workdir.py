@@ -57,6 +57,34 @@ def _replace(path: pathlib.Path, write) -> None:
             temporary.unlink()
 
 
+def _read_matrices(
+    path: pathlib.Path, step: int, num_latents: int | None, factor_names
+) -> tuple[dict, list[str]]:
+    """The latent x factor matrices of ``evaluation.json`` that fit the run, and notes."""
+    if not path.is_file():
+        return {}, []
+    with open(path, encoding="utf-8") as file:
+        record = json.load(file)
+    notes = []
+    if record.get("step") is not None and record["step"] != step:
+        notes.append(
+            f"Scores and matrices are from step {record['step']} (evaluation.json); the "
+            f"pictures are from checkpoint step {step}."
+        )
+    matrices = {}
+    for name, value in (record.get("matrices") or {}).items():
+        matrix = np.asarray(value, dtype=np.float64)
+        if (
+            matrix.ndim != 2
+            or (num_latents is not None and matrix.shape[0] != num_latents)
+            or (factor_names and matrix.shape[1] != len(factor_names))
+        ):
+            notes.append(f"evaluation.json: matrix {name!r} of shape {matrix.shape} ignored.")
+            continue
+        matrices[name] = matrix
+    return matrices, notes
+
+
 def traverse_workdir(
     workdir,
     *,
@@ -112,12 +140,10 @@ def traverse_workdir(
     images = np.asarray(dataset.observations(factors), dtype=np.float32)
     seeds, reference = images[:num_seeds], images[num_seeds:]
 
-    evaluation_path = workdir / "evaluation.json"
-    matrices = {}
-    if evaluation_path.is_file():
-        with open(evaluation_path, encoding="utf-8") as file:
-            matrices = json.load(file).get("matrices", {}) or {}
     factor_names = list(getattr(dataset, "factor_names", []) or []) or None
+    matrices, notes = _read_matrices(
+        workdir / "evaluation.json", run.step, num_latents, factor_names
+    )
 
     viz = workdir / "viz"
     viz.mkdir(exist_ok=True)
@@ -144,9 +170,9 @@ def traverse_workdir(
     grid = rendering.traversal
     informative, score = None, "MI"
     if "mutual_info" in matrices:
-        informative = np.asarray(matrices["mutual_info"], dtype=np.float64)
+        informative = matrices["mutual_info"]
     elif "dci_importance" in matrices:
-        informative, score = np.asarray(matrices["dci_importance"], dtype=np.float64), "DCI"
+        informative, score = matrices["dci_importance"], "DCI"
     labels = plots.traversal_row_labels(
         grid.latents,
         grid.kl,
@@ -174,7 +200,6 @@ def traverse_workdir(
     figure = plots.kl_figure(rendering.kl, kl_threshold=kl_threshold)
     save("kl.png", lambda p: plots.save_figure(figure, p))
 
-    notes = []
     for key_name, name, what in (
         ("mutual_info", "mutual_info.png", "mutual information (nats)"),
         ("dci_importance", "dci_importance.png", "DCI importance"),

@@ -129,6 +129,19 @@ def test_without_evaluation_or_log_the_report_says_what_is_missing(tmp_path, fak
     assert "disentax evaluate --workdir" in report and "No training log" in report
 
 
+def test_stale_or_misshapen_evaluation_is_reported_not_used(tmp_path, fake_load_run):
+    folder = _fake_run_folder(tmp_path)
+    record = json.loads((folder / "evaluation.json").read_text())
+    record["step"] = 100
+    record["matrices"]["mutual_info"] = np.zeros((5, 2)).tolist()  # 5 latents, model has 4
+    (folder / "evaluation.json").write_text(json.dumps(record))
+    written = viz.traverse_workdir(folder, num_seeds=1, num_steps=3, num_frames=4, num_reference=16)
+    assert "mutual_info.png" not in written and "dci_importance.png" in written
+    report = (folder / "report.html").read_text()
+    assert "from step 100 (evaluation.json)" in report and "checkpoint step 200" in report
+    assert "matrix &#x27;mutual_info&#x27; of shape (5, 2) ignored" in report
+
+
 @pytest.mark.parametrize("make", ["missing", "empty", "no_steps"])
 def test_missing_checkpoints_name_the_folder(tmp_path, make):
     folder = tmp_path / "run"
