@@ -112,13 +112,15 @@ def _stack(trees):
     return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
-def train_sweep(configs, workdirs, *, log=print) -> dict:
+def train_sweep(configs, workdirs, *, deadline: float | None = None, log=print) -> dict:
     """Trains ``configs`` as one vmapped sweep, one run folder per config.
 
     Args:
       configs: ``ml_collections.ConfigDict`` training configs (the keys of
         ``experiments/configs``) that differ only in seed and objective hyperparameters.
       workdirs: one run folder per config.
+      deadline: ``time.time()`` at which to stop early (checkpoint saved at the step
+        reached), or None to train to ``num_steps``.
       log: where progress lines go.
 
     Returns:
@@ -192,7 +194,7 @@ def train_sweep(configs, workdirs, *, log=print) -> dict:
             Writer(w, num_steps=first.num_steps, start_step=start, interactive=False)
             for w in workdirs
         ]
-        result = _loop(first, step_fn, state, start, managers, writers, names, log)
+        result = _loop(first, step_fn, state, start, managers, writers, names, log, deadline)
     finally:
         for m in managers:
             m.close()
@@ -202,7 +204,7 @@ def train_sweep(configs, workdirs, *, log=print) -> dict:
     return result
 
 
-def _loop(spec, step_fn, state, start, managers, writers, names, log) -> dict:
+def _loop(spec, step_fn, state, start, managers, writers, names, log, deadline) -> dict:
     num = len(managers)
     window: list[dict] = []
     step = start
@@ -220,7 +222,10 @@ def _loop(spec, step_fn, state, start, managers, writers, names, log) -> dict:
             log(f"sweep {names}: first step done in {compile_s:.1f} s (compile included)")
             timed_from, timed_t, window = step, time.perf_counter(), []
             continue
-        log_now = step % spec.log_every == 0 or step == spec.num_steps
+        stop = deadline is not None and time.time() >= deadline
+        if stop:
+            log(f"sweep {names}: deadline reached at step {step}")
+        log_now = step % spec.log_every == 0 or step == spec.num_steps or stop
         if log_now and window:
             host = jax.device_get(window)
             elapsed = time.perf_counter() - timed_t
@@ -245,9 +250,11 @@ def _loop(spec, step_fn, state, start, managers, writers, names, log) -> dict:
                 f"({steps_per_s * spec.batch_size * num:.0f} images/s over {num} models)"
             )
             window, timed_from, timed_t = [], step, time.perf_counter()
-        if step % spec.checkpoint_every == 0 or step == spec.num_steps:
+        if step % spec.checkpoint_every == 0 or step == spec.num_steps or stop:
             for i, manager in enumerate(managers):
                 manager.save(step, _take(state, i))
+        if stop:
+            break
     for manager in managers:
         manager.wait()
     rate = total_timed_steps / total_timed_s if total_timed_s > 0 else float("nan")
