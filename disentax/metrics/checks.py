@@ -99,6 +99,9 @@ def check_codes(codes: ArrayLike, *, name: str = "codes", min_points: int = 1) -
 def check_factors(factors: ArrayLike, *, name: str = "factors") -> Array:
     """Checks a ``[N, F]`` array of non-negative integer factor values; returns int32.
 
+    Concrete input comes back as a NumPy array (so it stays concrete inside a trace),
+    traced input as a traced int32 array.
+
     Raises:
       TypeError: a non-integer dtype (floats are refused rather than silently truncated).
       ValueError: wrong rank, no points or factors, or (concrete input only) negative
@@ -121,6 +124,9 @@ def check_factors(factors: ArrayLike, *, name: str = "factors") -> Array:
             )
         if values.size and values.max() > np.iinfo(np.int32).max:
             raise ValueError(f"{name} values must fit in int32, got max {values.max()}")
+        # Stays a concrete (NumPy) array even inside a jit trace, so static sizes (the
+        # number of classes) and degenerate factors can still be read from it.
+        return values.astype(np.int32, copy=False)
     return jnp.asarray(factors, dtype=jnp.int32)
 
 
