@@ -1,0 +1,157 @@
+"""The training job as separate processes: kill -9 and resume, SIGTERM, multi-host.
+
+Each child is ``python -m disentax.cli train`` (or the multi-host worker) on CPU with its
+own device count, sharing one persistent compilation cache so that only the first child
+pays for compilation.
+"""
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import chex
+import numpy as np
+import pytest
+
+from disentax.train import load_run
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+WORKER = pathlib.Path(__file__).with_name("multihost_worker.py")
+RUN = [
+    "--config.model=fc",
+    "--config.dataset=synthetic_identity",
+    "--config.batch_size=8",
+    "--config.num_latents=4",
+    "--config.num_steps=400",
+    "--config.log_every=50",
+    "--config.checkpoint_every=50",
+    "--config.evaluate=False",
+]
+
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
+
+
+def child_env(devices=1):
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    env["JAX_COMPILATION_CACHE_DIR"] = str(ROOT / ".jax_cache" / "tests")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def train_command(workdir, *extra):
+    return [sys.executable, "-m", "disentax.cli", "train", "--workdir", str(workdir), *RUN, *extra]
+
+
+def checkpoint_steps(workdir):
+    folder = pathlib.Path(workdir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+
+
+def start_and_wait_for_checkpoint(workdir, timeout=240):
+    """Starts a run; returns the process once its first checkpoint is committed."""
+    proc = subprocess.Popen(
+        train_command(workdir),
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not checkpoint_steps(workdir):
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended early: {proc.communicate()[1][-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("no checkpoint within the timeout")
+        time.sleep(0.02)
+    return proc
+
+
+def test_kill9_then_restart_equals_uninterrupted_run(tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    done = subprocess.run(
+        train_command(straight), env=child_env(), capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    proc = start_and_wait_for_checkpoint(killed)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    interrupted_at = checkpoint_steps(killed)[-1]
+    assert interrupted_at < 400, "the run finished before it could be killed"
+
+    again = subprocess.run(
+        train_command(killed), env=child_env(), capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resuming {killed} from checkpoint step" in again.stdout
+    a, b = load_run(straight), load_run(killed)
+    assert a.step == b.step == 400
+    chex.assert_trees_all_equal(a.params, b.params)
+
+
+def test_sigterm_saves_a_checkpoint_then_terminates(tmp_path):
+    proc = start_and_wait_for_checkpoint(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == -signal.SIGTERM, err[-2000:]
+    stopped = [line for line in err.splitlines() if "stopped by signal" in line]
+    assert stopped, err[-2000:]
+    step = int(stopped[0].split(" at step ")[1].split(";")[0])
+    assert checkpoint_steps(tmp_path)[-1] == step
+    assert load_run(tmp_path).step == step
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_of_two_devices_equal_one_process_of_four(tmp_path):
+    port = free_port()
+    common = [sys.executable, str(WORKER)]
+    single = subprocess.Popen(
+        [*common, "--devices", "4", "--out", str(tmp_path / "single.npz")], env=child_env(4)
+    )
+    hosts = [
+        subprocess.Popen(
+            [
+                *common,
+                "--devices",
+                "2",
+                "--num_processes",
+                "2",
+                "--process_id",
+                str(i),
+                "--coordinator",
+                f"localhost:{port}",
+                "--out",
+                str(tmp_path / "multi.npz"),
+            ],
+            env=child_env(2),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for proc in [single, *hosts]:
+        proc.wait(timeout=300)
+        assert proc.returncode == 0, proc.stderr.read()[-2000:] if proc.stderr else ""
+    one, two = np.load(tmp_path / "single.npz"), np.load(tmp_path / "multi.npz")
+    assert sorted(one.files) == sorted(two.files) and len(one.files) > 4
+    for name in one.files:
+        # gloo's all-reduce may sum in another order than the in-process one
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-5, atol=1e-6, err_msg=name)
