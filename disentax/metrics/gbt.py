@@ -119,11 +119,18 @@ def _task_layout(num_classes: tuple[int, ...]):
     return task_factor, task_class, pad_index, pad_valid
 
 
-def _log_softmax_per_factor(raw: Array, pad_index: np.ndarray, task_factor) -> Array:
-    """Log-softmax of ``raw [T, N]`` within each factor's classes."""
-    extended = jnp.concatenate([raw, jnp.full((1, raw.shape[1]), _NEG, raw.dtype)])
-    log_norm = jax.nn.logsumexp(extended[pad_index], axis=1)  # [F, N]
-    return raw - log_norm[task_factor]
+def _log_softmax_per_factor(raw: Array, num_classes: tuple[int, ...]) -> Array:
+    """Log-softmax of ``raw [T, N]`` within each factor's (contiguous) block of classes."""
+    bounds = np.concatenate([[0], np.cumsum(num_classes)])
+    blocks = [raw[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    return jnp.concatenate([b - jax.nn.logsumexp(b, axis=0, keepdims=True) for b in blocks])
+
+
+def _cumsum_bins(hist: Array) -> Array:
+    """float32 cumulative sums over the last (bin) axis, as a product with a triangle."""
+    num_bins = hist.shape[-1]
+    triangle = jnp.asarray(np.triu(np.ones((num_bins, num_bins), np.float32)))
+    return jnp.dot(hist.astype(jnp.float32), triangle, precision=jax.lax.Precision.HIGHEST)
 
 
 # Fixed-point scales of the int8 path: residuals lie in [-1, 1], hessians in [0, 1/4].
@@ -177,8 +184,8 @@ def _best_splits(hist_g: Array, hist_w: Array):
       where the node is not split) and ``credit [T, V, L]`` (the gain shared by tied codes).
     """
     num_bins = hist_g.shape[-1]
-    cum_g = jnp.cumsum(hist_g, axis=-1).astype(jnp.float32)
-    cum_w = jnp.cumsum(hist_w, axis=-1).astype(jnp.float32)
+    cum_g = _cumsum_bins(hist_g)
+    cum_w = _cumsum_bins(hist_w)
     s_left, s_tot = cum_g[..., :-1], cum_g[..., -1:]
     w_left, w_tot = cum_w[..., :-1], cum_w[..., -1:]
     w_right = w_tot - w_left
@@ -256,7 +263,7 @@ def _level_histograms(
 def _leaf_sums(hist: Array, feature: Array, threshold: Array) -> Array:
     """Sums over the two children of each node's split: ``[T, V, L, B] -> [T, 2V]``."""
     chosen = jnp.take_along_axis(hist, feature[..., None, None], axis=2)[:, :, 0]  # [T, V, B]
-    cumulative = jnp.cumsum(chosen, axis=-1).astype(jnp.float32)
+    cumulative = _cumsum_bins(chosen)
     left = jnp.take_along_axis(cumulative, threshold[..., None], axis=-1)[..., 0]
     right = cumulative[..., -1] - left
     return jnp.stack([left, right], axis=-1).reshape(hist.shape[0], -1)
@@ -315,12 +322,18 @@ def _fit(
 
     def stage(_, carry):
         raw_all, importance = carry
-        log_p = _log_softmax_per_factor(raw_all[:, :n_train], pad_index, task_factor)
+        log_p = _log_softmax_per_factor(raw_all[:, :n_train], num_classes)
         p = jnp.exp(log_p)
         one_minus_p = -jnp.expm1(log_p)
         gradient = jnp.where(targets, one_minus_p, -p)  # y - p: the negative gradient
-        grad_parts = _to_parts(gradient, _GRAD_SCALE, precision)
-        hess_parts = _to_parts(p * one_minus_p, _HESS_SCALE, precision)
+        # The barrier materialises the operands once: otherwise XLA fuses the softmax
+        # into every masked copy of them and recomputes it per tree node.
+        grad_parts, hess_parts = jax.lax.optimization_barrier(
+            (
+                _to_parts(gradient, _GRAD_SCALE, precision),
+                _to_parts(p * one_minus_p, _HESS_SCALE, precision),
+            )
+        )
 
         node = jnp.zeros((num_tasks, raw_all.shape[1]), jnp.int32)
         hist_g = hist_w = None
@@ -342,7 +355,8 @@ def _fit(
                 hist_g.reshape(shape4), hist_w.reshape(shape4)
             )
             importance = importance + jnp.sum(credit, axis=1)
-            node = _route(node, bins_all_t, feature, threshold)
+            # Materialised once (not re-derived inside every masked operand).
+            node = jax.lax.optimization_barrier(_route(node, bins_all_t, feature, threshold))
 
         # Leaf sums of residuals and hessians from the last level's histograms.
         sum_g = _leaf_sums(hist_g.reshape(shape4), feature, threshold) / g_scale
