@@ -14,10 +14,10 @@ Geometry (pixel units, pixel ``(row i, column j)`` has its centre at ``(i+0.5, j
 * centre: column ``16.5 + 31 * posX``, row ``16.5 + 31 * posY`` (one pixel per position
   step; ``posY`` grows downwards as image rows do);
 * size: every length is proportional to ``scale``; at scale 1 the square is 20.5 px wide
-  (32% of the image), the ellipse 25.6 x 12.8 px, the heart 22.5 px wide;
+  (32% of the image), the ellipse 25.6 x 12.8 px, the heart 22.3 px wide;
 * orientation: the sprite turns counter-clockwise on screen by the orientation angle;
   ``0`` and ``2*pi`` (both in the published grid) give the same image;
-* every point of every sprite lies within 15.5 px of its centre, so the sprite never
+* every point of every sprite lies within 14.5 px of its centre, so the sprite never
   touches the outermost pixel ring of the frame.
 
 Cost: each pixel is tested in the sprite's own frame; the rotation is separable
