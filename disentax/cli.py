@@ -261,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             return _cmd_bench(args)
         return _cmd_data(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, FloatingPointError) as err:  # (NaN loss)
         print(f"disentax {args.command}: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ValueError) and "override" in str(err) else 1
 
