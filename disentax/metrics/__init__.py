@@ -6,6 +6,11 @@ before anything reaches XLA (shapes always, values when concrete) and can be cal
 under ``jax.jit`` and ``jax.vmap`` (e.g. over a leading model axis).
 """
 
+from disentax.metrics.beta_vae_score import beta_vae_score
+from disentax.metrics.dci import completeness, dci, dci_from_importance, disentanglement
+from disentax.metrics.downstream import downstream_task
+from disentax.metrics.factor_vae_score import factor_vae_score
+from disentax.metrics.gbt import GBTFit, gradient_boosted_trees
 from disentax.metrics.information import (
     discrete_entropy,
     discrete_mutual_info,
@@ -36,18 +41,27 @@ from disentax.metrics.unsupervised import (
 )
 
 __all__ = [
+    "GBTFit",
     "LinearParams",
     "LogisticParams",
     "average_ranks",
+    "beta_vae_score",
+    "completeness",
+    "dci",
+    "dci_from_importance",
     "discrete_entropy",
     "discrete_mutual_info",
+    "disentanglement",
+    "downstream_task",
     "explicitness",
+    "factor_vae_score",
     "fit_lasso",
     "fit_linear_regression",
     "fit_logistic_regression",
     "gaussian_total_correlation",
     "gaussian_wasserstein_correlation",
     "gaussian_wasserstein_correlation_norm",
+    "gradient_boosted_trees",
     "histogram_discretize",
     "irs",
     "mig",
