@@ -34,6 +34,14 @@ def build_parts(objective: str, batch_size: int):
     return spec, config_schema.build(spec)
 
 
+# Per-layer forms chosen from the one-thread layer profile (layers/conv_vae, CPU time):
+# the fastest of the library's forms for each layer of the reference VAE.
+TUNED_FORMS = {
+    "encoder_forms": ("subpixel", "subpixel", "subpixel", "subpixel"),
+    "decoder_forms": ("matmul", "matmul", "matmul", "lax"),
+}
+
+
 def make_step(
     objective: str,
     batch_size: int,
@@ -41,14 +49,30 @@ def make_step(
     num_devices: int = 1,
     num_models: int | None = None,
     sample_in_step: bool = True,
+    model_kwargs: dict | None = None,
 ):
-    """The compiled train step of the shipped config and its initial state."""
+    """The compiled train step of the shipped config and its initial state.
+
+    ``model_kwargs`` (e.g. :data:`TUNED_FORMS`) rebuild the config's model with extra
+    architecture options of ``disentax.models.make_model``.
+    """
+    import dataclasses
+
     import jax.numpy as jnp
 
+    from disentax import models
     from disentax import parallel as par
     from disentax.train import make_train_step
 
     spec, parts = build_parts(objective, batch_size)
+    if model_kwargs:
+        model = models.make_model(
+            spec.model,
+            num_latents=spec.num_latents,
+            image_shape=tuple(parts.dataset.observation_shape),
+            **model_kwargs,
+        )
+        parts = dataclasses.replace(parts, model=model)
     if jax.device_count() < num_devices:
         raise harness.SkipBenchmark(
             f"needs {num_devices} devices, the process has {jax.device_count()} (run through "
@@ -192,7 +216,9 @@ def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[st
 
     Both get the same fixed, pre-rendered dSprites batch (so the comparison is the model
     and optimizer work alone) with one thread each; rows ``compare/torch/b<N>/disentax``
-    (with ``ratio_vs_torch``, the paired ratio of images/s) and ``.../torch``.
+    (the library's default layer forms, with ``ratio_vs_torch``, the paired ratio of
+    images/s), ``.../disentax_tuned_forms`` (the per-layer forms of :data:`TUNED_FORMS`)
+    and ``.../torch``.
     """
     try:
         import torch
@@ -210,8 +236,12 @@ def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[st
     model = torch_reference.ConvVAE(num_latents=10, channels=images.shape[-1])
     torch_step = torch_reference.make_train_step(model, beta=beta, learning_rate=1e-4)
     torch_images = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+    tuned_step, tuned_state, _ = make_step(
+        "beta_vae", batch_size, sample_in_step=False, model_kwargs=TUNED_FORMS
+    )
     runners = {
         "disentax": _Runner(step, state, batch),
+        "disentax_tuned_forms": _Runner(tuned_step, tuned_state, batch),
         "torch": lambda: torch_step(torch_images),
     }
     timings = harness.measure_interleaved(runners, repeats=ctx.repeats, min_repeat_s=0.2)
@@ -224,10 +254,13 @@ def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[st
             "threads": torch.get_num_threads() if variant == "torch" else "xla, one core",
         }
         compile_s = None
-        if variant == "disentax":
+        if variant != "torch":
             extra["ratio_vs_torch"] = ratios["torch"]
             extra["target_ratio"] = 1.2
-            compile_s = max(0.0, runners["disentax"].first_call_s - timing.median_s)
+            compile_s = max(0.0, runners[variant].first_call_s - timing.median_s)
+        if variant == "disentax_tuned_forms":
+            extra["forms"] = TUNED_FORMS
+            extra["ratio_vs_default_forms"] = ratios["disentax"]
         rows.append(
             harness.result(
                 f"compare/torch/b{batch_size}/{variant}",
