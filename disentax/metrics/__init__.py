@@ -21,15 +21,24 @@ from disentax.metrics.mig import mig, mig_sampled
 from disentax.metrics.modularity import explicitness, modularity
 from disentax.metrics.probes import (
     LinearParams,
+    LogisticHeadsParams,
     LogisticParams,
     fit_lasso,
     fit_linear_regression,
     fit_logistic_regression,
+    fit_logistic_regression_heads,
+    minimize_lbfgs,
     predict_linear,
+    predict_logistic_heads_proba,
     predict_logistic_logits,
     predict_logistic_proba,
 )
-from disentax.metrics.ranks import average_ranks, roc_auc, spearman_correlation
+from disentax.metrics.ranks import (
+    average_ranks,
+    roc_auc,
+    roc_auc_probabilities,
+    spearman_correlation,
+)
 from disentax.metrics.sap import sap, sap_score_matrix
 from disentax.metrics.udr import relative_strength_disentanglement, udr
 from disentax.metrics.unsupervised import (
@@ -43,6 +52,7 @@ from disentax.metrics.unsupervised import (
 __all__ = [
     "GBTFit",
     "LinearParams",
+    "LogisticHeadsParams",
     "LogisticParams",
     "average_ranks",
     "beta_vae_score",
@@ -58,6 +68,7 @@ __all__ = [
     "fit_lasso",
     "fit_linear_regression",
     "fit_logistic_regression",
+    "fit_logistic_regression_heads",
     "gaussian_total_correlation",
     "gaussian_wasserstein_correlation",
     "gaussian_wasserstein_correlation_norm",
@@ -66,13 +77,16 @@ __all__ = [
     "irs",
     "mig",
     "mig_sampled",
+    "minimize_lbfgs",
     "modularity",
     "mutual_info_score",
     "predict_linear",
+    "predict_logistic_heads_proba",
     "predict_logistic_logits",
     "predict_logistic_proba",
     "relative_strength_disentanglement",
     "roc_auc",
+    "roc_auc_probabilities",
     "sap",
     "sap_score_matrix",
     "spearman_correlation",

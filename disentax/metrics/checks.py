@@ -20,6 +20,7 @@ from disentax.typing import Array, ArrayLike
 
 __all__ = [
     "check_codes",
+    "class_counts",
     "check_factors",
     "check_labels",
     "check_num_bins",
@@ -199,3 +200,51 @@ def single_valued_factors(factors: Array, *, metric: str, name: str = "factors")
             f"from the {metric} average",
             stacklevel=3,
         )
+
+
+def class_counts(num_classes, *factor_arrays) -> tuple[int, ...]:
+    """Static number of classes per factor column: ``num_classes`` or read from the data.
+
+    Args:
+      num_classes: ``None`` (read ``max + 1`` per column from the concrete factors), an
+        int (every factor), or a sequence with one int per factor.
+      *factor_arrays: ``[N_i, F]`` factor arrays sharing the ``F`` columns (train, test).
+
+    Returns:
+      tuple of ``F`` ints.
+
+    Raises:
+      ValueError: ``num_classes`` missing while the factors are traced, or too small.
+      TypeError: ``num_classes`` is not an int or a sequence of ints.
+    """
+    num_factors = factor_arrays[0].shape[1]
+    concrete = all(is_concrete(f) for f in factor_arrays)
+    observed = None
+    if concrete:
+        observed = np.max([np.max(np.asarray(f), axis=0) for f in factor_arrays], axis=0) + 1
+    if num_classes is None:
+        if not concrete:
+            raise ValueError(
+                "num_classes must be given (a static int, or one per factor, above every "
+                "factor value) when the factors are traced (under jax.jit); it is read from "
+                "the factors otherwise"
+            )
+        return tuple(int(k) for k in observed)
+    if isinstance(num_classes, int | np.integer) and not isinstance(num_classes, bool):
+        counts = (int(num_classes),) * num_factors
+    elif isinstance(num_classes, tuple | list) and all(
+        isinstance(k, int | np.integer) and not isinstance(k, bool) for k in num_classes
+    ):
+        counts = tuple(int(k) for k in num_classes)
+        if len(counts) != num_factors:
+            raise ValueError(
+                f"num_classes needs one count per factor ({num_factors}), got {len(counts)}"
+            )
+    else:
+        raise TypeError(f"num_classes must be a static int or tuple of ints, got {num_classes!r}")
+    if observed is not None and np.any(observed > np.asarray(counts)):
+        bad = int(np.argmax(observed > np.asarray(counts)))
+        raise ValueError(
+            f"num_classes={num_classes} but factor {bad} takes value {int(observed[bad]) - 1}"
+        )
+    return counts

@@ -36,7 +36,7 @@ from disentax.metrics.checks import (
     check_factors,
     check_same_num_columns,
     check_same_num_points,
-    is_concrete,
+    class_counts,
     single_valued_factors,
 )
 from disentax.metrics.information import (
@@ -45,8 +45,8 @@ from disentax.metrics.information import (
     check_histogram_bins,
     entropies,
 )
-from disentax.metrics.probes import _fit_logistic, predict_logistic_proba
-from disentax.metrics.ranks import roc_auc
+from disentax.metrics.probes import _fit_heads, predict_logistic_heads_proba
+from disentax.metrics.ranks import roc_auc_probabilities
 from disentax.typing import Array, ArrayLike
 
 __all__ = ["explicitness", "modularity", "modularity_from_mutual_info"]
@@ -90,30 +90,13 @@ def _modularity(codes: Array, factors: Array, *, num_bins: int) -> Array:
     return modularity_from_mutual_info(mutual_info, entropies(factors) > 0)
 
 
-def _num_classes(num_classes, factors_train, factors_test) -> int:
-    if num_classes is not None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
-            raise TypeError(f"num_classes must be a static int, got {num_classes!r}")
-        if is_concrete(factors_train) and is_concrete(factors_test):
-            top = max(int(np.max(factors_train)), int(np.max(factors_test)))
-            if top >= num_classes:
-                raise ValueError(f"num_classes={num_classes} but factors take value {top}")
-        return int(num_classes)
-    if not (is_concrete(factors_train) and is_concrete(factors_test)):
-        raise ValueError(
-            "num_classes must be given (a static int above every factor value) when the "
-            "factors are traced (under jax.jit); it is read from the factors otherwise"
-        )
-    return max(int(np.max(factors_train)), int(np.max(factors_test))) + 1
-
-
 def explicitness(
     codes_train: ArrayLike,
     factors_train: ArrayLike,
     codes_test: ArrayLike,
     factors_test: ArrayLike,
     *,
-    num_classes: int | None = None,
+    num_classes: int | tuple[int, ...] | None = None,
     num_steps: int = 100,
 ) -> dict[str, Array]:
     """Explicitness: macro one-vs-rest ROC AUC of per-factor logistic regressions.
@@ -123,9 +106,12 @@ def explicitness(
       factors_train: ``[N, F]`` int training factors.
       codes_test: ``[M, L]`` test codes.
       factors_test: ``[M, F]`` int test factors.
-      num_classes: static bound on every factor value (one probe size for all factors);
-        read from concrete factors when omitted, required under ``jax.jit``.
-      num_steps: static L-BFGS iteration budget per probe.
+      num_classes: static number of classes, one int for all factors or one per factor
+        (each above the factor's values); read from concrete factors when omitted,
+        required when the factors are traced (``jax.jit`` over them).
+      num_steps: static L-BFGS iteration budget (all probes are fitted in one run of
+        ``probes.fit_logistic_regression_heads``; each stops at scikit-learn's
+        tolerance).
 
     Returns:
       ``{"train": scalar, "test": scalar}`` mean AUROCs in ``[0, 1]`` (1 = perfectly
@@ -140,54 +126,50 @@ def explicitness(
     check_same_num_columns(("codes_train", codes_train), ("codes_test", codes_test))
     check_same_num_columns(("factors_train", factors_train), ("factors_test", factors_test))
     single_valued_factors(factors_train, metric="explicitness", name="factors_train")
-    k = _num_classes(num_classes, factors_train, factors_test)
+    counts = class_counts(num_classes, factors_train, factors_test)
     return _explicitness(
-        codes_train, factors_train, codes_test, factors_test, num_classes=k, num_steps=num_steps
+        codes_train,
+        factors_train,
+        codes_test,
+        factors_test,
+        class_counts=counts,
+        num_steps=int(num_steps),
     )
 
 
-def _macro_auroc(labels: Array, proba: Array, trained: Array) -> tuple[Array, Array]:
-    """Macro AUROC over classes present in ``labels`` (and trained), and its validity."""
-    num_classes = proba.shape[1]
-    positive = labels[:, None] == jnp.arange(num_classes)[None, :]  # [N, K]
+def _explicitness_scores(x, labels, params, class_counts):
+    """Mean over factors of the macro one-vs-rest AUROC of the heads' probabilities."""
+    num_points = labels.shape[0]
+    local = np.concatenate([np.arange(k) for k in class_counts]).astype(np.int32)
+    proba = predict_logistic_heads_proba(params, x)  # [N, C]
+    positive = labels[:, params.head] == local[None, :]  # [N, C]
     count = positive.sum(0)
-    usable = trained & (count > 0) & (count < labels.shape[0])
-    aucs = jax.vmap(roc_auc, in_axes=(1, 1))(positive, proba)
-    num_usable = jnp.sum(usable)
-    mean = jnp.sum(jnp.where(usable, aucs, 0.0)) / jnp.maximum(num_usable, 1)
-    return mean, num_usable >= 1
+    usable = params.class_present & (count > 0) & (count < num_points)
+    aucs = jax.vmap(roc_auc_probabilities, in_axes=(1, 1))(positive, proba)
+    num_heads = len(class_counts)
+    per_head = jax.ops.segment_sum(jnp.where(usable, aucs, 0.0), params.head, num_heads)
+    num_usable = jax.ops.segment_sum(usable.astype(jnp.float32), params.head, num_heads)
+    valid = num_usable >= 1
+    macro = per_head / jnp.maximum(num_usable, 1.0)
+    return jnp.sum(jnp.where(valid, macro, 0.0)) / jnp.sum(valid)
 
 
-@functools.partial(jax.jit, static_argnames=("num_classes", "num_steps"))
-def _explicitness(codes_train, factors_train, codes_test, factors_test, *, num_classes, num_steps):
+@functools.partial(jax.jit, static_argnames=("class_counts", "num_steps"))
+def _explicitness(codes_train, factors_train, codes_test, factors_test, *, class_counts, num_steps):
     mean = codes_train.mean(0)
     std = codes_train.std(0)
     std = jnp.where(std > 0, std, 1.0)
     x_train = (codes_train - mean) / std
     x_test = (codes_test - mean) / std
-
-    def per_factor(y_train, y_test):
-        params = _fit_logistic(
-            x_train,
-            y_train,
-            jnp.float32(1.0),
-            num_classes=num_classes,
-            num_steps=num_steps,
-            tol=1e-4,
-        )
-        train, train_ok = _macro_auroc(
-            y_train, predict_logistic_proba(params, x_train), params.class_present
-        )
-        test, test_ok = _macro_auroc(
-            y_test, predict_logistic_proba(params, x_test), params.class_present
-        )
-        return train, train_ok, test, test_ok
-
-    train, train_ok, test, test_ok = jax.vmap(per_factor, in_axes=(1, 1))(
-        factors_train, factors_test
+    params = _fit_heads(
+        x_train,
+        factors_train,
+        jnp.float32(1.0),
+        class_counts=class_counts,
+        num_steps=num_steps,
+        tol=1e-4,
     )
-
-    def average(values, ok):
-        return jnp.sum(jnp.where(ok, values, 0.0)) / jnp.sum(ok)
-
-    return {"train": average(train, train_ok), "test": average(test, test_ok)}
+    return {
+        "train": _explicitness_scores(x_train, factors_train, params, class_counts),
+        "test": _explicitness_scores(x_test, factors_test, params, class_counts),
+    }

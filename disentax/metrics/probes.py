@@ -38,12 +38,15 @@ from disentax.typing import Array, ArrayLike
 
 __all__ = [
     "LinearParams",
+    "LogisticHeadsParams",
     "LogisticParams",
     "fit_lasso",
     "fit_linear_regression",
     "fit_logistic_regression",
+    "fit_logistic_regression_heads",
     "minimize_lbfgs",
     "predict_linear",
+    "predict_logistic_heads_proba",
     "predict_logistic_logits",
     "predict_logistic_proba",
 ]
@@ -266,6 +269,120 @@ def _fit_logistic(x: Array, y: Array, l2: Array, *, num_classes: int, num_steps:
     )
     weights = theta[: d * num_classes].reshape(d, num_classes)
     return LogisticParams(weights=weights, bias=theta[d * num_classes :], class_present=present)
+
+
+class LogisticHeadsParams(NamedTuple):
+    """Several multinomial logistic regressions on the same features, side by side.
+
+    Head ``h`` owns the columns ``offsets[h] : offsets[h] + class_counts[h]``.
+
+    Attributes:
+      weights: ``[D, C]`` coefficients, ``C = sum(class_counts)``.
+      bias: ``[C]`` intercepts.
+      class_present: ``[C]`` bool, classes seen in training.
+      head: ``[C]`` int32, the head of each column.
+    """
+
+    weights: Array
+    bias: Array
+    class_present: Array
+    head: Array
+
+
+def _heads_softmax(logits: Array, head: Array, num_heads: int) -> tuple[Array, Array]:
+    """Per-head log-sum-exp ``[N, H]`` and softmax ``[N, C]`` of ``logits [N, C]``."""
+    shift = jax.lax.stop_gradient(
+        jax.ops.segment_max(logits.T, head, num_segments=num_heads, indices_are_sorted=True).T
+    )  # [N, H]
+    exps = jnp.exp(logits - shift[:, head])
+    sums = exps @ jax.nn.one_hot(head, num_heads, dtype=exps.dtype)  # [N, H]
+    return jnp.log(sums) + shift, exps / sums[:, head]
+
+
+def predict_logistic_heads_proba(params: LogisticHeadsParams, x: ArrayLike) -> Array:
+    """Class probabilities ``[N, C]``: each head's columns sum to 1 (absent classes 0)."""
+    logits = jnp.asarray(x, jnp.float32) @ params.weights + params.bias
+    logits = jnp.where(params.class_present, logits, _MASKED_LOGIT)
+    # Head ids are < C, a static bound (ids without columns are simply unused).
+    return _heads_softmax(logits, params.head, params.head.shape[0])[1]
+
+
+def fit_logistic_regression_heads(
+    x: ArrayLike,
+    labels: ArrayLike,
+    *,
+    class_counts: tuple[int, ...],
+    l2: float | Array = 1.0,
+    num_steps: int = 100,
+    tol: float = 1e-4,
+) -> LogisticHeadsParams:
+    """Fits one multinomial logistic regression per label column, all in one L-BFGS run.
+
+    The objective is the sum of the heads' ``fit_logistic_regression`` objectives; it
+    separates over heads, so its minimiser is the set of per-head minimisers, and it
+    stops once every head's gradient is ``<= tol``. Compared with ``vmap`` over padded
+    heads, heads with few classes cost no more than their own columns.
+
+    Args:
+      x: ``[N, D]`` features.
+      labels: ``[N, H]`` int labels, column ``h`` in ``[0, class_counts[h])``.
+      class_counts: static number of classes per head.
+      l2, num_steps, tol: as in ``fit_logistic_regression``.
+
+    Returns:
+      ``LogisticHeadsParams`` (columns of head ``h`` at ``sum(class_counts[:h])``).
+    """
+    x = check_codes(x, name="x")
+    labels_arr = jnp.asarray(labels) if not isinstance(labels, np.ndarray) else labels
+    if labels_arr.ndim != 2 or labels_arr.shape[1] != len(class_counts):
+        raise ValueError(
+            f"labels must have shape [N, H] with H = len(class_counts) = {len(class_counts)}, "
+            f"got {tuple(labels_arr.shape)}"
+        )
+    columns = [
+        check_labels(labels_arr[:, h], int(k), name=f"labels[:, {h}]")
+        for h, k in enumerate(class_counts)
+    ]
+    del columns  # checked column by column (concrete input); the kernel takes the array
+    check_same_num_points(("x", x), ("labels", labels_arr))
+    _check_nonnegative(l2, "l2")
+    _check_steps(num_steps, "num_steps")
+    return _fit_heads(
+        x,
+        jnp.asarray(labels_arr, jnp.int32),
+        jnp.asarray(l2, jnp.float32),
+        class_counts=tuple(int(k) for k in class_counts),
+        num_steps=int(num_steps),
+        tol=float(tol),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("class_counts", "num_steps", "tol"))
+def _fit_heads(x, labels, l2, *, class_counts, num_steps, tol) -> LogisticHeadsParams:
+    n, d = x.shape
+    num_heads = len(class_counts)
+    total = sum(class_counts)
+    offsets = np.concatenate([[0], np.cumsum(class_counts)[:-1]]).astype(np.int32)
+    head = jnp.asarray(np.repeat(np.arange(num_heads), class_counts).astype(np.int32))
+    columns = labels + offsets  # [N, H] global column of each label
+    present = jnp.zeros((total,), bool).at[columns.reshape(-1)].set(True)
+
+    def objective(theta):
+        w = theta[: d * total].reshape(d, total)
+        b = theta[d * total :]
+        logits = jnp.where(present, x @ w + b, _MASKED_LOGIT)
+        lse, _ = _heads_softmax(logits, head, num_heads)
+        picked = jnp.take_along_axis(logits, columns, axis=1)  # [N, H]
+        return (jnp.sum(lse - picked) + 0.5 * l2 * jnp.sum(w * w)) / n
+
+    theta = minimize_lbfgs(
+        jax.value_and_grad(objective),
+        jnp.zeros(((d + 1) * total,), jnp.float32),
+        num_steps=num_steps,
+        tol=tol,
+    )
+    weights = theta[: d * total].reshape(d, total)
+    return LogisticHeadsParams(weights, theta[d * total :], present, head)
 
 
 def predict_linear(params: LinearParams, x: ArrayLike) -> Array:

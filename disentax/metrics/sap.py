@@ -47,9 +47,9 @@ from disentax.metrics.checks import (
     check_factors,
     check_same_num_columns,
     check_same_num_points,
+    class_counts,
     single_valued_factors,
 )
-from disentax.metrics.modularity import _num_classes
 from disentax.typing import Array, ArrayLike
 
 __all__ = ["sap", "sap_from_scores", "sap_score_matrix"]
@@ -202,7 +202,7 @@ def sap_score_matrix(
     args = _check(codes_train, factors_train, codes_test, factors_test, continuous_factors)
     if continuous_factors:
         return jax.jit(_continuous_scores)(args[0], args[1])
-    k = _num_classes(num_classes, args[1], args[3])
+    k = max(class_counts(num_classes, args[1], args[3]))
     return _discrete_scores(*args, num_classes=k, c=float(c), num_steps=int(num_steps))
 
 

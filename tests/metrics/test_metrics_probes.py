@@ -17,9 +17,12 @@ from disentax.metrics import (
     fit_lasso,
     fit_linear_regression,
     fit_logistic_regression,
+    fit_logistic_regression_heads,
     predict_linear,
+    predict_logistic_heads_proba,
     predict_logistic_proba,
     roc_auc,
+    roc_auc_probabilities,
     spearman_correlation,
 )
 
@@ -74,6 +77,23 @@ def test_logistic_regression_l2_is_inverse_c_and_traced_without_recompiling(clas
         np.testing.assert_allclose(proba, reference.predict_proba(x), atol=3e-3)
 
 
+def test_logistic_heads_match_separate_sklearn_fits(classification):
+    x, y = classification
+    noisy = x + np.random.default_rng(3).normal(size=x.shape)  # not separable
+    labels = np.stack([y, noisy[:, 0] > 0, np.digitize(noisy[:, 1], [-1, 0, 1])], 1)
+    counts = (6, 2, 4)
+    params = fit_logistic_regression_heads(x, labels.astype(np.int32), class_counts=counts)
+    proba = np.asarray(predict_logistic_heads_proba(params, x))
+    present = np.asarray(params.class_present)
+    offsets = np.cumsum((0,) + counts)
+    for h in range(3):
+        columns = np.arange(offsets[h], offsets[h + 1])
+        columns = columns[present[columns]]
+        reference = LogisticRegression().fit(x, labels[:, h])
+        np.testing.assert_allclose(proba[:, columns], reference.predict_proba(x), atol=3e-3)
+        np.testing.assert_allclose(proba[:, offsets[h] : offsets[h + 1]].sum(1), 1.0, atol=1e-5)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_linear_and_lasso_probes():
     rng = np.random.default_rng(1)
@@ -106,6 +126,12 @@ def test_ranks_auc_and_spearman_with_ties():
     np.testing.assert_allclose(
         float(roc_auc(jnp.asarray(labels), jnp.asarray(scores[:, 0]))),
         roc_auc_score(labels, scores[:, 0]),
+        atol=1e-6,
+    )
+    probabilities = np.clip(np.abs(scores[:, 0]) / 4, 0, 1)
+    np.testing.assert_allclose(
+        float(roc_auc_probabilities(jnp.asarray(labels), jnp.asarray(probabilities))),
+        roc_auc_score(labels, probabilities),
         atol=1e-6,
     )
     other = scores[:, ::-1] + rng.normal(size=(700, 3)).astype(np.float32)
