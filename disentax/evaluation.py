@@ -28,7 +28,7 @@ import json
 import os
 import pathlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -167,12 +167,15 @@ def _run_irs(s):
 
 
 def _run_beta_vae(s):
-    out = M.beta_vae_score(jax.random.fold_in(s.key, 5), s.dataset, s.representation_fn)
+    sizes = {k: v for k, v in s.interventional.items() if k != "num_variance_estimate"}
+    out = M.beta_vae_score(jax.random.fold_in(s.key, 5), s.dataset, s.representation_fn, **sizes)
     return {"beta_vae_score": out["eval_accuracy"], **_scalars("beta_vae_score", out)}
 
 
 def _run_factor_vae(s):
-    out = M.factor_vae_score(jax.random.fold_in(s.key, 6), s.dataset, s.representation_fn)
+    out = M.factor_vae_score(
+        jax.random.fold_in(s.key, 6), s.dataset, s.representation_fn, **s.interventional
+    )
     return {"factor_vae_score": out["eval_accuracy"], **_scalars("factor_vae_score", out)}
 
 
@@ -213,11 +216,20 @@ class _State:
     posterior_fn: Callable | None
     num_train: int
     sizes: tuple[int, ...]
+    interventional: dict
     codes_train: Array = None
     factors_train: Array = None
     codes_test: Array = None
     factors_test: Array = None
     matrices: dict = dataclasses.field(default_factory=dict)
+
+
+_INTERVENTIONAL_SIZES = {
+    "batch_size": 64,
+    "num_train": 10000,
+    "num_eval": 5000,
+    "num_variance_estimate": 10000,
+}
 
 
 def _to_json(value):
@@ -236,6 +248,7 @@ def evaluate(
     num_train: int = 10000,
     num_test: int = 5000,
     posterior_fn: Callable | None = None,
+    interventional_sizes: Mapping[str, int] | None = None,
 ) -> dict:
     """Scores ``representation_fn`` on ``dataset`` with the requested metrics.
 
@@ -252,6 +265,9 @@ def evaluate(
       num_train: training points (reference: 10000).
       num_test: test points (reference: 5000).
       posterior_fn: ``images -> (mean, logvar)`` for ``mig_sampled`` (skipped without).
+      interventional_sizes: overrides of the BetaVAE/FactorVAE sizes ``batch_size``,
+        ``num_train``, ``num_eval``, ``num_variance_estimate`` (default: the
+        reference's 64 / 10000 / 5000 / 10000).
 
     Returns:
       dict with ``metrics`` (name -> float), ``matrices`` (``mutual_info`` and
@@ -264,6 +280,11 @@ def evaluate(
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
     check_interventional_args(key, dataset, num_train=num_train, num_test=num_test)
+    interventional = dict(_INTERVENTIONAL_SIZES)
+    extra = set(interventional_sizes or {}) - set(interventional)
+    if extra:
+        raise ValueError(f"interventional_sizes: unknown keys {sorted(extra)}")
+    interventional.update(interventional_sizes or {})
     state = _State(
         key=key,
         dataset=dataset,
@@ -271,6 +292,7 @@ def evaluate(
         posterior_fn=posterior_fn,
         num_train=int(num_train),
         sizes=tuple(int(k) for k in dataset.factor_sizes),
+        interventional=interventional,
     )
     seconds = {}
     start = time.perf_counter()
@@ -305,12 +327,7 @@ def evaluate(
             "num_test": int(num_test),
             "num_codes": int(state.codes_train.shape[1]),
             "factor_sizes": list(state.sizes),
-            "interventional": {
-                "batch_size": 64,
-                "num_train": 10000,
-                "num_eval": 5000,
-                "num_variance_estimate": 10000,
-            },
+            "interventional": interventional,
         },
         "skipped": skipped,
     }
