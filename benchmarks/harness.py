@@ -273,6 +273,22 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def _git_dirty() -> list[str] | None:
+    """Files of the package or the benchmarks that differ from the recorded commit."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--", "disentax", "benchmarks", "experiments"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [line[3:] for line in out.stdout.splitlines()]
+
+
 def environment() -> dict[str, Any]:
     """Device kind, core counts, thread settings and library versions of this process."""
     import jax
@@ -311,6 +327,7 @@ def environment() -> dict[str, Any]:
             },
         },
         "git_commit": _git_commit(),
+        "git_dirty": _git_dirty(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
 
