@@ -11,18 +11,14 @@ cd "$(dirname "$0")/.."
 DISENTAX=${DISENTAX:-disentax}
 OUT=${1:-benchmarks/results/cpu.json}
 status=0
-for name in \
-    peak/matmul \
-    compare/torch/b64 \
-    train_step/beta_vae/b64 \
-    train_step/beta_vae/b64/sweep8 \
-    startup/first_step \
-    metrics/suite \
-    data/render \
-    layers/conv_vae \
-    train_step \
-    metrics/scaling \
-    layers/conv_vae_bf16; do
+objectives="beta_tcvae factor_vae annealed_vae dip_vae_i dip_vae_ii"
+names="peak/matmul compare/torch/b64 train_step/beta_vae/b64 train_step/beta_vae/b64/sweep8"
+names="$names startup/first_step metrics/suite data/render layers/conv_vae"
+for o in $objectives; do names="$names train_step/$o/b64"; done
+for o in beta_vae $objectives; do names="$names train_step/$o/b256"; done
+names="$names train_step/beta_vae/b256/mesh8 train_step/beta_vae/b64/bfloat16"
+names="$names metrics/scaling layers/conv_vae_bf16"
+for name in $names; do
   echo "== $name"
   "$DISENTAX" bench "$name" --out "$OUT" || status=1
 done
