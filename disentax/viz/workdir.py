@@ -72,8 +72,11 @@ def _read_matrices(
             f"pictures are from checkpoint step {step}."
         )
     matrices = {}
-    for name, value in (record.get("matrices") or {}).items():
-        matrix = np.asarray(value, dtype=np.float64)
+    stored = record.get("matrices") or {}
+    for name in ("mutual_info", "dci_importance"):  # the latent x factor matrices drawn
+        if name not in stored:
+            continue
+        matrix = np.asarray(stored[name], dtype=np.float64)
         if (
             matrix.ndim != 2
             or (num_latents is not None and matrix.shape[0] != num_latents)
