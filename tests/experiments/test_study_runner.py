@@ -80,9 +80,10 @@ def test_sequential_training_writes_run_folders(sequential_root):
 def test_sweep_follows_each_single_model_run(sequential_root, tmp_path):
     """A vmapped sweep of the two configs gives each model the parameters of its own
     sequential run (same keys, same batches; only the summation order may differ, which
-    Adam's first steps, ~lr * sign(g), can turn into a few differences of a fraction of
-    the learning rate 1e-3 where g is near 0). The two models differ from each other by
-    far more (checked), so a mixed-up key or hyperparameter fails."""
+    Adam's first steps, ~lr * sign(g), can turn into differences of the order of the
+    learning rate 1e-3 for the few weights whose gradient is near 0). So: almost every
+    weight agrees to 1e-4 and the median to 1e-6, while the two models differ from each
+    other in most weights (checked), so a mixed-up key or hyperparameter fails."""
     from disentax.train import load_run
 
     entries = _entries()
@@ -95,7 +96,9 @@ def test_sweep_follows_each_single_model_run(sequential_root, tmp_path):
     for entry in entries:
         swept = load_run(tmp_path / entry.name)
         assert swept.step == singles[entry.name].step == 3
-        np.testing.assert_allclose(flat(swept), flat(singles[entry.name]), rtol=0, atol=1e-4)
+        diff = np.abs(flat(swept) - flat(singles[entry.name]))
+        assert np.mean(diff > 1e-4) < 1e-3, np.sort(diff)[-10:]
+        assert np.median(diff) < 1e-6
     between = np.abs(flat(singles["vae"]) - flat(singles["beta_vae"]))
     assert np.mean(between > 1e-4) > 0.5
     # resuming a finished sweep trains nothing more
