@@ -7,16 +7,11 @@ Public API: the reference modules (``ConvEncoder``, ``DeconvDecoder``, ``FCEncod
 (``StridedConv``, ``StridedConvTranspose``, ``conv2d``, ``conv_transpose2d``).
 """
 
-from disentax.models.convolution import (
-    FORMS,
-    conv2d,
-    conv_transpose2d,
-    depth_to_space,
-    space_to_depth,
-)
+from disentax.models.convolution import FORMS, conv2d, conv_transpose2d
 from disentax.models.decoders import DeconvDecoder, FCDecoder
 from disentax.models.discriminators import Discriminator, make_discriminator
 from disentax.models.encoders import ConvEncoder, FCEncoder
+from disentax.models.im2col import depth_to_space, space_to_depth
 from disentax.models.layers import StridedConv, StridedConvTranspose, default_form
 from disentax.models.vae import (
     MODELS,
