@@ -41,7 +41,8 @@ How the hour is used:
   judgement, not a measured optimum.
 * After training, each lane evaluates its models (every metric, on its own core); then
   the main process writes ``results.json``, ``results.md``, ``scores.png`` into ``--out``,
-  and the traversal grid of the model with the highest MIG as ``traversal_best.png``.
+  the traversal grid of the model with the highest MIG as ``traversal_best.png``, and
+  ``README.md``, the README's results section (:mod:`experiments.studies.readme_section`).
 
 Expected time: about one hour on a quiet 2-core machine; longer in wall time (up to
 ``--max_minutes`` of training) on a loaded one.
@@ -261,6 +262,9 @@ def finish(
             shutil.copyfile(source, out / "traversal_best.png")
             table["info"]["traversal_best"] = best["name"]
             tables.write_all(table, out, title="CPU tier: procedural dSprites, 2-core CPU")
+    from experiments.studies import readme_section
+
+    (out / "README.md").write_text(readme_section.section(table), encoding="utf-8")
     return table
 
 
