@@ -83,6 +83,8 @@ BENCHMARKS: dict[str, BenchFn] = {
     "startup/first_step": _lazy("startup", "bench_first_step"),
     "metrics/suite": _lazy("metrics_suite", "bench_suite"),
     "metrics/scaling": _lazy("metrics_suite", "bench_scaling"),
+    "metrics/dci": _lazy("metrics_scores", "bench_dci"),
+    "metrics/interventional": _lazy("metrics_scores", "bench_interventional"),
     "data/render": _lazy("data_render", "bench_render"),
 }
 
