@@ -81,7 +81,12 @@ def test_selection_by_name_and_prefix():
     below = bench_run.select("train_step/beta_vae")
     assert {"train_step/beta_vae/b64", "train_step/beta_vae/b64/sweep8"} <= set(below)
     assert "train_step/beta_tcvae/b64" not in below
-    assert set(bench_run.select("metrics")) == {"metrics/suite", "metrics/scaling"}
+    assert set(bench_run.select("metrics")) == {
+        "metrics/suite",
+        "metrics/scaling",
+        "metrics/dci",
+        "metrics/interventional",
+    }
     with pytest.raises(ValueError, match="no benchmark named"):
         bench_run.select("no_such_benchmark")
 
