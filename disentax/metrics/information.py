@@ -168,7 +168,7 @@ def binned_pairwise_mutual_info(bins: Array, *, num_bins: int) -> Array:
     """MI ``[L, L]`` between all pairs of binned codes, from one contingency matmul."""
     n = bins.shape[0]
     onehot = jax.nn.one_hot(bins, num_bins, dtype=jnp.float32)  # [N, L, B]
-    joint = jnp.einsum("nib,njc->ijbc", onehot, onehot)  # [L, L, B, B]
+    joint = jnp.einsum("nib,njc->ijbc", onehot, onehot, precision="highest")  # [L, L, B, B]
     marginal = _entropy_from_count_sum(_sum_xlogx(onehot.sum(0), axis=-1), n)
     joint_entropy = _entropy_from_count_sum(_sum_xlogx(joint, axis=(2, 3)), n)
     return jnp.maximum(marginal[:, None] + marginal[None, :] - joint_entropy, 0.0)

@@ -95,7 +95,9 @@ def _irs(codes, factors, *, num_bins, q_num, q_den):
     def per_factor(group):
         onehot = jax.nn.one_hot(group, num_bins, dtype=codes.dtype)  # [N, B]
         counts_f = onehot.sum(0)
-        means = (onehot.T @ codes) / jnp.maximum(counts_f, 1.0)[:, None]  # [B, L]
+        means = (
+            jnp.matmul(onehot.T, codes, precision="highest") / jnp.maximum(counts_f, 1.0)[:, None]
+        )  # [B, L]
         deviations = jnp.abs(codes - means[group])  # [N, L]
         counts = counts_f.astype(jnp.int32)
         quantiles = jax.vmap(

@@ -166,7 +166,7 @@ def _mig_sampled(key, mean, logvar, factors, *, num_samples: int) -> Array:
         shift = log_q.max(axis=1, keepdims=True)
         density = jnp.exp(log_q - shift)  # [S, N]
         marginal = jnp.log(density.sum(1)) + shift[:, 0] - jnp.log(n)  # [S]
-        sums = jnp.einsum("sn,snf->sf", density, same.astype(jnp.float32))
+        sums = jnp.einsum("sn,snf->sf", density, same.astype(jnp.float32), precision="highest")
         conditional = jnp.log(sums) + shift - jnp.log(counts)  # [S, F]
         return conditional.mean(0) - marginal.mean(0)  # H(z_j) - H(z_j | v_k), [F]
 

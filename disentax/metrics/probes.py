@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 _MASKED_LOGIT = -1e30
+# Full float32 products everywhere: GPUs would otherwise round matmul inputs to TF32.
+_dot = functools.partial(jnp.dot, precision="highest")
 
 
 class LogisticParams(NamedTuple):
@@ -89,7 +91,9 @@ def _check_steps(num_steps, name: str) -> None:
 
 def predict_logistic_logits(params: LogisticParams, x: ArrayLike) -> Array:
     """Logits ``[N, K]`` of a fitted probe; absent classes get a very negative logit."""
-    logits = jnp.asarray(x, jnp.float32) @ params.weights + params.bias
+    logits = (
+        jnp.matmul(jnp.asarray(x, jnp.float32), params.weights, precision="highest") + params.bias
+    )
     return jnp.where(params.class_present, logits, _MASKED_LOGIT)
 
 
@@ -157,20 +161,20 @@ def _two_loop(grad, s_mem, y_mem, rho, newest, count):
         q, alphas = carry
         slot = (newest - j) % memory
         used = j < count
-        alpha = jnp.where(used, rho[slot] * jnp.dot(s_mem[slot], q), 0.0)
+        alpha = jnp.where(used, rho[slot] * _dot(s_mem[slot], q), 0.0)
         return q - alpha * y_mem[slot], alphas.at[slot].set(alpha)
 
     q, alphas = jax.lax.fori_loop(0, memory, backward, (grad, jnp.zeros((memory,), grad.dtype)))
     last_y = y_mem[newest]
     gamma = jnp.where(
-        count > 0, jnp.dot(s_mem[newest], last_y) / jnp.maximum(jnp.dot(last_y, last_y), 1e-30), 1.0
+        count > 0, _dot(s_mem[newest], last_y) / jnp.maximum(_dot(last_y, last_y), 1e-30), 1.0
     )
     r = gamma * q
 
     def forward(j, r):
         slot = (newest - (memory - 1 - j)) % memory
         used = (memory - 1 - j) < count
-        beta = rho[slot] * jnp.dot(y_mem[slot], r)
+        beta = rho[slot] * _dot(y_mem[slot], r)
         return r + jnp.where(used, alphas[slot] - beta, 0.0) * s_mem[slot]
 
     return -jax.lax.fori_loop(0, memory, forward, r)
@@ -205,10 +209,10 @@ def minimize_lbfgs(value_and_grad_fn, theta0, *, num_steps: int, tol: float, mem
     def body(carry):
         i, theta, value, grad, s_mem, y_mem, rho, newest, count, _ = carry
         direction = _two_loop(grad, s_mem, y_mem, rho, newest, count)
-        slope = jnp.dot(grad, direction)
+        slope = _dot(grad, direction)
         # Not a descent direction (numerical trouble): fall back to steepest descent.
         direction = jnp.where(slope < 0, direction, -grad)
-        slope = jnp.where(slope < 0, slope, -jnp.dot(grad, grad))
+        slope = jnp.where(slope < 0, slope, -_dot(grad, grad))
         first = jnp.where(count == 0, jnp.minimum(1.0, 1.0 / jnp.linalg.norm(direction)), 1.0)
 
         def search_cond(state):
@@ -229,8 +233,8 @@ def minimize_lbfgs(value_and_grad_fn, theta0, *, num_steps: int, tol: float, mem
         accepted = jnp.isfinite(new_value) & (new_value <= value)
         s = step * direction
         y = new_grad - grad
-        curvature = jnp.dot(s, y)
-        store = accepted & (curvature > 1e-10 * jnp.dot(y, y))
+        curvature = _dot(s, y)
+        store = accepted & (curvature > 1e-10 * _dot(y, y))
         slot = (newest + 1) % memory
         s_mem = jnp.where(store, s_mem.at[slot].set(s), s_mem)
         y_mem = jnp.where(store, y_mem.at[slot].set(y), y_mem)
@@ -256,7 +260,7 @@ def _fit_logistic(x: Array, y: Array, l2: Array, *, num_classes: int, num_steps:
     def objective(theta):
         w = theta[: d * num_classes].reshape(d, num_classes)
         b = theta[d * num_classes :]
-        logits = jnp.where(present, x @ w + b, _MASKED_LOGIT)
+        logits = jnp.where(present, jnp.matmul(x, w, precision="highest") + b, _MASKED_LOGIT)
         logp = jax.nn.log_softmax(logits, axis=-1)
         nll = -jnp.take_along_axis(logp, y[:, None], axis=1).sum()
         return (nll + 0.5 * l2 * jnp.sum(w * w)) / n
@@ -295,13 +299,17 @@ def _heads_softmax(logits: Array, head: Array, num_heads: int) -> tuple[Array, A
         jax.ops.segment_max(logits.T, head, num_segments=num_heads, indices_are_sorted=True).T
     )  # [N, H]
     exps = jnp.exp(logits - shift[:, head])
-    sums = exps @ jax.nn.one_hot(head, num_heads, dtype=exps.dtype)  # [N, H]
+    sums = jnp.matmul(
+        exps, jax.nn.one_hot(head, num_heads, dtype=exps.dtype), precision="highest"
+    )  # [N, H]
     return jnp.log(sums) + shift, exps / sums[:, head]
 
 
 def predict_logistic_heads_proba(params: LogisticHeadsParams, x: ArrayLike) -> Array:
     """Class probabilities ``[N, C]``: each head's columns sum to 1 (absent classes 0)."""
-    logits = jnp.asarray(x, jnp.float32) @ params.weights + params.bias
+    logits = (
+        jnp.matmul(jnp.asarray(x, jnp.float32), params.weights, precision="highest") + params.bias
+    )
     logits = jnp.where(params.class_present, logits, _MASKED_LOGIT)
     # Head ids are < C, a static bound (ids without columns are simply unused).
     return _heads_softmax(logits, params.head, params.head.shape[0])[1]
@@ -370,7 +378,7 @@ def _fit_heads(x, labels, l2, *, class_counts, num_steps, tol) -> LogisticHeadsP
     def objective(theta):
         w = theta[: d * total].reshape(d, total)
         b = theta[d * total :]
-        logits = jnp.where(present, x @ w + b, _MASKED_LOGIT)
+        logits = jnp.where(present, jnp.matmul(x, w, precision="highest") + b, _MASKED_LOGIT)
         lse, _ = _heads_softmax(logits, head, num_heads)
         picked = jnp.take_along_axis(logits, columns, axis=1)  # [N, H]
         return (jnp.sum(lse - picked) + 0.5 * l2 * jnp.sum(w * w)) / n
@@ -387,7 +395,9 @@ def _fit_heads(x, labels, l2, *, class_counts, num_steps, tol) -> LogisticHeadsP
 
 def predict_linear(params: LinearParams, x: ArrayLike) -> Array:
     """Predictions ``[N, T]`` of a linear probe."""
-    return jnp.asarray(x, jnp.float32) @ params.weights + params.bias
+    return (
+        jnp.matmul(jnp.asarray(x, jnp.float32), params.weights, precision="highest") + params.bias
+    )
 
 
 def _as_targets(y: ArrayLike) -> tuple[Array, bool]:
@@ -425,13 +435,16 @@ def fit_linear_regression(x: ArrayLike, y: ArrayLike, *, l2: float | Array = 0.0
 def _fit_ridge(x: Array, y: Array, l2: Array) -> LinearParams:
     x_mean, y_mean = x.mean(0), y.mean(0)
     xc, yc = x - x_mean, y - y_mean
-    gram = xc.T @ xc
+    gram = jnp.matmul(xc.T, xc, precision="highest")
     evals, evecs = jnp.linalg.eigh(gram)
     shifted = evals + l2
     cutoff = jnp.max(jnp.abs(evals)) * x.shape[1] * jnp.finfo(jnp.float32).eps
     inv = jnp.where(shifted > cutoff, 1.0 / jnp.where(shifted > cutoff, shifted, 1.0), 0.0)
-    weights = evecs @ (inv[:, None] * (evecs.T @ (xc.T @ yc)))
-    return LinearParams(weights=weights, bias=y_mean - x_mean @ weights)
+    projected = jnp.matmul(evecs.T, jnp.matmul(xc.T, yc, precision="highest"), precision="highest")
+    weights = jnp.matmul(evecs, inv[:, None] * projected, precision="highest")
+    return LinearParams(
+        weights=weights, bias=y_mean - jnp.matmul(x_mean, weights, precision="highest")
+    )
 
 
 def fit_lasso(
@@ -467,14 +480,14 @@ def _fit_lasso(x: Array, y: Array, alpha: Array, *, num_sweeps: int) -> LinearPa
     n, d = x.shape
     x_mean, y_mean = x.mean(0), y.mean(0)
     xc, yc = x - x_mean, y - y_mean
-    gram = xc.T @ xc / n  # [D, D]
-    corr = xc.T @ yc / n  # [D, T]
+    gram = jnp.matmul(xc.T, xc, precision="highest") / n  # [D, D]
+    corr = jnp.matmul(xc.T, yc, precision="highest") / n  # [D, T]
     diag = jnp.diagonal(gram)
     safe_diag = jnp.where(diag > 0, diag, 1.0)
 
     def update(j, w):
         # Partial residual correlation for coordinate j, excluding its own contribution.
-        rho = corr[j] - gram[j] @ w + diag[j] * w[j]
+        rho = corr[j] - jnp.matmul(gram[j], w, precision="highest") + diag[j] * w[j]
         new = jnp.sign(rho) * jnp.maximum(jnp.abs(rho) - alpha, 0.0) / safe_diag[j]
         return w.at[j].set(jnp.where(diag[j] > 0, new, 0.0))
 
@@ -482,4 +495,6 @@ def _fit_lasso(x: Array, y: Array, alpha: Array, *, num_sweeps: int) -> LinearPa
         return jax.lax.fori_loop(0, d, update, w)
 
     weights = jax.lax.fori_loop(0, num_sweeps, sweep, jnp.zeros((d, y.shape[1]), jnp.float32))
-    return LinearParams(weights=weights, bias=y_mean - x_mean @ weights)
+    return LinearParams(
+        weights=weights, bias=y_mean - jnp.matmul(x_mean, weights, precision="highest")
+    )

@@ -98,6 +98,6 @@ def spearman_correlation(a: Array, b: Array) -> Array:
     ra, rb = average_ranks(a), average_ranks(b)
     ra = ra - ra.mean(0)
     rb = rb - rb.mean(0)
-    cov = ra.T @ rb
+    cov = jnp.matmul(ra.T, rb, precision="highest")
     norm = jnp.sqrt(jnp.sum(ra * ra, 0))[:, None] * jnp.sqrt(jnp.sum(rb * rb, 0))[None, :]
     return cov / norm

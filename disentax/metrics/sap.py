@@ -229,7 +229,7 @@ def _continuous_scores(codes: Array, factors: Array) -> Array:
     x = codes - codes.mean(0)
     y = factors.astype(jnp.float32)
     y = y - y.mean(0)
-    cov = x.T @ y
+    cov = jnp.matmul(x.T, y, precision="highest")
     var_x = jnp.sum(x * x, 0)
     var_y = jnp.sum(y * y, 0)
     denom = var_x[:, None] * var_y[None, :]

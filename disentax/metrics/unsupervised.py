@@ -54,7 +54,7 @@ _CONSTANT_VARIANCE = 1e-12
 
 def _covariance(codes: Array) -> Array:
     centred = codes - codes.mean(0)
-    return centred.T @ centred / (codes.shape[0] - 1)
+    return jnp.matmul(centred.T, centred, precision="highest") / (codes.shape[0] - 1)
 
 
 def _total_correlation(cov: Array) -> Array:
@@ -74,7 +74,8 @@ def _wasserstein(cov: Array) -> tuple[Array, Array]:
     scale = jnp.sqrt(variance)
     symmetric = scale[:, None] * cov * scale[None, :]  # D^1/2 C D^1/2, diagonal C_ii^2
     eigenvalues, eigenvectors = jnp.linalg.eigh(symmetric)
-    root = (eigenvectors * jnp.sqrt(jnp.maximum(eigenvalues, 0.0))) @ eigenvectors.T
+    scaled = eigenvectors * jnp.sqrt(jnp.maximum(eigenvalues, 0.0))
+    root = jnp.matmul(scaled, eigenvectors.T, precision="highest")
     # 2 tr C - 2 tr root without cancellation: (root^2)_ii = C_ii^2 gives
     # C_ii - root_ii = sum_{k != i} root_ik^2 / (C_ii + root_ii).
     off_diagonal = jnp.sum(root * root, axis=1) - jnp.diagonal(root) ** 2
