@@ -39,6 +39,7 @@ def _reference_mutual_info(codes, factors):
     return out
 
 
+@pytest.mark.slow
 def test_evaluate_identity_scores_and_matrices():
     data = dd.Identity(factor_sizes=SIZES)
     key = jax.random.key(0)
@@ -110,6 +111,7 @@ def test_representation_functions_follow_the_encoder(tiny_run):
         evaluation.make_representation_fn(tiny_run.model, tiny_run.params, mode="median")
 
 
+@pytest.mark.slow
 def test_evaluate_workdir_and_cli_write_evaluation_json(tmp_path, monkeypatch, tiny_run):
     from disentax import train
 

@@ -175,6 +175,7 @@ def test_gbt_within_005_of_sklearn_path():
     np.testing.assert_allclose(ours["importance"], ref["importance"], atol=0.08)
 
 
+@pytest.mark.slow
 def test_jit_vmap_and_no_recompile():
     rng = np.random.default_rng(4)
     sizes = (3, 6, 10)
