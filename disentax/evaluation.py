@@ -334,7 +334,14 @@ def evaluate(
 
 
 def evaluate_workdir(
-    workdir, *, metrics: Sequence[str] | None = None, step: int | None = None, seed: int = 0
+    workdir,
+    *,
+    metrics: Sequence[str] | None = None,
+    step: int | None = None,
+    seed: int = 0,
+    num_train: int = 10000,
+    num_test: int = 5000,
+    interventional_sizes: Mapping[str, int] | None = None,
 ) -> dict:
     """Evaluates the run in ``workdir`` and writes ``workdir/evaluation.json``.
 
@@ -343,6 +350,9 @@ def evaluate_workdir(
       metrics: names from :data:`METRICS` (default: all).
       step: checkpoint step (default: the newest).
       seed: evaluation seed (the study's ``evaluation.random_seed = 0``).
+      num_train, num_test, interventional_sizes: as in :func:`evaluate` (default: the
+        reference sizes; the BetaVAE/FactorVAE scores encode about 1.9M and 1M images
+        there, seconds on an accelerator but many minutes on a CPU).
 
     Returns:
       The record written: ``step``, ``metrics``, ``matrices``, ``seconds``, ``sizes``,
@@ -363,7 +373,10 @@ def evaluate_workdir(
         run.dataset,
         representation_fn,
         metrics=metrics,
+        num_train=num_train,
+        num_test=num_test,
         posterior_fn=posterior_fn,
+        interventional_sizes=interventional_sizes,
     )
     result["seconds"]["total"] = time.perf_counter() - start
     record = {
