@@ -15,11 +15,12 @@ import jax
 from disentax.models.convolution import FORMS, check_form, conv2d, conv_transpose2d
 from disentax.typing import Array
 
-# Fastest exact form per backend and layer kind for the reference architecture. Measured
-# on the development CPU (one thread; forward + backward of each stride-2 layer at batch 64,
-# CPU milliseconds, lax / subpixel / matmul): encoder 64x64x1->32 2.3/2.3/3.4,
-# 32->32 46.7/27.2/58.0, 32->64 (k2) 2.1/2.0/2.0, 64->64 (k2) 0.9/0.9/0.9; decoder
-# 4x4 64->64 45.6/2.0/2.9, 64->32 77.8/4.3/22.2, 32->32 480/17.9/49.6, 32->1 12.6/4.2/201.
+# Fastest exact form per backend and layer kind for the reference architecture, chosen by
+# timing forward + backward of every stride-2 layer at batch 64 on one CPU thread: on
+# XLA:CPU the sub-pixel forms beat lax by 2-25x for the transposed convolutions and ~1.7x
+# for the 32-channel k4 convolution, tie on the k2 ones, and the one-channel input
+# convolution (no input gradient needed) is fastest as plain lax. "matmul" lost on every
+# large layer (its patch matrices cost more memory traffic than they save).
 # Keys: (kind, in_channels == 1 or out_channels == 1). Backends not listed use "lax".
 _DEFAULT_FORMS: dict[str, dict[tuple[str, bool], str]] = {
     "cpu": {
