@@ -45,6 +45,7 @@ __all__ = [
     "fit_logistic_regression",
     "fit_logistic_regression_heads",
     "minimize_lbfgs",
+    "minimize_lbfgs_batched",
     "predict_linear",
     "predict_logistic_heads_proba",
     "predict_logistic_logits",
@@ -198,56 +199,109 @@ def minimize_lbfgs(value_and_grad_fn, theta0, *, num_steps: int, tol: float, mem
     Returns:
       ``[P]`` minimiser estimate.
     """
-    size = theta0.shape[0]
+
+    def batched(theta):
+        value, grad = value_and_grad_fn(theta[0])
+        return value[None], grad[None]
+
+    return minimize_lbfgs_batched(
+        batched, theta0[None], num_steps=num_steps, tol=tol, memory=memory
+    )[0]
+
+
+def minimize_lbfgs_batched(
+    values_and_grads_fn, theta0, *, num_steps: int, tol: float, memory: int = 10
+):
+    """``H`` independent L-BFGS runs sharing one function evaluation per step.
+
+    For separable problems evaluated together (e.g. one probe per factor from one matrix
+    product): each row of ``theta`` has its own curvature memory, line search and
+    stopping test, exactly as ``H`` separate ``minimize_lbfgs`` runs, but every step costs
+    one joint evaluation; rows that have converged are left as they are.
+
+    Args:
+      values_and_grads_fn: ``theta [H, P] -> (values [H], grads [H, P])``, row ``h`` of
+        the gradient being the derivative of ``values[h]`` (separable problems).
+      theta0: ``[H, P]`` starting points.
+      num_steps, tol, memory: as in ``minimize_lbfgs``, per row.
+
+    Returns:
+      ``[H, P]`` minimiser estimates.
+    """
+    num_rows, size = theta0.shape
     dtype = theta0.dtype
-    value0, grad0 = value_and_grad_fn(theta0)
+    value0, grad0 = values_and_grads_fn(theta0)
+
+    def running(grad, stopped):
+        return ~stopped & (jnp.max(jnp.abs(grad), axis=1) > tol)
 
     def cond(carry):
-        i, _, _, grad, *_, done = carry
-        return (i < num_steps) & ~done & (jnp.max(jnp.abs(grad)) > tol)
+        i, _, _, grad, *_, stopped = carry
+        return (i < num_steps) & jnp.any(running(grad, stopped))
 
     def body(carry):
-        i, theta, value, grad, s_mem, y_mem, rho, newest, count, _ = carry
-        direction = _two_loop(grad, s_mem, y_mem, rho, newest, count)
-        slope = _dot(grad, direction)
+        i, theta, value, grad, s_mem, y_mem, rho, newest, count, stopped = carry
+        active = running(grad, stopped)
+        direction = jax.vmap(_two_loop)(grad, s_mem, y_mem, rho, newest, count)
+        slope = jnp.sum(grad * direction, axis=1)
         # Not a descent direction (numerical trouble): fall back to steepest descent.
-        direction = jnp.where(slope < 0, direction, -grad)
-        slope = jnp.where(slope < 0, slope, -_dot(grad, grad))
-        first = jnp.where(count == 0, jnp.minimum(1.0, 1.0 / jnp.linalg.norm(direction)), 1.0)
+        descent = slope < 0
+        direction = jnp.where(descent[:, None], direction, -grad)
+        slope = jnp.where(descent, slope, -jnp.sum(grad * grad, axis=1))
+        norm = jnp.linalg.norm(direction, axis=1)
+        first = jnp.where(count == 0, jnp.minimum(1.0, 1.0 / jnp.maximum(norm, 1e-30)), 1.0)
+
+        def sufficient(step, trial_value):
+            armijo = trial_value <= value + 1e-4 * step * slope
+            return (armijo & jnp.isfinite(trial_value)) | ~active
 
         def search_cond(state):
             k, step, trial_value, _ = state
-            armijo = trial_value <= value + 1e-4 * step * slope
-            return (k < 30) & ~(armijo & jnp.isfinite(trial_value))
+            return (k < 30) & ~jnp.all(sufficient(step, trial_value))
 
         def search_body(state):
-            k, step, _, _ = state
-            step = 0.5 * step
-            trial_value, trial_grad = value_and_grad_fn(theta + step * direction)
+            k, step, trial_value, trial_grad = state
+            step = jnp.where(sufficient(step, trial_value), step, 0.5 * step)
+            trial_value, trial_grad = values_and_grads_fn(theta + step[:, None] * direction)
             return k + 1, step, trial_value, trial_grad
 
-        trial_value, trial_grad = value_and_grad_fn(theta + first * direction)
+        trial_value, trial_grad = values_and_grads_fn(theta + first[:, None] * direction)
         _, step, new_value, new_grad = jax.lax.while_loop(
             search_cond, search_body, (0, first, trial_value, trial_grad)
         )
-        accepted = jnp.isfinite(new_value) & (new_value <= value)
-        s = step * direction
+        accepted = active & jnp.isfinite(new_value) & (new_value <= value)
+        s = step[:, None] * direction
         y = new_grad - grad
-        curvature = _dot(s, y)
-        store = accepted & (curvature > 1e-10 * _dot(y, y))
+        curvature = jnp.sum(s * y, axis=1)
+        store = accepted & (curvature > 1e-10 * jnp.sum(y * y, axis=1))
         slot = (newest + 1) % memory
-        s_mem = jnp.where(store, s_mem.at[slot].set(s), s_mem)
-        y_mem = jnp.where(store, y_mem.at[slot].set(y), y_mem)
-        rho = jnp.where(store, rho.at[slot].set(1.0 / jnp.where(store, curvature, 1.0)), rho)
+        rows = jnp.arange(num_rows)
+        s_mem = jnp.where(store[:, None, None], s_mem.at[rows, slot].set(s), s_mem)
+        y_mem = jnp.where(store[:, None, None], y_mem.at[rows, slot].set(y), y_mem)
+        inverse = 1.0 / jnp.where(store, curvature, 1.0)
+        rho = jnp.where(store[:, None], rho.at[rows, slot].set(inverse), rho)
         newest = jnp.where(store, slot, newest)
         count = jnp.where(store, jnp.minimum(count + 1, memory), count)
-        theta = jnp.where(accepted, theta + s, theta)
+        theta = jnp.where(accepted[:, None], theta + s, theta)
         value = jnp.where(accepted, new_value, value)
-        grad = jnp.where(accepted, new_grad, grad)
-        return i + 1, theta, value, grad, s_mem, y_mem, rho, newest, count, ~accepted
+        grad = jnp.where(accepted[:, None], new_grad, grad)
+        stopped = stopped | (active & ~accepted)
+        return i + 1, theta, value, grad, s_mem, y_mem, rho, newest, count, stopped
 
-    zeros = jnp.zeros((memory, size), dtype)
-    carry = (0, theta0, value0, grad0, zeros, zeros, jnp.zeros((memory,), dtype), 0, 0, False)
+    zeros = jnp.zeros((num_rows, memory, size), dtype)
+    index = jnp.zeros((num_rows,), jnp.int32)
+    carry = (
+        0,
+        theta0,
+        value0,
+        grad0,
+        zeros,
+        zeros,
+        jnp.zeros((num_rows, memory), dtype),
+        index,
+        index,
+        jnp.zeros((num_rows,), bool),
+    )
     return jax.lax.while_loop(cond, body, carry)[1]
 
 
@@ -374,23 +428,38 @@ def _fit_heads(x, labels, l2, *, class_counts, num_steps, tol) -> LogisticHeadsP
     head = jnp.asarray(np.repeat(np.arange(num_heads), class_counts).astype(np.int32))
     columns = labels + offsets  # [N, H] global column of each label
     present = jnp.zeros((total,), bool).at[columns.reshape(-1)].set(True)
+    # Each head's parameters are a row of theta [H, (D + 1) * K_max] (padding unused);
+    # column c of the joint model is entry (head[c], local[c]) of the padded blocks.
+    widest = max(class_counts)
+    local = np.concatenate([np.arange(k) for k in class_counts])
+    head_np = np.repeat(np.arange(num_heads), class_counts)
 
-    def objective(theta):
-        w = theta[: d * total].reshape(d, total)
-        b = theta[d * total :]
+    def unpack(theta):
+        blocks = theta.reshape(num_heads, d + 1, widest)
+        w = blocks[head_np, :d, local].T  # [D, C]
+        b = blocks[head_np, d, local]  # [C]
+        return w, b
+
+    def head_values(theta):
+        w, b = unpack(theta)
         logits = jnp.where(present, jnp.matmul(x, w, precision="highest") + b, _MASKED_LOGIT)
         lse, _ = _heads_softmax(logits, head, num_heads)
         picked = jnp.take_along_axis(logits, columns, axis=1)  # [N, H]
-        return (jnp.sum(lse - picked) + 0.5 * l2 * jnp.sum(w * w)) / n
+        penalty = jax.ops.segment_sum(jnp.sum(w * w, axis=0), head, num_heads)  # [H]
+        return (jnp.sum(lse - picked, axis=0) + 0.5 * l2 * penalty) / n
 
-    theta = minimize_lbfgs(
-        jax.value_and_grad(objective),
-        jnp.zeros(((d + 1) * total,), jnp.float32),
+    def values_and_grads(theta):
+        values, pullback = jax.vjp(head_values, theta)
+        return values, pullback(jnp.ones_like(values))[0]
+
+    theta = minimize_lbfgs_batched(
+        values_and_grads,
+        jnp.zeros((num_heads, (d + 1) * widest), jnp.float32),
         num_steps=num_steps,
         tol=tol,
     )
-    weights = theta[: d * total].reshape(d, total)
-    return LogisticHeadsParams(weights, theta[d * total :], present, head)
+    weights, bias = unpack(theta)
+    return LogisticHeadsParams(weights, bias, present, head)
 
 
 def predict_linear(params: LinearParams, x: ArrayLike) -> Array:
