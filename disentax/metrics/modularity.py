@@ -10,12 +10,14 @@
 * ``explicitness``: codes standardised with the train mean and standard deviation
   (``ddof=0``; a constant code is left at 0 rather than divided by zero), one multinomial
   logistic regression per factor on all codes (scikit-learn defaults ``C=1``, lbfgs,
-  ``max_iter=100``: see ``probes.fit_logistic_regression``), then the one-vs-rest ROC AUC
-  of each class's predicted probability, macro-averaged over classes, averaged over
-  factors, on the train and on the test split. Classes are those seen in training that
-  also occur (and are not the only class) in the evaluated split; the reference requires
-  the two sets to coincide and fails otherwise. A factor with fewer than two such classes
-  is left out of the average.
+  ``max_iter=100``, ``tol=1e-4``; all factors' probes are fitted side by side by
+  ``probes.fit_logistic_regression_heads``, each with its own L-BFGS memory, line search
+  and stopping test), then the one-vs-rest ROC AUC of each class's predicted probability
+  (exact, from ranks with ties counted one half), macro-averaged over classes, averaged
+  over factors, on the train and on the test split. Classes are those seen in training
+  that also occur (and are not the only class) in the evaluated split; the reference
+  requires the two sets to coincide and fails otherwise. A factor with no such class
+  (e.g. a single value) is left out of the average.
 
 References:
   Ridgeway & Zemel, "Learning Deep Disentangled Embeddings With the F-Statistic Loss",
