@@ -6,7 +6,6 @@ new values of the same shape reuses the trace (``chex.assert_max_traces``) and t
 compiled program of the eager path (its jit cache does not grow).
 """
 
-
 import chex
 import jax
 import jax.numpy as jnp
