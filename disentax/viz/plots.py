@@ -227,7 +227,7 @@ def heatmap_figure(
     if names is None or len(names) != num_factors:
         names = [f"factor {f}" for f in range(num_factors)]
     figure = Figure(
-        figsize=(1.0 * num_factors + 2.5, 0.35 * num_latents + 1.5), layout="constrained"
+        figsize=(0.8 * num_factors + 2.2, 0.32 * num_latents + 1.5), layout="constrained"
     )
     axes = figure.add_subplot()
     image = axes.imshow(matrix, cmap="viridis", aspect="auto")
@@ -284,7 +284,7 @@ def curves_figure(records: Sequence[Mapping], keys: Sequence[str] = CURVE_KEYS) 
             f"records: expected rows with 'step' and at least one of {list(keys)}, "
             f"got {len(records)} rows"
         )
-    figure = Figure(figsize=(3.2 * len(present), 2.8), layout="constrained")
+    figure = Figure(figsize=(2.6 * len(present), 2.6), layout="constrained")
     for index, key in enumerate(present):
         axes = figure.add_subplot(1, len(present), index + 1)
         rows = [r for r in records if key in r and "step" in r and r[key] is not None]

@@ -46,7 +46,6 @@ ARTEFACTS: tuple[tuple[str, str, str], ...] = (
 )
 
 _MIME = {".png": "image/png", ".gif": "image/gif"}
-_NATURAL_SIZE = {"traversal.png"}  # shown at full size (scrolls) so its labels stay legible
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -55,10 +54,10 @@ table { border-collapse: collapse; font-size: 0.9em; margin-bottom: 1em; }
 td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
 td.num { text-align: right; font-family: monospace; }
 section { display: flex; flex-wrap: wrap; gap: 0 2em; align-items: flex-start; }
-figure { margin: 1em 0; max-width: 100%; overflow-x: auto; }
-figcaption { font-size: 0.85em; color: #555; max-width: 60em; }
-img { image-rendering: pixelated; max-width: 100%; }
-img.natural { max-width: none; }
+figure { margin: 1em 0; width: min-content; max-width: 100%; overflow-x: auto; }
+/* pictures keep their pixel size (labels stay legible); a figure wider than the page scrolls */
+figcaption { font-size: 0.85em; color: #555; min-width: 20em; }
+img { image-rendering: pixelated; }
 .missing { color: #a33; }
 """
 
@@ -100,10 +99,8 @@ def _image(path: pathlib.Path, caption: str) -> str:
         raise ValueError(f"artefacts: expected .png or .gif files, got {path}")
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     name = html.escape(path.name)
-    natural = ' class="natural"' if path.name in _NATURAL_SIZE else ""
     return (
-        f'<figure><img src="data:{mime};base64,{data}" alt="{name}" data-artefact="{name}"'
-        f"{natural}>"
+        f'<figure><img src="data:{mime};base64,{data}" alt="{name}" data-artefact="{name}">'
         f"<figcaption><code>{name}</code>: {html.escape(caption)}</figcaption></figure>"
     )
 
