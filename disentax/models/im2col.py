@@ -95,6 +95,38 @@ def _conv_weight_inverse(w2: Array, k: int, c: int) -> Array:
     return w2.reshape(k, k, c, w2.shape[-1])
 
 
+def conv_kernel_grad(x: Array, g: Array, k: int) -> Array:
+    """Kernel gradient ``[k,k,C,O]`` of the stride-2 SAME convolution, as ONE ``G^T P``.
+
+    ``dw[2a+py, 2b+px, c, o] = sum_{n,i,j} xs[n, i+a, j+b, (py,px,c)] g[n,i,j,o]`` with
+    ``xs = space_to_depth(pad(x))``: the cotangent is placed at each of the ``q x q``
+    offsets ``(a, b)`` (zero padding), the placements are concatenated on the channel
+    axis, and one product contracts the long ``N*H'*W'`` axis of both operands.
+
+    Args:
+        x: ``[N,H,W,C]`` the convolution's input (even ``H``, ``W``).
+        g: ``[N,H/2,W/2,O]`` the output cotangent.
+        k: the even kernel size.
+
+    Returns:
+        ``[k,k,C,O]``.
+    """
+    q, pad = k // 2, (k - 2) // 2
+    c, o = x.shape[-1], g.shape[-1]
+    xs = space_to_depth(jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))))
+    placed = [
+        jnp.pad(g, ((0, 0), (a, q - 1 - a), (b, q - 1 - b), (0, 0)))
+        for a in range(q)
+        for b in range(q)
+    ]
+    gp = placed[0] if q == 1 else jnp.concatenate(placed, axis=-1)
+    gtp = lax.dot_general(
+        gp.reshape(-1, q * q * o), xs.reshape(-1, 4 * c), (((0,), (0,)), ((), ()))
+    )  # [(a, b, o), (py, px, c)]
+    gtp = lax.optimization_barrier(gtp)
+    return gtp.reshape(q, q, o, 2, 2, c).transpose(0, 3, 1, 4, 5, 2).reshape(k, k, c, o)
+
+
 def _conv_forward(x: Array, kernel: Array) -> tuple[Array, Array]:
     n, h, w, _ = x.shape
     patches = conv_patches(x, kernel.shape[0])

@@ -99,3 +99,19 @@ def test_bad_forms_raise():
 def test_default_form_is_lax_off_cpu():
     assert default_form("conv", in_channels=32, out_channels=32, backend="tpu") == "lax"
     assert default_form("conv_transpose", in_channels=32, out_channels=1, backend="gpu") == "lax"
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_space_to_depth_kernel_grad_equals_lax_in_float64(k):
+    # The G^T P kernel gradient used by large layers (inputs >= 32x32) against lax's VJP.
+    from disentax.models.im2col import conv_kernel_grad
+
+    rng = np.random.default_rng(k)
+    with jax.enable_x64(True):
+        x = jnp.asarray(rng.normal(size=(2, 8, 6, 3)))
+        g = jnp.asarray(rng.normal(size=(2, 4, 3, 5)))
+        kernel = jnp.zeros((k, k, 3, 5))
+        _, vjp = jax.vjp(lambda w: conv2d(x, w, form="lax"), kernel)
+        expected = vjp(g)[0]
+        got = jax.jit(conv_kernel_grad, static_argnums=2)(x, g, k)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * float(jnp.max(expected)))
