@@ -115,3 +115,22 @@ def test_kl_heatmap_and_curve_figures(tmp_path):
         viz.curves_figure([{"step": 1}])
     with pytest.raises(FileNotFoundError, match="missing.jsonl"):
         viz.read_metrics_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_posterior_range_figure_numbers_the_steps(tiny_vae, tiny_images):
+    model, params = tiny_vae
+    grid = viz.traverse(
+        model,
+        params,
+        tiny_images[:1],
+        reference_images=tiny_images,
+        num_steps=4,
+        value_range="posterior",
+    )
+    mean, _ = viz.encode_images(model, params, tiny_images)
+    rows = np.asarray(grid.latents)
+    np.testing.assert_allclose(grid.values[:, 0], np.asarray(mean).min(0)[rows], atol=1e-6)
+    np.testing.assert_allclose(grid.values[:, -1], np.asarray(mean).max(0)[rows], atol=1e-6)
+    axes = viz.traversal_figure(grid).axes[0]
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["0", "1", "2", "3"]
+    assert "posterior range" in axes.get_xlabel()
