@@ -61,7 +61,8 @@ class Checkpoints:
         if read_only and not self.directory.is_dir():
             raise NoCheckpointError(f"no checkpoints folder in {self.directory.parent}")
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep,
+            max_to_keep=None if read_only else max_to_keep,
+            save_interval_steps=0 if read_only else 1,
             create=not read_only,
             read_only=read_only,
             enable_async_checkpointing=asynchronous and not read_only,

@@ -50,7 +50,13 @@ from jax.sharding import Mesh
 from disentax import parallel as par
 from disentax.train.state import TrainState, create_train_state
 
-__all__ = ["TrainStep", "make_train_step", "step_keys"]
+__all__ = ["STEP_COMPILER_OPTIONS", "TrainStep", "make_train_step", "step_keys"]
+
+# Per-platform XLA options of the jitted step. On CPU, LLVM optimisation level 1 compiles
+# the reference conv VAE's beta-TCVAE step in ~70% of the default level's time, with the
+# same step time (measured with the default config: 8.5 vs 11.8 CPU-s to compile, 0.405
+# vs 0.411 CPU-s a step): the step's time is in the convolution and matmul library calls.
+STEP_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 1}}
 
 
 def step_keys(state_key: jax.Array, step) -> tuple[jax.Array, jax.Array]:
@@ -362,6 +368,7 @@ def make_train_step(
 
     donate_argnums = (0,) if donate else ()
     replicated = par.replicated_sharding(mesh)
+    compiler_options = STEP_COMPILER_OPTIONS.get(mesh.devices.flat[0].platform)
     if pmap_mode:
         # pmap closes over the dataset (a device-resident dataset becomes a constant of
         # the program); the jit path passes it as a replicated argument instead.
@@ -398,12 +405,14 @@ def make_train_step(
                 in_shardings=(replicated, replicated),
                 out_shardings=(replicated, replicated),
                 donate_argnums=donate_argnums,
+                compiler_options=compiler_options,
             ),
             False: jax.jit(
                 lambda s, x: step_fn(s, x, None),
                 in_shardings=(replicated, data_spec),
                 out_shardings=(replicated, replicated),
                 donate_argnums=donate_argnums,
+                compiler_options=compiler_options,
             ),
         }
 

@@ -23,11 +23,11 @@ def get_config() -> ml_collections.ConfigDict:
     config.dataset = "dsprites"
     config.num_latents = 10
     config.batch_size = 64
-    config.num_steps = 5000
+    config.num_steps = 1500
     config.learning_rate = 1e-3
     config.seed = 0
     config.log_every = 100
-    config.checkpoint_every = 1000
+    config.checkpoint_every = 500
     config.evaluate = True
     config.parallel = "jit"
     config.reconstruction = "bernoulli"
