@@ -19,17 +19,19 @@ How the hour is used:
   (the MIG comparison is within one lane, at equal steps), lane 1 FactorVAE and beta-VAE.
 * Budget in CPU time: each lane trains until it has used ``--cpu_minutes`` (48) of CPU
   time, which on a quiet machine is the same number of wall minutes, leaving ~10 minutes
-  of the hour for evaluation and pictures. On a loaded machine the tier therefore does
-  the same work in more wall time, up to the ``--max_minutes`` wall-clock cap of the
-  training phase. ``lane<i>_cpu.json`` in the root keeps the CPU time spent, so a resumed
-  tier continues with what is left of its budget.
+  of the hour for evaluation and pictures. On a loaded machine the tier does the same
+  work in more wall time, up to ``--max_minutes`` of training (wall clock), at which the
+  lane interrupts its current chunk (SIGTERM to itself: ``loop.run`` checkpoints the
+  step it reached) and evaluates. ``lane<i>_cpu.json`` in the root keeps the CPU time
+  spent, so a resumed tier continues with what is left of its budget.
 * Round robin: each lane trains its models in chunks of ``--chunk`` (500) steps, model
   after model (``disentax.train.loop.run`` with a growing ``num_steps``, a resumable key:
   each chunk continues the same run from its checkpoint; the persistent compilation
   cache in ``<root>/jax_cache`` spares the recompiles). A lane stops when another round
-  would pass its budget, so the models of a lane end at the same step; the table reports
-  the steps each model reached. A model whose loss becomes non-finite keeps its last good
-  checkpoint and the lane goes on with its other model.
+  would pass its CPU budget, so the models of a lane end at the same step unless the
+  wall-clock cap interrupts a round; the table reports the steps each model reached. A
+  model whose loss becomes non-finite keeps its last good checkpoint and the lane goes
+  on with its other model.
 * Optimisation settings (``SETTINGS``): Adam with learning rate 2e-3 instead of the
   reference 1e-4 (300,000 steps do not fit an hour), batch 64 (the reference batch; the
   minibatch TC estimator of beta-TCVAE degrades with smaller batches). The starting point
@@ -56,6 +58,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -131,19 +134,33 @@ def run_lane(
     def used() -> float:
         return earlier + time.process_time()
 
-    target, round_cpu, round_wall = 0, 0.0, 0.0
-    while target < num_steps and cpu_minutes > 0:
+    # The wall-clock deadline interrupts a chunk: SIGTERM makes loop.run checkpoint the
+    # step it reached and hand the signal back to this handler, which only notes it.
+    interrupted = threading.Event()
+    training = threading.Event()
+    training.set()
+    signal.signal(signal.SIGTERM, lambda signum, frame: interrupted.set())
+
+    def alarm() -> None:
+        time.sleep(max(0.0, deadline - time.time()))
+        while training.is_set():  # repeated: a signal during start-up is not seen by run
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(20)
+
+    threading.Thread(target=alarm, daemon=True).start()
+    target, round_cpu = 0, 0.0
+    while target < num_steps and cpu_minutes > 0 and not interrupted.is_set():
         target = min(target + chunk, num_steps)
         cpu_left = 60 * cpu_minutes - used()
-        if round_cpu and (round_cpu > cpu_left or time.time() + round_wall > deadline):
+        if round_cpu > cpu_left:
             _log(
-                f"lane {lane}: another round would pass the budget ({cpu_left:.0f} CPU-s "
-                f"left, {(deadline - time.time()) / 60:.1f} min to the deadline); stopping"
+                f"lane {lane}: another round would pass the CPU budget ({cpu_left:.0f} CPU-s "
+                "left); stopping"
             )
             break
         cpu0, wall0 = time.process_time(), time.time()
         for entry in lane_entries:
-            if entry.name in stopped:
+            if entry.name in stopped or interrupted.is_set():
                 continue
             config = entry.config.copy_and_resolve_references()
             config.num_steps = target
@@ -159,12 +176,15 @@ def run_lane(
                 f"lane {lane}: {entry.name} at step {last.get('step')} "
                 f"({last.get('images_per_s', float('nan')):.0f} images/s)"
             )
-        round_cpu, round_wall = time.process_time() - cpu0, time.time() - wall0
+        round_cpu = time.process_time() - cpu0
         account.write_text(json.dumps({"cpu_s": used(), "step": target}))
         _log(
             f"lane {lane}: round to step {target} took {round_cpu:.0f} CPU-s, "
-            f"{round_wall:.0f} s wall; {used():.0f} CPU-s used in training"
+            f"{time.time() - wall0:.0f} s wall; {used():.0f} CPU-s used in training"
         )
+    if interrupted.is_set():
+        _log(f"lane {lane}: wall-clock deadline reached; stopped training")
+    training.clear()
     try:
         run_study.evaluate_entries(lane_entries, root, log=_log)
     except (ImportError, AttributeError) as err:
