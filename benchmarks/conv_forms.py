@@ -181,16 +181,98 @@ def deconv_subpixel_dot(y: jax.Array, v: jax.Array) -> jax.Array:
     return _interleave_phases(_conv_valid_dot(yp, _subpixel_kernel(v)), h, w)
 
 
+def _tap_weight_grad(xp: jax.Array, dy: jax.Array, k: int, stride: int) -> jax.Array:
+    """``dw[i, j] = sum_{n,p,q} xp[n, s p + i, s q + j, :]^T dy[n, p, q, :]`` as ``k*k``
+    flat matrix products (contraction over all ``N*P*Q`` output positions)."""
+    n, ho, wo, co = dy.shape
+    ci = xp.shape[-1]
+    g = dy.reshape(-1, co)
+    taps = []
+    for i in range(k):
+        for j in range(k):
+            xs = xp[
+                :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride
+            ]
+            taps.append(lax.dot_general(xs.reshape(-1, ci), g, (((0,), (0,)), ((), ()))))
+    return jnp.stack(taps).reshape(k, k, ci, co)
+
+
+@jax.custom_vjp
+def conv_valid_fastdw(x: jax.Array, kern: jax.Array) -> jax.Array:
+    """Stride-1 VALID convolution whose kernel gradient is per-tap matrix products.
+
+    XLA:CPU's own kernel gradient of a convolution ran ~3.4x slower than the same sums
+    written as ``k*k`` ``dot_general`` contractions over the output positions (measured
+    on the sub-pixel form of the decoder's 16x16x32 layer, one thread).
+    """
+    return lax.conv_general_dilated(x, kern, (1, 1), "VALID", dimension_numbers=DN)
+
+
+def _valid_fwd(x, kern):
+    return conv_valid_fastdw(x, kern), (x, kern)
+
+
+def _valid_bwd(res, dy):
+    x, kern = res
+    _, input_vjp = jax.vjp(
+        lambda x_: lax.conv_general_dilated(x_, kern, (1, 1), "VALID", dimension_numbers=DN), x
+    )
+    (dx,) = input_vjp(dy)
+    return dx, _tap_weight_grad(x, dy, kern.shape[0], 1).astype(kern.dtype)
+
+
+conv_valid_fastdw.defvjp(_valid_fwd, _valid_bwd)
+
+
+def conv_s2d_fastdw(x: jax.Array, w: jax.Array) -> jax.Array:
+    """:func:`conv_s2d` with the per-tap kernel gradient (:func:`conv_valid_fastdw`)."""
+    lo, hi = _same_pads(w.shape[0], 2)
+    xp = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
+    return conv_valid_fastdw(space_to_depth(xp), _parity_kernel(w))
+
+
+@jax.custom_vjp
+def conv_subpixel_fastdw(x: jax.Array, w: jax.Array) -> jax.Array:
+    """Stride-2 SAME convolution: lax forward, sub-pixel input gradient, per-tap kernel
+    gradient (``k*k`` strided slices of the padded input, each one matrix product)."""
+    return conv_plain(x, w)
+
+
+def _csf_fwd(x, w):
+    return conv_plain(x, w), (x, w)
+
+
+def _csf_bwd(res, dy):
+    x, w = res
+    lo, hi = _same_pads(w.shape[0], 2)
+    xp = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
+    dw = _tap_weight_grad(xp, dy, w.shape[0], 2).astype(w.dtype)
+    return _conv_input_grad_subpixel(dy, w, x.shape), dw
+
+
+conv_subpixel_fastdw.defvjp(_csf_fwd, _csf_bwd)
+
+
+def deconv_subpixel_fastdw(y: jax.Array, v: jax.Array) -> jax.Array:
+    """:func:`deconv_subpixel` with the per-tap kernel gradient."""
+    _, h, w, _ = y.shape
+    yp = jnp.pad(y, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return _interleave_phases(conv_valid_fastdw(yp, _subpixel_kernel(v)), h, w)
+
+
 CONV_FORMS = {
     "plain": conv_plain,
     "s2d": conv_s2d,
     "subpixel_vjp": conv_subpixel_vjp,
     "s2d_dot": conv_s2d_dot,
+    "s2d_fastdw": conv_s2d_fastdw,
+    "subpixel_fastdw": conv_subpixel_fastdw,
 }
 DECONV_FORMS = {
     "plain": deconv_plain,
     "subpixel": deconv_subpixel,
     "subpixel_dot": deconv_subpixel_dot,
+    "subpixel_fastdw": deconv_subpixel_fastdw,
 }
 
 
