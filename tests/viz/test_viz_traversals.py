@@ -151,3 +151,15 @@ def test_chunked_decoding_equals_one_batch(tiny_vae):
     chunked = decoding.decode_latents(model, params, z, batch_size=5)
     assert whole.shape == (2, 13, 8, 8, 1)
     np.testing.assert_allclose(np.asarray(chunked), np.asarray(whole), atol=1e-6)
+
+
+def test_outputs_are_sigmoid_or_clipped_decoder_values(tiny_vae):
+    model, params = tiny_vae
+    z = np.linspace(-3, 3, 2 * NUM_LATENTS, dtype=np.float32).reshape(2, NUM_LATENTS)
+    logits = np.asarray(vae_module.decode(model, params, z), np.float64)
+    sigmoid = np.asarray(decoding.decode_latents(model, params, z))
+    clipped = np.asarray(decoding.decode_latents(model, params, z, output="clip"))
+    np.testing.assert_allclose(sigmoid, 1.0 / (1.0 + np.exp(-logits)), atol=1e-6)
+    np.testing.assert_allclose(clipped, np.clip(logits, 0.0, 1.0), atol=1e-6)
+    with pytest.raises(ValueError, match="batch_size"):
+        decoding.decode_latents(model, params, z, batch_size=0)
