@@ -27,11 +27,11 @@ def _check_pair(images: Array, other: Array, other_name: str) -> None:
 def bernoulli_nll(images: ArrayLike, logits: ArrayLike, *, subtract_entropy: bool = False) -> Array:
     """Bernoulli negative log-likelihood of ``images`` under ``sigmoid(logits)``.
 
-    ``sum_pixels [max(l, 0) - l*x + log(1 + exp(-|l|))]``, the stable sigmoid
-    cross-entropy. Grey-level targets ``x`` in [0, 1] are allowed (the usual relaxation);
-    then the minimum over logits is the targets' entropy, which ``subtract_entropy``
-    removes (disentanglement_lib's ``subtract_true_image_entropy``, with the same clip of
-    the targets to [1e-6, 1 - 1e-6]).
+    ``sum_pixels [softplus(l) - l*x]`` (``softplus(l) = max(l, 0) + log(1 + exp(-|l|))``
+    evaluated stably), the sigmoid cross-entropy. Grey-level targets ``x`` in [0, 1] are
+    allowed (the usual relaxation); then the minimum over logits is the targets' entropy,
+    which ``subtract_entropy`` removes (disentanglement_lib's
+    ``subtract_true_image_entropy``, with the same clip of the targets to [1e-6, 1 - 1e-6]).
 
     Args:
         images: ``[N,H,W,C]`` (or ``[N,D]``) targets in [0, 1].
@@ -43,7 +43,7 @@ def bernoulli_nll(images: ArrayLike, logits: ArrayLike, *, subtract_entropy: boo
     """
     images, logits = jnp.asarray(images), jnp.asarray(logits)
     _check_pair(images, logits, "logits")
-    xent = jnp.maximum(logits, 0) - logits * images + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+    xent = jax.nn.softplus(logits) - logits * images
     loss = jnp.sum(xent.reshape(xent.shape[0], -1), axis=1)
     if subtract_entropy:
         p = jnp.clip(images, 1e-6, 1 - 1e-6)
