@@ -57,12 +57,16 @@ def init_reference_params(
 
 
 def reference_forward(params, images, eps, *, conv="plain", deconv="plain"):
-    """``(mean, logvar, logits)`` of the reference VAE in ``lax`` (NHWC)."""
-    conv_fn = conv_forms.CONV_FORMS[conv]
-    deconv_fn = conv_forms.DECONV_FORMS[deconv]
+    """``(mean, logvar, logits)`` of the reference VAE in ``lax`` (NHWC).
+
+    ``conv``/``deconv`` name a form of :mod:`benchmarks.conv_forms` for every strided
+    layer, or give a tuple with one name per layer.
+    """
+    convs = (conv,) * 4 if isinstance(conv, str) else tuple(conv)
+    deconvs = (deconv,) * 4 if isinstance(deconv, str) else tuple(deconv)
     h = images
-    for w, b in params["encoder_convs"]:
-        h = jax.nn.relu(conv_fn(h, w) + b)
+    for (w, b), form in zip(params["encoder_convs"], convs, strict=True):
+        h = jax.nn.relu(conv_forms.CONV_FORMS[form](h, w) + b)
     h = h.reshape(h.shape[0], -1)
     w, b = params["encoder_hidden"]
     h = jax.nn.relu(h @ w + b)
@@ -73,10 +77,10 @@ def reference_forward(params, images, eps, *, conv="plain", deconv="plain"):
     h = jax.nn.relu(z @ w + b)
     w, b = params["decoder_dense2"]
     h = jax.nn.relu(h @ w + b).reshape(-1, 4, 4, 64)
-    deconvs = params["decoder_deconvs"]
-    for i, (w, b) in enumerate(deconvs):
-        h = deconv_fn(h, w) + b
-        if i < len(deconvs) - 1:
+    layers_ = params["decoder_deconvs"]
+    for i, ((w, b), form) in enumerate(zip(layers_, deconvs, strict=True)):
+        h = conv_forms.DECONV_FORMS[form](h, w) + b
+        if i < len(layers_) - 1:
             h = jax.nn.relu(h)
     return mean, logvar, h
 

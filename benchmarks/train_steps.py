@@ -15,6 +15,7 @@ discriminator's work is not counted.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -211,13 +212,56 @@ def bench_sweep(
     ]
 
 
+# The fastest exact form per layer of benchmarks/conv_forms.py (layers/conv_vae).
+PROTOTYPE_FORMS = {
+    "conv": ("s2d_fastdw", "subpixel_vjp", "s2d_fastdw", "s2d_fastdw"),
+    "deconv": ("subpixel_fastdw", "subpixel_fastdw", "subpixel_fastdw", "plain"),
+}
+
+
+def make_prototype_step(batch_size: int, *, beta: float, forms=PROTOTYPE_FORMS):
+    """A β-VAE train step of the reference architecture built from the benchmark's own
+    layer forms (:func:`benchmarks.layers.reference_forward`), with the library's
+    objective (``disentax.losses.OBJECTIVES["beta_vae"]``) and Adam(1e-4): what the
+    library's step would cost with those forms. ``step(images) -> loss``."""
+    import optax
+
+    from benchmarks import layers
+    from disentax import losses, models
+
+    params = layers.init_reference_params(jax.random.key(0))
+    tx = optax.adam(1e-4)
+    objective = losses.OBJECTIVES["beta_vae"]
+
+    def loss_fn(p, images, key):
+        eps = jax.random.normal(key, (images.shape[0], 10), images.dtype)
+        mean, logvar, logits = layers.reference_forward(
+            p, images, eps, conv=forms["conv"], deconv=forms["deconv"]
+        )
+        z = mean + jax.numpy.exp(0.5 * logvar) * eps
+        out = models.VAEOutput(mean, logvar, z, logits)
+        return objective(images, out, step=0, beta=beta)[0]
+
+    @functools.partial(jax.jit, donate_argnums=(0,))
+    def step(state, images):
+        p, opt_state, i = state
+        loss, grads = jax.value_and_grad(loss_fn)(
+            p, images, jax.random.fold_in(jax.random.key(1), i)
+        )
+        updates, opt_state = tx.update(grads, opt_state, p)
+        return (optax.apply_updates(p, updates), opt_state, i + 1), {"loss": loss}
+
+    return step, (params, tx.init(params), jax.numpy.zeros((), jax.numpy.int32))
+
+
 def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[str, Any]]:
     """disentax vs the equal-architecture PyTorch β-VAE, same batch, interleaved.
 
     Both get the same fixed, pre-rendered dSprites batch (so the comparison is the model
     and optimizer work alone) with one thread each; rows ``compare/torch/b<N>/disentax``
     (the library's default layer forms, with ``ratio_vs_torch``, the paired ratio of
-    images/s), ``.../disentax_tuned_forms`` (the per-layer forms of :data:`TUNED_FORMS`)
+    images/s), ``.../disentax_tuned_forms`` (the per-layer forms of :data:`TUNED_FORMS`),
+    ``.../prototype_forms`` (:func:`make_prototype_step`, the benchmark's fastest forms)
     and ``.../torch``.
     """
     try:
@@ -239,9 +283,11 @@ def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[st
     tuned_step, tuned_state, _ = make_step(
         "beta_vae", batch_size, sample_in_step=False, model_kwargs=TUNED_FORMS
     )
+    proto_step, proto_state = make_prototype_step(batch_size, beta=beta)
     runners = {
         "disentax": _Runner(step, state, batch),
         "disentax_tuned_forms": _Runner(tuned_step, tuned_state, batch),
+        "prototype_forms": _Runner(proto_step, proto_state, batch),
         "torch": lambda: torch_step(torch_images),
     }
     timings = harness.measure_interleaved(runners, repeats=ctx.repeats, min_repeat_s=0.2)
@@ -260,6 +306,9 @@ def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[st
             compile_s = max(0.0, runners[variant].first_call_s - timing.median_s)
         if variant == "disentax_tuned_forms":
             extra["forms"] = TUNED_FORMS
+        if variant == "prototype_forms":
+            extra["forms"] = PROTOTYPE_FORMS
+        if variant in ("disentax_tuned_forms", "prototype_forms"):
             extra["ratio_vs_default_forms"] = ratios["disentax"]
         rows.append(
             harness.result(
