@@ -41,6 +41,7 @@ from disentax.models.im2col import (
     conv2d_matmul,
     conv_input_grad_phases,
     conv_kernel_grad,
+    conv_kernel_grad_single_channel,
     conv_transpose2d_matmul,
     depth_to_space,
     transpose_phases,
@@ -103,10 +104,14 @@ def _kernel_grad(x: Array, g: Array, kernel_size: int) -> Array:
 
     One ``G^T P`` product (``conv_kernel_grad``) where it was measured faster than XLA:CPU's
     own kernel gradient (inputs of at least 32x32 pixels and 8 channels: the reference's
-    32-channel k4 layers), lax's otherwise (narrow inputs make the product's operand thin).
+    32-channel k4 layers), one tap-major product for 1-channel inputs (the image layer and
+    the adjoint of the last decoder layer), lax's otherwise.
     """
-    if kernel_size % 2 == 0 and min(x.shape[1:3]) >= 32 and x.shape[-1] >= 8:
+    even = kernel_size % 2 == 0 and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0
+    if even and min(x.shape[1:3]) >= 32 and x.shape[-1] >= 8:
         return conv_kernel_grad(x, g, kernel_size)
+    if even and x.shape[-1] == 1:
+        return conv_kernel_grad_single_channel(x, g, kernel_size)
     shape = (kernel_size, kernel_size, x.shape[-1], g.shape[-1])
     _, vjp = jax.vjp(lambda kern: _conv_lax(x, kern), jnp.zeros(shape, x.dtype))
     return vjp(g)[0]

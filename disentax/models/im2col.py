@@ -127,6 +127,36 @@ def conv_kernel_grad(x: Array, g: Array, k: int) -> Array:
     return gtp.reshape(q, q, o, 2, 2, c).transpose(0, 3, 1, 4, 5, 2).reshape(k, k, c, o)
 
 
+def conv_kernel_grad_single_channel(x: Array, g: Array, k: int) -> Array:
+    """Kernel gradient ``[k,k,1,O]`` of the stride-2 SAME convolution of a 1-channel input.
+
+    The ``k*k`` stride-2 slices of ``pad(x)`` are stacked tap-major, ``[k*k, N*H/2*W/2]``,
+    and one product with the cotangent ``[N*H/2*W/2, O]`` gives every tap at once.
+
+    Args:
+        x: ``[N,H,W,1]`` (even ``H``, ``W``).
+        g: ``[N,H/2,W/2,O]``.
+        k: the even kernel size.
+
+    Returns:
+        ``[k,k,1,O]``.
+    """
+    n, h, w, _ = x.shape
+    pad = (k - 2) // 2
+    xp = jnp.pad(x[..., 0], ((0, 0), (pad, pad), (pad, pad)))
+    ho, wo = h // 2, w // 2
+    taps = jnp.stack(
+        [
+            lax.slice(xp, (0, a, b), (n, a + 2 * ho - 1, b + 2 * wo - 1), (1, 2, 2))
+            for a in range(k)
+            for b in range(k)
+        ]
+    )
+    o = g.shape[-1]
+    grad = lax.dot_general(taps.reshape(k * k, -1), g.reshape(-1, o), (((1,), (0,)), ((), ())))
+    return grad.reshape(k, k, 1, o)
+
+
 def _conv_forward(x: Array, kernel: Array) -> tuple[Array, Array]:
     n, h, w, _ = x.shape
     patches = conv_patches(x, kernel.shape[0])

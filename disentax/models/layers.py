@@ -18,14 +18,14 @@ from disentax.typing import Array
 # Fastest exact form per backend and layer kind for the reference architecture, chosen by
 # timing forward + backward of every stride-2 layer at batch 64 on one CPU thread: on
 # XLA:CPU the sub-pixel forms beat lax by 2-25x for the transposed convolutions and ~1.7x
-# for the 32-channel k4 convolution, tie on the k2 ones, and the one-channel input
-# convolution (no input gradient needed) is fastest as plain lax. "matmul" lost on every
-# large layer (its patch matrices cost more memory traffic than they save).
+# for the 32-channel k4 convolution (their custom kernel gradients also beat lax's on the
+# one-channel layers), and tie on the k2 ones. "matmul" lost on every large layer (its
+# patch matrices cost more memory traffic than they save).
 # Keys: (kind, in_channels == 1 or out_channels == 1). Backends not listed use "lax".
 _DEFAULT_FORMS: dict[str, dict[tuple[str, bool], str]] = {
     "cpu": {
         ("conv", False): "subpixel",
-        ("conv", True): "lax",
+        ("conv", True): "subpixel",
         ("conv_transpose", False): "subpixel",
         ("conv_transpose", True): "subpixel",
     },
@@ -44,8 +44,8 @@ def default_form(
         backend: a JAX platform name; ``None`` means ``jax.default_backend()``.
 
     Returns:
-        One of ``FORMS``: on CPU the fastest measured form (``"subpixel"`` but for the
-        one-channel input convolution, which needs no input gradient), elsewhere ``"lax"``.
+        One of ``FORMS``: on CPU the fastest measured form (``"subpixel"`` for every layer
+        of the reference architecture), elsewhere ``"lax"``.
     """
     if kind not in ("conv", "conv_transpose"):
         raise ValueError(f"kind must be 'conv' or 'conv_transpose', got {kind!r}")

@@ -21,7 +21,7 @@ from disentax.models import (
     space_to_depth,
 )
 
-CASES = [(4, 1, 3), (4, 3, 5), (2, 3, 4)]  # (kernel, in channels, out channels)
+CASES = [(4, 1, 3), (4, 3, 5), (4, 3, 1), (2, 3, 4)]  # (kernel, in channels, out channels)
 
 
 @pytest.mark.parametrize("op", [conv2d, conv_transpose2d], ids=["conv", "conv_transpose"])
