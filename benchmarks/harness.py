@@ -141,7 +141,9 @@ def measure_interleaved(
 
     Returns:
       ``{name: (timing, ratios)}`` where ``ratios[other]`` is the median over repeats of
-      ``t_other / t_name`` (above 1: ``name`` is faster than ``other``).
+      ``t_other / t_name`` (above 1: ``name`` is faster than ``other``) and
+      ``ratios["cpu:" + other]`` the same ratio of process CPU times, which a loaded
+      machine distorts far less than wall time.
     """
     numbers = {}
     for name, fn in fns.items():
@@ -178,6 +180,16 @@ def measure_interleaved(
             for other in fns
             if other != name
         }
+        cpu = cpu_times[name]
+        ratios.update(
+            {
+                f"cpu:{other}": statistics.median(
+                    o / max(t, 1e-12) for o, t in zip(cpu_times[other], cpu, strict=True)
+                )
+                for other in fns
+                if other != name
+            }
+        )
         report[name] = (timing, ratios)
     return report
 
@@ -418,7 +430,13 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         note = r.get("note", "")
-        for key in ("ratio", "ratio_vs_torch", "ratio_vs_oracle"):
+        for key in (
+            "ratio",
+            "ratio_cpu",
+            "ratio_vs_torch",
+            "ratio_vs_torch_cpu",
+            "ratio_vs_oracle",
+        ):
             if r.get(key) is not None:
                 note = f"{key} {r[key]:.3g} " + note
         cells = [

@@ -181,6 +181,7 @@ def bench_layers(
             extra = {}
             if "torch" in fns and form_name != "torch":
                 extra["ratio_vs_torch"] = ratios["torch"]
+                extra["ratio_vs_torch_cpu"] = ratios["cpu:torch"]
                 extra["max_rel_diff"] = diffs[form_name]
             rows.append(
                 harness.result(

@@ -81,6 +81,7 @@ def bench_peak(ctx: harness.Context) -> list[dict[str, Any]]:
             **best,
             "name": "peak/matmul",
             "peak_gflops": info["peak_flops"] / 1e9,
+            "peak_gflops_cpu": info["peak_flops_cpu"] / 1e9,
             "note": f"best of {len(info['rows'])}: {best['name']}",
         }
     )

@@ -161,6 +161,7 @@ def bench_train_step(
         }
         if mesh > 1 and variant != "one_device":
             extra["ratio"] = ratios["one_device"]
+            extra["ratio_cpu"] = ratios["cpu:one_device"]
             extra["note"] = "vs one device (paired)"
         compile_s = max(0.0, runners[variant].first_call_s - timing.median_s)
         rows.append(
@@ -195,6 +196,7 @@ def bench_sweep(
     images = batch_size * num_models
     flops = images * conv_forms.train_flops_per_image()
     ratio = ratios["single"] * num_models  # (t_single / t_sweep) * S = throughput ratio
+    ratio_cpu = ratios["cpu:single"] * num_models
     return [
         harness.result(
             f"train_step/{objective}/b{batch_size}/sweep{num_models}",
@@ -204,6 +206,7 @@ def bench_sweep(
             flops=flops,
             **ctx.peaks(),
             ratio=ratio,
+            ratio_cpu=ratio_cpu,
             num_models=num_models,
             single_model_median_s=t_single.median_s,
             target_ratio=0.9,
@@ -302,6 +305,7 @@ def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[st
         compile_s = None
         if variant != "torch":
             extra["ratio_vs_torch"] = ratios["torch"]
+            extra["ratio_vs_torch_cpu"] = ratios["cpu:torch"]
             extra["target_ratio"] = 1.2
             compile_s = max(0.0, runners[variant].first_call_s - timing.median_s)
         if variant == "disentax_tuned_forms":
@@ -310,6 +314,7 @@ def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[st
             extra["forms"] = PROTOTYPE_FORMS
         if variant in ("disentax_tuned_forms", "prototype_forms"):
             extra["ratio_vs_default_forms"] = ratios["disentax"]
+            extra["ratio_vs_default_forms_cpu"] = ratios["cpu:disentax"]
         rows.append(
             harness.result(
                 f"compare/torch/b{batch_size}/{variant}",
