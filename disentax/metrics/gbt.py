@@ -206,6 +206,18 @@ def _best_splits(hist_g: Array, hist_w: Array):
     return feature, threshold, credit
 
 
+def _materialise(always_true: Array, values):
+    """``values``, computed once into buffers: a conditional XLA cannot fuse through.
+
+    XLA:CPU drops ``optimization_barrier`` before fusion, and would otherwise recompute
+    the softmax and the routing inside every masked operand of the histogram products.
+    ``always_true`` must be a traced ``True`` (e.g. ``step >= 0``).
+    """
+    return jax.lax.cond(
+        always_true, lambda v: v, lambda v: jax.tree_util.tree_map(jnp.zeros_like, v), values
+    )
+
+
 def _select(table: Array, index: Array) -> Array:
     """``table[t, index[t, n]]`` for a small table ``[T, V]`` (selects, no gather)."""
     out = jnp.zeros(index.shape, table.dtype)
@@ -320,19 +332,19 @@ def _fit(
     init = jnp.where(present, jnp.log(jnp.maximum(class_counts, 1) / n_train), _NEG)
     raw0 = jnp.broadcast_to(init[:, None], (num_tasks, bins_all_t.shape[1]))
 
-    def stage(_, carry):
+    def stage(step, carry):
         raw_all, importance = carry
+        always_true = step >= 0
         log_p = _log_softmax_per_factor(raw_all[:, :n_train], num_classes)
         p = jnp.exp(log_p)
         one_minus_p = -jnp.expm1(log_p)
         gradient = jnp.where(targets, one_minus_p, -p)  # y - p: the negative gradient
-        # The barrier materialises the operands once: otherwise XLA fuses the softmax
-        # into every masked copy of them and recomputes it per tree node.
-        grad_parts, hess_parts = jax.lax.optimization_barrier(
+        grad_parts, hess_parts = _materialise(
+            always_true,
             (
                 _to_parts(gradient, _GRAD_SCALE, precision),
                 _to_parts(p * one_minus_p, _HESS_SCALE, precision),
-            )
+            ),
         )
 
         node = jnp.zeros((num_tasks, raw_all.shape[1]), jnp.int32)
@@ -355,8 +367,7 @@ def _fit(
                 hist_g.reshape(shape4), hist_w.reshape(shape4)
             )
             importance = importance + jnp.sum(credit, axis=1)
-            # Materialised once (not re-derived inside every masked operand).
-            node = jax.lax.optimization_barrier(_route(node, bins_all_t, feature, threshold))
+            node = _materialise(always_true, _route(node, bins_all_t, feature, threshold))
 
         # Leaf sums of residuals and hessians from the last level's histograms.
         sum_g = _leaf_sums(hist_g.reshape(shape4), feature, threshold) / g_scale
