@@ -14,6 +14,11 @@ the same two kernels:
 * :func:`phase_product` / transposed convolution: for each output phase ``(py, px)`` the
   ``q x q`` patches at its offset, ``P [4, N*H*W, q*q*C]``, then depth-to-space.
 
+The kernel-gradient products :func:`conv_kernel_grad` (space-to-depth input, cotangent
+placed at each tap offset) and :func:`conv_kernel_grad_single_channel` (tap-major slices
+of a 1-channel input) need no patch matrix of the input and also serve the
+``"subpixel"`` form's custom VJPs.
+
 References:
     Chellapilla, Puri & Simard, "High Performance Convolutional Neural Networks for
     Document Processing", 2006 (im2col).
