@@ -11,13 +11,15 @@ cd "$(dirname "$0")/.."
 DISENTAX=${DISENTAX:-disentax}
 OUT=${1:-benchmarks/results/cpu.json}
 status=0
-objectives="beta_tcvae factor_vae annealed_vae dip_vae_i dip_vae_ii"
 names="peak/matmul compare/torch/b64 train_step/beta_vae/b64 train_step/beta_vae/b64/sweep8"
-names="$names startup/first_step metrics/suite data/render layers/conv_vae"
-for o in $objectives; do names="$names train_step/$o/b64"; done
-for o in beta_vae $objectives; do names="$names train_step/$o/b256"; done
-names="$names train_step/beta_vae/b256/mesh8 train_step/beta_vae/b64/bfloat16"
-names="$names metrics/scaling layers/conv_vae_bf16"
+names="$names train_step/beta_vae/b256/mesh8 data/render metrics/suite startup/first_step"
+names="$names train_step/beta_tcvae/b64 train_step/factor_vae/b64 layers/conv_vae"
+names="$names metrics/scaling"
+for o in annealed_vae dip_vae_i dip_vae_ii; do names="$names train_step/$o/b64"; done
+for o in beta_tcvae factor_vae annealed_vae dip_vae_i dip_vae_ii; do
+  names="$names train_step/$o/b256"
+done
+names="$names train_step/beta_vae/b64/bfloat16 layers/conv_vae_bf16"
 for name in $names; do
   echo "== $name"
   "$DISENTAX" bench "$name" --out "$OUT" || status=1

@@ -385,6 +385,15 @@ def merge_results(path: pathlib.Path, run: dict[str, Any]) -> dict[str, Any]:
     names it measured) and ``results`` (the latest row for each name, each pointing at
     its run by ``run``).
     """
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(path.suffix + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent benchmark processes merge in turn
+        return _merge_locked(path, run)
+
+
+def _merge_locked(path: pathlib.Path, run: dict[str, Any]) -> dict[str, Any]:
     doc: dict[str, Any] = {"schema": 1, "runs": [], "results": [], "skipped": []}
     if path.is_file():
         loaded = json.loads(path.read_text())

@@ -35,14 +35,6 @@ def build_parts(objective: str, batch_size: int):
     return spec, config_schema.build(spec)
 
 
-# Per-layer forms chosen from the one-thread layer profile (layers/conv_vae, CPU time):
-# the fastest of the library's forms for each layer of the reference VAE.
-TUNED_FORMS = {
-    "encoder_forms": ("subpixel", "subpixel", "subpixel", "subpixel"),
-    "decoder_forms": ("matmul", "matmul", "matmul", "lax"),
-}
-
-
 def make_step(
     objective: str,
     batch_size: int,
@@ -54,8 +46,8 @@ def make_step(
 ):
     """The compiled train step of the shipped config and its initial state.
 
-    ``model_kwargs`` (e.g. :data:`TUNED_FORMS`) rebuild the config's model with extra
-    architecture options of ``disentax.models.make_model``.
+    ``model_kwargs`` (e.g. ``encoder_forms``/``decoder_forms``) rebuild the config's model
+    with extra architecture options of ``disentax.models.make_model``.
     """
     import dataclasses
 
@@ -263,8 +255,7 @@ def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[st
     Both get the same fixed, pre-rendered dSprites batch (so the comparison is the model
     and optimizer work alone) with one thread each; rows ``compare/torch/b<N>/disentax``
     (the library's default layer forms, with ``ratio_vs_torch``, the paired ratio of
-    images/s), ``.../disentax_tuned_forms`` (the per-layer forms of :data:`TUNED_FORMS`),
-    ``.../prototype_forms`` (:func:`make_prototype_step`, the benchmark's fastest forms)
+    images/s), ``.../prototype_forms`` (:func:`make_prototype_step`, the benchmark's fastest forms)
     and ``.../torch``.
     """
     try:
@@ -283,13 +274,9 @@ def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[st
     model = torch_reference.ConvVAE(num_latents=10, channels=images.shape[-1])
     torch_step = torch_reference.make_train_step(model, beta=beta, learning_rate=1e-4)
     torch_images = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
-    tuned_step, tuned_state, _ = make_step(
-        "beta_vae", batch_size, sample_in_step=False, model_kwargs=TUNED_FORMS
-    )
     proto_step, proto_state = make_prototype_step(batch_size, beta=beta)
     runners = {
         "disentax": _Runner(step, state, batch),
-        "disentax_tuned_forms": _Runner(tuned_step, tuned_state, batch),
         "prototype_forms": _Runner(proto_step, proto_state, batch),
         "torch": lambda: torch_step(torch_images),
     }
@@ -308,11 +295,9 @@ def bench_torch_paired(ctx: harness.Context, *, batch_size: int) -> list[dict[st
             extra["ratio_vs_torch_cpu"] = ratios["cpu:torch"]
             extra["target_ratio"] = 1.2
             compile_s = max(0.0, runners[variant].first_call_s - timing.median_s)
-        if variant == "disentax_tuned_forms":
-            extra["forms"] = TUNED_FORMS
         if variant == "prototype_forms":
             extra["forms"] = PROTOTYPE_FORMS
-        if variant in ("disentax_tuned_forms", "prototype_forms"):
+        if variant == "prototype_forms":
             extra["ratio_vs_default_forms"] = ratios["disentax"]
             extra["ratio_vs_default_forms_cpu"] = ratios["cpu:disentax"]
         rows.append(
