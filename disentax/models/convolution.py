@@ -43,7 +43,6 @@ from disentax.models.im2col import (
     conv_kernel_grad,
     conv_kernel_grad_single_channel,
     conv_transpose2d_matmul,
-    depth_to_space,
     transpose_phases,
 )
 from disentax.typing import Array
@@ -70,11 +69,12 @@ def subpixel_conv(x: Array, weights: Array, offsets: tuple[int, int]) -> Array:
     """Four per-phase stride-1 correlations as ONE convolution + depth-to-space.
 
     ``out[n, 2i+py, 2j+px, o] = sum_{a,b,c} x[n, i+off[py]+a, j+off[px]+b, c]
-    * weights[py, px, a, b, c, o]`` (zero outside ``x``): the phases' ``q x q`` taps are
-    placed in their union window, giving one stride-1 kernel with ``4*O`` output channels.
-    (Computing a ``q x q`` convolution on a padded grid and reading each phase at its
-    offset avoids the union's zero taps, but its gradient ran several times slower on
-    XLA:CPU.)
+    * weights[py, px, a, b, c, o]`` (zero outside ``x``). One ``q x q`` stride-1
+    convolution with ``4*O`` output channels runs over ``x`` padded to cover every phase's
+    window; phase ``(py, px)`` reads its ``H x W`` window of the result at
+    ``(off[py] - min(off), off[px] - min(off))`` and the phases are interleaved
+    (depth-to-space with per-phase offsets). No zero taps are multiplied. Used inside
+    custom VJPs only: XLA:CPU's own gradient of this form was several times slower.
 
     Args:
         x: ``[N,H,W,C]``.
@@ -84,19 +84,20 @@ def subpixel_conv(x: Array, weights: Array, offsets: tuple[int, int]) -> Array:
     Returns:
         ``[N,2H,2W,O]``.
     """
-    c = x.shape[-1]
+    n, h, w, c = x.shape
     q, o = weights.shape[2], weights.shape[-1]
     lo, hi = min(offsets), max(offsets) + q - 1
-    size = hi - lo + 1
-    phases = []
-    for py in range(2):
-        for px in range(2):
-            sy, sx = offsets[py] - lo, offsets[px] - lo
-            pads = ((sy, size - q - sy), (sx, size - q - sx), (0, 0), (0, 0))
-            phases.append(jnp.pad(weights[py, px], pads))
-    kernel = jnp.stack(phases, axis=-2).reshape(size, size, c, 4 * o)
+    kernel = weights.transpose(2, 3, 4, 0, 1, 5).reshape(q, q, c, 4 * o)
     y = lax.conv_general_dilated(x, kernel, (1, 1), ((-lo, hi), (-lo, hi)), dimension_numbers=_DIMS)
-    return depth_to_space(y)
+    y = y.reshape(*y.shape[:3], 2, 2, o)
+    rows = []
+    for py in range(2):
+        sy = offsets[py] - lo
+        cols = [
+            y[:, sy : sy + h, offsets[px] - lo : offsets[px] - lo + w, py, px] for px in range(2)
+        ]
+        rows.append(jnp.stack(cols, axis=3))
+    return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, o)
 
 
 def _kernel_grad(x: Array, g: Array, kernel_size: int) -> Array:
