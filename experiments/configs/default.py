@@ -17,7 +17,7 @@ machine itself was too loaded to time (not yet measured there); the evaluation a
 traversal time on CPU is not yet measured.
 Expected scores: not yet measured. (A 5,000-step run of this config on the H200 put posX,
 posY and scale into separate latents in its traversals; its reconstruction loss was 127 at
-step 1,000 and 124 at step 1,500 against 93 at step 5,000. The 1,500-step traversals
+step 1,000 and 123.5 at step 1,500 against 93 at step 5,000. The 1,500-step traversals
 themselves were not yet inspected.)
 """
 

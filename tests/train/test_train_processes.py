@@ -40,6 +40,7 @@ def child_env(devices=1):
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     env["JAX_PLATFORMS"] = "cpu"
     env["JAX_COMPILATION_CACHE_DIR"] = str(ROOT / ".jax_cache" / "tests")
+    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
