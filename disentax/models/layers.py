@@ -4,7 +4,9 @@
 ``flax.linen.Conv`` / ``flax.linen.ConvTranspose`` with ``strides=(2, 2)`` and
 ``padding="SAME"`` (``kernel [k,k,C,O]``, ``bias [O]``, same initialisers), so checkpoints
 are interchangeable whatever ``form`` computes them. ``form=None`` picks the form that was
-fastest for that layer on the current backend (:func:`default_form`).
+fastest for that layer on the current backend (:func:`default_form`). The ``"subpixel"``
+and ``"matmul"`` forms define custom VJPs: reverse-mode derivatives (``jax.grad``,
+``jax.vjp``) work, forward-mode ones (``jax.jvp``, ``jax.jacfwd``) need ``form="lax"``.
 """
 
 from collections.abc import Callable
