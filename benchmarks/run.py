@@ -130,10 +130,11 @@ def configure_threads() -> str:
     if xla_bridge.backends_are_initialized():
         return "XLA backend already initialised: its thread settings were kept"
     flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        # first: XLA stops reading flags at the bare `intra_op_parallelism_threads=1`
+        flags = f"--xla_force_host_platform_device_count={HOST_DEVICES} {flags}"
     if "xla_cpu_multi_thread_eigen" not in flags:
         flags = f"{flags} {ONE_THREAD_XLA_FLAGS}"
-    if "xla_force_host_platform_device_count" not in flags:
-        flags = f"{flags} --xla_force_host_platform_device_count={HOST_DEVICES}"
     os.environ["XLA_FLAGS"] = flags.strip()
     note = "one thread per framework"
     if hasattr(os, "sched_setaffinity"):
