@@ -143,10 +143,13 @@ def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
     key = jax.random.key(spec.seed)
     checkpoints = Checkpoints(workdir / "checkpoints", max_to_keep=spec.keep_checkpoints)
     writer = None
+    latest = checkpoints.latest_step()
     # compile the train step in the background while the state is initialised/restored
-    compile_step = _in_thread(train_step.precompile(key))
+    needed = latest is None or latest < spec.num_steps
+    compile_step = _in_thread(train_step.precompile(key) if needed else (lambda: None))
+    trained_now = False
     try:
-        if checkpoints.latest_step() is not None:
+        if latest is not None:
             abstract = _abstract_state(train_step, key, par.replicated_sharding(mesh))
             state, start = checkpoints.restore(abstract)
             state = train_step.place(state)
@@ -160,6 +163,7 @@ def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
                 print(f"{workdir} already trained to step {start} (num_steps={spec.num_steps})")
             last = {"step": start}
         else:
+            trained_now = True
             writer = Writer(workdir, num_steps=spec.num_steps, start_step=start, enabled=main)
             last = _train(
                 spec,
@@ -178,7 +182,8 @@ def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
         checkpoints.close()
         if writer is not None:
             writer.close()
-    if spec.evaluate and last.get("step", 0) >= spec.num_steps:
+    finished = last.get("step", 0) >= spec.num_steps
+    if spec.evaluate and finished and (trained_now or not (workdir / "evaluation.json").exists()):
         _evaluate(workdir)
     return last
 

@@ -49,6 +49,7 @@ from jax.sharding import Mesh
 
 from disentax import parallel as par
 from disentax.train.state import TrainState, create_train_state
+from disentax.train.update import Update, step_keys
 
 __all__ = ["STEP_COMPILER_OPTIONS", "TrainStep", "make_train_step", "step_keys"]
 
@@ -59,14 +60,6 @@ __all__ = ["STEP_COMPILER_OPTIONS", "TrainStep", "make_train_step", "step_keys"]
 STEP_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 1}}
 
 
-def step_keys(state_key: jax.Array, step) -> tuple[jax.Array, jax.Array]:
-    """``(data_key, noise_key)`` of one step: the data key is the same for every step
-    (batches are drawn from ``fold_in(data_key, step)`` by the data module); the noise key
-    is ``fold_in(model_key, step)``."""
-    data_key, model_key = jax.random.split(state_key)
-    return data_key, jax.random.fold_in(model_key, step)
-
-
 def _images_of(batch):
     if batch is None:
         return None
@@ -75,91 +68,6 @@ def _images_of(batch):
     if isinstance(batch, tuple | list):
         return batch[0]
     return batch
-
-
-@dataclasses.dataclass(frozen=True)
-class _Update:
-    """The single-model update on a global batch (shared by the jit and pmap paths)."""
-
-    model: Any
-    objective: Callable
-    tx: optax.GradientTransformation
-    reconstruction: str
-    discriminator: Any
-    discriminator_tx: Any
-    discriminator_loss: Callable | None
-    permute_dims: Callable | None
-    gather: Callable  # identity (jit) or all_gather over the pmap axis
-    reduce_grads: Callable  # identity (jit) or pmean over the pmap axis
-    num_shards: int  # 1 (jit: global view) or the pmap device count
-    shard_index: Callable  # () -> this shard's index (0 under jit)
-
-    def __call__(self, state: TrainState, images, hyper):
-        _, noise_key = step_keys(state.key, state.step)
-        z_key, perm_key = jax.random.split(noise_key)
-        params, opt_state = state.params, state.opt_state
-        disc_params = params.get("discriminator")
-
-        def vae_loss(vae_params):
-            # The noise is drawn for the global batch and sliced, so every parallel layout
-            # gives the same z to the same row; the VAE module applies
-            # z = mean + exp(logvar / 2) * noise.
-            n_local = images.shape[0]
-            noise = jax.random.normal(z_key, (n_local * self.num_shards, self.model.num_latents))
-            noise = jax.lax.dynamic_slice_in_dim(noise, self.shard_index() * n_local, n_local)
-            out = self.model.apply({"params": vae_params}, images, noise)
-            out = self.gather(out)
-            full_images = self.gather(images)
-            extra = {}
-            if self.discriminator is not None:
-                frozen = jax.lax.stop_gradient(disc_params)
-                extra["discriminator_logits"] = self.discriminator.apply({"params": frozen}, out.z)
-            loss, aux = self.objective(
-                full_images,
-                out,
-                step=state.step,
-                reconstruction=self.reconstruction,
-                **hyper,
-                **extra,
-            )
-            return loss, (aux, out.z)
-
-        (loss, (aux, z)), grads = jax.value_and_grad(vae_loss, has_aux=True)(params["vae"])
-        grads = self.reduce_grads(grads)
-        updates, vae_opt = self.tx.update(grads, opt_state["vae"], params["vae"])
-        new_params = {"vae": optax.apply_updates(params["vae"], updates)}
-        new_opt = {"vae": vae_opt}
-        metrics = {k: v for k, v in aux.items() if jnp.ndim(v) == 0}
-        metrics["loss"] = loss
-        metrics["grad_norm"] = optax.tree.norm(grads)
-
-        if self.discriminator is not None:
-            # z is the global batch's sample (identical on every pmap device), detached:
-            # the discriminator's gradient never reaches the VAE and vice versa.
-            z = jax.lax.stop_gradient(z)
-            z_perm = self.permute_dims(perm_key, z)
-
-            def disc_loss(dp):
-                logits_z = self.discriminator.apply({"params": dp}, z)
-                logits_perm = self.discriminator.apply({"params": dp}, z_perm)
-                return self.discriminator_loss(logits_z, logits_perm)
-
-            (d_loss, d_aux), d_grads = jax.value_and_grad(disc_loss, has_aux=True)(disc_params)
-            d_updates, d_opt = self.discriminator_tx.update(
-                d_grads, opt_state["discriminator"], disc_params
-            )
-            new_params["discriminator"] = optax.apply_updates(disc_params, d_updates)
-            new_opt["discriminator"] = d_opt
-            metrics["discriminator/loss"] = d_loss
-            for k, v in d_aux.items():
-                if jnp.ndim(v) == 0:
-                    name = k if k.startswith("discriminator/") else f"discriminator/{k}"
-                    metrics.setdefault(name, v)
-
-        new_state = TrainState(
-            step=state.step + 1, params=new_params, opt_state=new_opt, key=state.key
-        )
-        return new_state, metrics
 
 
 def _sample_images(dataset, state_key, step, global_batch, shard=None):
@@ -329,7 +237,7 @@ def make_train_step(
 
     pmap_mode = parallel == "pmap"
     axis = par.DATA_AXIS
-    update = _Update(
+    update = Update(
         model=model,
         objective=objective,
         tx=tx,

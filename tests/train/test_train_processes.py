@@ -26,9 +26,9 @@ RUN = [
     "--config.dataset=synthetic_identity",
     "--config.batch_size=8",
     "--config.num_latents=4",
-    "--config.num_steps=400",
-    "--config.log_every=50",
-    "--config.checkpoint_every=50",
+    "--config.num_steps=200",
+    "--config.log_every=20",
+    "--config.checkpoint_every=20",
     "--config.evaluate=False",
 ]
 
@@ -88,7 +88,7 @@ def test_kill9_then_restart_equals_uninterrupted_run(tmp_path):
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     interrupted_at = checkpoint_steps(killed)[-1]
-    assert interrupted_at < 400, "the run finished before it could be killed"
+    assert interrupted_at < 200, "the run finished before it could be killed"
 
     again = subprocess.run(
         train_command(killed), env=child_env(), capture_output=True, text=True, timeout=600
@@ -96,7 +96,7 @@ def test_kill9_then_restart_equals_uninterrupted_run(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"resuming {killed} from checkpoint step" in again.stdout
     a, b = load_run(straight), load_run(killed)
-    assert a.step == b.step == 400
+    assert a.step == b.step == 200
     chex.assert_trees_all_equal(a.params, b.params)
 
 
