@@ -37,6 +37,7 @@ from disentax.viz.plots import (
 from disentax.viz.rendering import Rendering, render
 from disentax.viz.report import ARTEFACTS, render_report, write_report
 from disentax.viz.traversals import (
+    KL_THRESHOLD,
     VALUE_RANGES,
     Traversal,
     check_latents,
@@ -50,6 +51,7 @@ from disentax.viz.workdir import OWNED_FILES, traverse_workdir
 __all__ = [
     "ARTEFACTS",
     "CYCLES",
+    "KL_THRESHOLD",
     "OWNED_FILES",
     "VALUE_RANGES",
     "Animation",

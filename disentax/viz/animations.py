@@ -170,7 +170,7 @@ def animate_cycles(
     reference_images: ArrayLike | None = None,
     latents: Sequence[int] | None = None,
     order: str = "kl",
-    kl_threshold: float = 0.01,
+    kl_threshold: float = traversals.KL_THRESHOLD,
     output: str = "sigmoid",
 ) -> dict[str, Animation]:
     """Decodes several animated traversals at once (one program for all their frames).

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from disentax.typing import ArrayLike
 from disentax.viz import grids
-from disentax.viz.traversals import Traversal
+from disentax.viz.traversals import KL_THRESHOLD, Traversal
 
 __all__ = [
     "CURVE_KEYS",
@@ -188,7 +188,7 @@ def image_figure(image: ArrayLike, *, title: str) -> Figure:
     return figure
 
 
-def kl_figure(kl: ArrayLike, *, kl_threshold: float = 0.01) -> Figure:
+def kl_figure(kl: ArrayLike, *, kl_threshold: float = KL_THRESHOLD) -> Figure:
     """Bar chart of the average KL of every latent (inactive latents in grey).
 
     Args:

@@ -56,7 +56,7 @@ def render(
     num_frames: int = 20,
     num_reconstructions: int = 16,
     latents: Sequence[int] | None = None,
-    kl_threshold: float = 0.01,
+    kl_threshold: float = traversals.KL_THRESHOLD,
     output: str = "sigmoid",
 ) -> Rendering:
     """Traversal grid, animations and reconstructions from one program.

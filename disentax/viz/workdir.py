@@ -98,7 +98,7 @@ def traverse_workdir(
     num_frames: int = 20,
     num_reference: int = 256,
     value_range: str = "prior",
-    kl_threshold: float = 0.01,
+    kl_threshold: float = traversals.KL_THRESHOLD,
     seed: int = 0,
 ) -> dict[str, pathlib.Path]:
     """Writes the traversal grid, GIFs, reconstructions, plots and ``report.html``.
