@@ -401,7 +401,17 @@ def _merge_locked(path: pathlib.Path, run: dict[str, Any]) -> dict[str, Any]:
             doc = loaded
     index = len(doc["runs"])
     new_names = {r["name"] for r in run["results"]} | {s["name"] for s in run["skipped"]}
-    doc["runs"].append({k: v for k, v in run.items() if k not in ("results", "skipped")})
+    # rows a re-run benchmark no longer produces (a variant removed) go too
+    known, rerun = run.get("known_benchmarks", ()), set(run.get("benchmarks", ()))
+
+    def owner(row_name: str) -> str | None:
+        owners = [b for b in known if row_name == b or row_name.startswith(b + "/")]
+        return max(owners, key=len) if owners else None
+
+    new_names |= {r["name"] for r in doc["results"] if owner(r["name"]) in rerun}
+    doc["runs"].append(
+        {k: v for k, v in run.items() if k not in ("results", "skipped", "known_benchmarks")}
+    )
     doc["runs"][-1]["names"] = sorted(new_names)
     doc["results"] = [r for r in doc["results"] if r["name"] not in new_names]
     doc["results"] += [{**r, "run": index} for r in run["results"]]

@@ -31,6 +31,10 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _layer_cell(r: dict) -> str:
+    return f"{_f(_cpu_ms(r))} ({_f(r.get('ratio_vs_torch_cpu'), 2)})"
+
+
 def _cpu_ms(r: dict) -> float | None:
     return r["cpu_median_s"] * 1e3 if r.get("cpu_median_s") else None
 
@@ -62,7 +66,8 @@ def render(doc: dict[str, Any]) -> str:
                     "images/s",
                     "images/CPU-s",
                     "% peak (CPU)",
-                    "ratio vs torch (paired)",
+                    "ratio vs torch (wall, paired)",
+                    "ratio vs torch (CPU, paired)",
                     "compile s",
                 ],
                 [
@@ -72,6 +77,7 @@ def render(doc: dict[str, Any]) -> str:
                         r.get("images_per_cpu_s"),
                         r.get("percent_of_peak_cpu"),
                         r.get("ratio_vs_torch"),
+                        r.get("ratio_vs_torch_cpu"),
                         r.get("compile_s"),
                     ]
                     for r in cmp_rows
@@ -92,7 +98,8 @@ def render(doc: dict[str, Any]) -> str:
                     "images/s",
                     "% peak (CPU)",
                     "compile s",
-                    "ratio",
+                    "ratio (wall)",
+                    "ratio (CPU)",
                 ],
                 [
                     [
@@ -105,6 +112,7 @@ def render(doc: dict[str, Any]) -> str:
                         r.get("percent_of_peak_cpu"),
                         r.get("compile_s"),
                         r.get("ratio"),
+                        r.get("ratio_cpu"),
                     ]
                     for r in steps
                 ],
@@ -208,14 +216,7 @@ def render(doc: dict[str, Any]) -> str:
                     [
                         s,
                         layer,
-                        *[
-                            (
-                                f"{_f(_cpu_ms(cells[f]))} ({_f(cells[f].get('ratio_vs_torch'), 2)})"
-                                if f in cells
-                                else "-"
-                            )
-                            for f in forms
-                        ],
+                        *[(_layer_cell(cells[f]) if f in cells else "-") for f in forms],
                     ]
                     for (s, layer), cells in table.items()
                 ],

@@ -203,6 +203,8 @@ def main(
         "created": harness.now(),
         "command": " ".join(sys.argv),
         "selection": name,
+        "benchmarks": names,
+        "known_benchmarks": list(BENCHMARKS),
         "quick": quick,
         "thread_setting": thread_note,
         "environment": harness.environment(),

@@ -77,6 +77,11 @@ def test_merge_replaces_rows_by_name(tmp_path):
     assert [r["name"] for r in doc["results"]] == ["a", "b"]
     assert doc["results"][1]["note"] == "new" and doc["results"][1]["run"] == 1
     assert json.loads(path.read_text()) == doc
+    # a re-run of benchmark "b" drops the rows it no longer produces ("b/old")
+    harness.merge_results(path, {**run, "results": [harness.result("b/old", t)]})
+    rerun = {**run, "benchmarks": ["b"], "known_benchmarks": ["a", "b"]}
+    doc = harness.merge_results(path, {**rerun, "results": [harness.result("b/new", t)]})
+    assert [r["name"] for r in doc["results"]] == ["a", "b/new"]
 
 
 def test_selection_by_name_and_prefix():
