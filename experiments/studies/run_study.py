@@ -152,10 +152,12 @@ def evaluate_entries(
     *,
     metrics: Sequence[str] | None = None,
     log: Callable[[str], None] = print,
+    **evaluation_kwargs,
 ) -> None:
     """Writes ``evaluation.json`` (every metric unless ``metrics``) of each trained entry.
 
     A folder whose ``evaluation.json`` already scores its newest checkpoint is skipped.
+    ``evaluation_kwargs`` go to ``evaluate_workdir`` (e.g. ``interventional_sizes``).
     """
     from disentax import evaluation
 
@@ -171,7 +173,9 @@ def evaluate_entries(
             continue
         log(f"evaluating {entry.name} at step {step}")
         t0 = time.perf_counter()
-        evaluation.evaluate_workdir(workdir, metrics=None if metrics is None else list(metrics))
+        evaluation.evaluate_workdir(
+            workdir, metrics=None if metrics is None else list(metrics), **evaluation_kwargs
+        )
         log(f"{entry.name}: evaluated in {time.perf_counter() - t0:.0f} s")
 
 
