@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--workdir", required=True, help="run folder holding checkpoints")
     evaluate.add_argument("--metrics", default=None, help="comma-separated metric names (all)")
     evaluate.add_argument("--step", type=int, default=None, help="checkpoint step (latest)")
+    evaluate.add_argument(
+        "--sizes",
+        choices=("auto", "reference", "quick"),
+        default="reference",
+        help="BetaVAE/FactorVAE score sizes: the study's (reference, ~20 CPU-minutes on a "
+        "CPU), 500/300 votes (quick), or quick on CPU and reference elsewhere (auto)",
+    )
 
     traverse = sub.add_parser("traverse", help="latent traversals, plots and report.html")
     traverse.add_argument("--workdir", required=True, help="run folder holding checkpoints")
@@ -198,7 +205,9 @@ def _cmd_evaluate(args) -> int:
     from disentax import evaluation
 
     metrics = None if args.metrics is None else [m for m in args.metrics.split(",") if m]
-    evaluation.evaluate_workdir(args.workdir, metrics=metrics, step=args.step)
+    evaluation.evaluate_workdir(
+        args.workdir, metrics=metrics, step=args.step, eval_sizes=args.sizes
+    )
     return 0
 
 

@@ -133,3 +133,13 @@ def test_evaluate_workdir_and_cli_write_evaluation_json(tmp_path, monkeypatch, t
     again = json.loads((tmp_path / "evaluation.json").read_text())
     assert set(again["metrics"]) == {"mig"}
     assert jnp.isfinite(again["metrics"]["mig"])
+
+
+def test_named_eval_sizes():
+    # "quick" keeps the reference batch and variance estimate, cuts the votes.
+    assert evaluation.resolve_eval_sizes("quick") == {"num_train": 500, "num_eval": 300}
+    assert evaluation.resolve_eval_sizes("reference") == {}
+    # the tests run on the CPU backend, where "auto" means "quick"
+    assert evaluation.resolve_eval_sizes("auto") == evaluation.resolve_eval_sizes("quick")
+    with pytest.raises(ValueError, match="eval_sizes"):
+        evaluation.resolve_eval_sizes("huge")

@@ -37,7 +37,7 @@ REQUIRED_KEYS = (
     "evaluate",
     "parallel",
 )
-OPTIONAL_KEYS = {"reconstruction": "bernoulli", "keep_checkpoints": 3}
+OPTIONAL_KEYS = {"reconstruction": "bernoulli", "keep_checkpoints": 3, "eval_sizes": "auto"}
 # Keys that may change between the runs of one workdir: they decide how long and how
 # visibly a run goes, not its trajectory (a resumed run is still the same run).
 RESUMABLE_KEYS = (
@@ -47,6 +47,7 @@ RESUMABLE_KEYS = (
     "evaluate",
     "keep_checkpoints",
     "parallel",
+    "eval_sizes",
 )
 # FactorVAE's discriminator optimizer, as in the reference study: Adam(1e-4, 0.5, 0.9).
 DISCRIMINATOR_ADAM = {"learning_rate": 1e-4, "b1": 0.5, "b2": 0.9}
@@ -71,6 +72,7 @@ class RunSpec:
     parallel: str
     reconstruction: str
     keep_checkpoints: int
+    eval_sizes: str
     resolved: dict  # JSON-ready resolved config
 
 
@@ -154,6 +156,10 @@ def validate(config) -> RunSpec:
         raise ValueError(
             f"config.reconstruction must be 'bernoulli' or 'gaussian', got {d['reconstruction']!r}"
         )
+    if d["eval_sizes"] not in ("auto", "reference", "quick"):
+        raise ValueError(
+            f"config.eval_sizes must be 'auto', 'reference' or 'quick', got {d['eval_sizes']!r}"
+        )
     if not isinstance(d["evaluate"], bool):
         raise ValueError(f"config.evaluate must be a bool, got {d['evaluate']!r}")
     lr = d["learning_rate"]
@@ -175,6 +181,7 @@ def validate(config) -> RunSpec:
         parallel=d["parallel"],
         reconstruction=d["reconstruction"],
         keep_checkpoints=_int(d, "keep_checkpoints", minimum=1),
+        eval_sizes=d["eval_sizes"],
     )
     resolved = {k: v for k, v in spec.items() if k not in ("objective", "hyperparameters")}
     resolved["objective"] = {"name": name, **hyper}

@@ -184,7 +184,7 @@ def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
             writer.close()
     finished = last.get("step", 0) >= spec.num_steps
     if spec.evaluate and finished and (trained_now or not (workdir / "evaluation.json").exists()):
-        _evaluate(workdir)
+        _evaluate(workdir, eval_sizes=spec.eval_sizes)
     return last
 
 
@@ -278,21 +278,14 @@ def _train(spec, parts, train_step, state, start, checkpoints, writer, mesh, t_e
     return last
 
 
-def _evaluate(workdir: pathlib.Path) -> None:
-    """Writes evaluation.json and the traversal outputs when those modules are present."""
-    import importlib.util
+def _evaluate(workdir: pathlib.Path, *, eval_sizes: str) -> None:
+    """Writes evaluation.json, then the traversal pictures and report.html (process 0)."""
+    from disentax import evaluation, viz
 
     if jax.process_index() != 0:
         return
-    if importlib.util.find_spec("disentax.evaluation") is not None:
-        from disentax import evaluation
-
-        if hasattr(evaluation, "evaluate_workdir"):
-            evaluation.evaluate_workdir(workdir)
-    from disentax import viz
-
-    if hasattr(viz, "traverse_workdir"):
-        viz.traverse_workdir(workdir)
+    evaluation.evaluate_workdir(workdir, eval_sizes=eval_sizes)
+    viz.traverse_workdir(workdir)
 
 
 def load_run(workdir: str | pathlib.Path, *, step: int | None = None) -> LoadedRun:

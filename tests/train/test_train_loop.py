@@ -141,6 +141,7 @@ def _with(config, **changes):
         ({"batch_size": 12}, r"config.batch_size=12 is not divisible by the device count 8"),
         ({"parallel": "pjit"}, "config.parallel"),
         ({"num_steps": 0}, "config.num_steps"),
+        ({"eval_sizes": "huge"}, "config.eval_sizes"),
     ],
 )
 def test_bad_config_fails_before_anything_is_written(tmp_path, changes, match):
