@@ -145,9 +145,13 @@ def section(table: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", help="a tier's results.json")
+    parser.add_argument("--notes", default=None, help="markdown appended verbatim")
     args = parser.parse_args(argv)
     table = json.loads(pathlib.Path(args.results).read_text(encoding="utf-8"))
-    sys.stdout.write(section(table))
+    text = section(table)
+    if args.notes:
+        text += "\n" + pathlib.Path(args.notes).read_text(encoding="utf-8")
+    sys.stdout.write(text)
     return 0
 
 
