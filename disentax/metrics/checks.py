@@ -26,6 +26,7 @@ __all__ = [
     "check_num_bins",
     "check_same_num_columns",
     "check_same_num_points",
+    "check_train_test",
     "is_concrete",
     "single_valued_factors",
 ]
@@ -165,6 +166,30 @@ def check_same_num_columns(*named: tuple[str, ArrayLike]) -> None:
     if len(set(sizes.values())) > 1:
         listing = ", ".join(f"{name} has {n}" for name, n in sizes.items())
         raise ValueError(f"arguments must have the same number of columns: {listing}")
+
+
+def check_train_test(
+    codes_train: ArrayLike,
+    factors_train: ArrayLike,
+    codes_test: ArrayLike,
+    factors_test: ArrayLike,
+    *,
+    min_train_points: int = 1,
+) -> tuple[Array, Array, Array, Array]:
+    """Checks a train/test split of codes and factors; returns the four checked arrays.
+
+    Each codes array is ``[N, L]`` and each factors array ``[N, F]``; codes and factors
+    of one split have the same ``N``, and both splits the same ``L`` and ``F``.
+    """
+    codes_train = check_codes(codes_train, name="codes_train", min_points=min_train_points)
+    codes_test = check_codes(codes_test, name="codes_test")
+    factors_train = check_factors(factors_train, name="factors_train")
+    factors_test = check_factors(factors_test, name="factors_test")
+    check_same_num_points(("codes_train", codes_train), ("factors_train", factors_train))
+    check_same_num_points(("codes_test", codes_test), ("factors_test", factors_test))
+    check_same_num_columns(("codes_train", codes_train), ("codes_test", codes_test))
+    check_same_num_columns(("factors_train", factors_train), ("factors_test", factors_test))
+    return codes_train, factors_train, codes_test, factors_test
 
 
 def check_num_bins(num_bins: int, num_points: int, *, name: str = "num_bins") -> None:

@@ -43,10 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from disentax.metrics.checks import (
-    check_codes,
-    check_factors,
-    check_same_num_columns,
-    check_same_num_points,
+    check_train_test,
     is_concrete,
 )
 from disentax.metrics.gbt import gradient_boosted_trees
@@ -95,14 +92,9 @@ def dci_from_importance(importance: ArrayLike) -> tuple[Array, Array]:
 
 
 def _check_inputs(codes_train, factors_train, codes_test, factors_test):
-    codes_train = check_codes(codes_train, name="codes_train", min_points=2)
-    codes_test = check_codes(codes_test, name="codes_test")
-    factors_train = check_factors(factors_train, name="factors_train")
-    factors_test = check_factors(factors_test, name="factors_test")
-    check_same_num_points(("codes_train", codes_train), ("factors_train", factors_train))
-    check_same_num_points(("codes_test", codes_test), ("factors_test", factors_test))
-    check_same_num_columns(("codes_train", codes_train), ("codes_test", codes_test))
-    check_same_num_columns(("factors_train", factors_train), ("factors_test", factors_test))
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test, min_train_points=2
+    )
     if codes_train.shape[1] < 2:
         raise ValueError(
             "codes_train needs at least 2 codes (columns): completeness uses the entropy in "

@@ -33,10 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from disentax.metrics.checks import (
-    check_codes,
-    check_factors,
-    check_same_num_columns,
-    check_same_num_points,
+    check_train_test,
     is_concrete,
 )
 from disentax.metrics.gbt import gradient_boosted_trees
@@ -93,14 +90,9 @@ def downstream_task(
     """
     if predictor not in _PREDICTORS:
         raise ValueError(f"predictor must be one of {_PREDICTORS}, got {predictor!r}")
-    codes_train = check_codes(codes_train, name="codes_train")
-    codes_test = check_codes(codes_test, name="codes_test")
-    factors_train = check_factors(factors_train, name="factors_train")
-    factors_test = check_factors(factors_test, name="factors_test")
-    check_same_num_points(("codes_train", codes_train), ("factors_train", factors_train))
-    check_same_num_points(("codes_test", codes_test), ("factors_test", factors_test))
-    check_same_num_columns(("codes_train", codes_train), ("codes_test", codes_test))
-    check_same_num_columns(("factors_train", factors_train), ("factors_test", factors_test))
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test
+    )
     sizes = tuple(int(n) for n in num_train)
     if not sizes or min(sizes) < 2 or max(sizes) > codes_train.shape[0]:
         raise ValueError(

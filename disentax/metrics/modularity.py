@@ -36,8 +36,8 @@ import numpy as np
 from disentax.metrics.checks import (
     check_codes,
     check_factors,
-    check_same_num_columns,
     check_same_num_points,
+    check_train_test,
     class_counts,
     single_valued_factors,
 )
@@ -119,14 +119,9 @@ def explicitness(
       ``{"train": scalar, "test": scalar}`` mean AUROCs in ``[0, 1]`` (1 = perfectly
       explicit, ~0.5 = uninformative codes).
     """
-    codes_train = check_codes(codes_train, name="codes_train")
-    codes_test = check_codes(codes_test, name="codes_test")
-    factors_train = check_factors(factors_train, name="factors_train")
-    factors_test = check_factors(factors_test, name="factors_test")
-    check_same_num_points(("codes_train", codes_train), ("factors_train", factors_train))
-    check_same_num_points(("codes_test", codes_test), ("factors_test", factors_test))
-    check_same_num_columns(("codes_train", codes_train), ("codes_test", codes_test))
-    check_same_num_columns(("factors_train", factors_train), ("factors_test", factors_test))
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test
+    )
     single_valued_factors(factors_train, metric="explicitness", name="factors_train")
     counts = class_counts(num_classes, factors_train, factors_test)
     return _explicitness(
