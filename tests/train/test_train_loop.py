@@ -17,6 +17,7 @@ import pytest
 
 from disentax import cli
 from disentax.train import NonFiniteLossError, load_run, loop
+from disentax.train.writer import read_events
 
 SMALL = [
     "--config.model=fc",
@@ -74,7 +75,12 @@ def test_run_folder_layout(trained):
         assert {"loss", "recon", "kl", "tc", "elbo", "steps_per_s", "images_per_s"} <= set(record)
         assert np.isfinite(record["loss"])
     assert "time_to_first_step_s" in records[0]
-    assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+    tensorboard = {}
+    for path in (workdir / "tensorboard").glob("events.out.tfevents.*"):
+        tensorboard.update({e["step"]: e["scalars"] for e in read_events(path) if e["scalars"]})
+    assert sorted(tensorboard) == [r["step"] for r in records]
+    for record in records:
+        assert tensorboard[record["step"]]["loss"] == pytest.approx(record["loss"], rel=1e-6)
     steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
     assert steps == [3, 6, 9]
 
