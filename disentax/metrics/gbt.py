@@ -30,11 +30,11 @@ Deliberate differences (documented, measured in the DCI tests against scikit-lea
   feature permutation, so its importances equal this split in expectation; duplicated codes
   thus share their importance exactly.
 * Histograms are accumulated by one matrix product per tree level against the one-hot bin
-  matrix. With ``precision="int8"`` (the default) residuals and hessians enter as fixed-point
-  numbers (steps of 2**-14 and 2**-16) split into two int8 limbs whose products are summed
-  exactly in int32, cheaper than float32 products on CPU; residuals or hessians
-  smaller than half a step count as 0 (a leaf whose hessians all vanish gets value 0, as in
-  scikit-learn's guard). ``precision="float32"`` keeps float32 histograms.
+  matrix. With ``precision="int8"`` (the default) residuals enter as fixed-point numbers
+  (steps of 2**-14) split into two int8 limbs whose products are summed exactly in int32,
+  cheaper than float32 products on CPU; residuals smaller than half a step count as 0.
+  ``precision="float32"`` keeps float32 histograms. The hessian sums of the leaf values
+  are float32 sums over each leaf's points (no histogram needed).
 
 References:
   Friedman, "Greedy Function Approximation: A Gradient Boosting Machine", Ann. Statist. 2001.
@@ -134,9 +134,8 @@ def _cumsum_bins(hist: Array) -> Array:
     return jnp.dot(hist.astype(jnp.float32), triangle, precision=jax.lax.Precision.HIGHEST)
 
 
-# Fixed-point scales of the int8 path: residuals lie in [-1, 1], hessians in [0, 1/4].
+# Fixed-point scale of the int8 path: residuals lie in [-1, 1].
 _GRAD_SCALE = 2.0**14
-_HESS_SCALE = 2.0**16
 
 
 def _dot_rows(lhs: Array, onehot: Array) -> Array:
@@ -237,40 +236,27 @@ def _route(node: Array, bins_t: Array, feature: Array, threshold: Array) -> Arra
     return 2 * node + (value > sel_threshold).astype(jnp.int32)
 
 
-def _level_histograms(
-    node, depth, grad_parts, hess_parts, parent_g, parent_w, counts_root, onehot, precision
-):
-    """Histograms ``[T, 2**depth, L * B]`` of residuals and counts (and hessians if asked).
+def _level_histograms(node, depth, grad_parts, parent_g, parent_w, counts_root, onehot, precision):
+    """Histograms ``[T, 2**depth, L * B]`` of residuals and sample counts of one level.
 
     Left children are accumulated directly, right children as parent minus left sibling
-    (exact in the int8 path, whose sums are int32). Hessian histograms (needed only at the
-    last level, for the leaf values) are accumulated directly for every node. Each block is
-    one broadcast product feeding one matrix product (XLA:CPU fuses a concatenation of many
-    operands poorly).
+    (exact in the int8 path, whose sums are int32). Each block is one broadcast product
+    feeding one matrix product (XLA:CPU fuses a concatenation of many operands poorly).
     """
     num_tasks = node.shape[0]
     num_nodes = 2**depth
-    masks = None
     if depth == 0:
         hist_g = _combine_parts(_dot_rows(grad_parts, onehot), precision)[:, None]
         hist_w = jnp.broadcast_to(counts_root.astype(hist_g.dtype), hist_g.shape)
-    else:
-        ids = np.arange(num_nodes)[:, None, None]
-        masks = (node[None] == ids).astype(onehot.dtype)  # [V, T, N]
-        left = masks[::2]
-        g = _combine_parts(_dot_rows(left[:, None] * grad_parts[None], onehot), precision)
-        w = _dot_rows(left, onehot)
-        g, w = jnp.moveaxis(g, 0, 1), jnp.moveaxis(w, 0, 1)  # [T, V/2, LB]
-        hist_g = jnp.stack([g, parent_g - g], axis=2).reshape(num_tasks, num_nodes, -1)
-        hist_w = jnp.stack([w, parent_w - w], axis=2).reshape(num_tasks, num_nodes, -1)
-    hist_h = None
-    if hess_parts is not None:
-        if masks is None:
-            hist_h = _combine_parts(_dot_rows(hess_parts, onehot), precision)[:, None]
-        else:
-            h = _combine_parts(_dot_rows(masks[:, None] * hess_parts[None], onehot), precision)
-            hist_h = jnp.moveaxis(h, 0, 1)
-    return hist_g, hist_w, hist_h
+        return hist_g, hist_w
+    ids = np.arange(0, num_nodes, 2)[:, None, None]
+    left = (node[None] == ids).astype(onehot.dtype)  # [V/2, T, N]
+    g = _combine_parts(_dot_rows(left[:, None] * grad_parts[None], onehot), precision)
+    w = _dot_rows(left, onehot)
+    g, w = jnp.moveaxis(g, 0, 1), jnp.moveaxis(w, 0, 1)  # [T, V/2, LB]
+    hist_g = jnp.stack([g, parent_g - g], axis=2).reshape(num_tasks, num_nodes, -1)
+    hist_w = jnp.stack([w, parent_w - w], axis=2).reshape(num_tasks, num_nodes, -1)
+    return hist_g, hist_w
 
 
 def _leaf_sums(hist: Array, feature: Array, threshold: Array) -> Array:
@@ -280,6 +266,14 @@ def _leaf_sums(hist: Array, feature: Array, threshold: Array) -> Array:
     left = jnp.take_along_axis(cumulative, threshold[..., None], axis=-1)[..., 0]
     right = cumulative[..., -1] - left
     return jnp.stack([left, right], axis=-1).reshape(hist.shape[0], -1)
+
+
+def _per_leaf_sums(values: Array, leaf: Array, num_leaves: int) -> Array:
+    """``out[t, k] = sum_n values[t, n] [leaf[t, n] == k]`` for ``values, leaf [T, N]``."""
+    num_tasks = values.shape[0]
+    segment = leaf + num_leaves * jnp.arange(num_tasks, dtype=leaf.dtype)[:, None]
+    sums = jax.ops.segment_sum(values.reshape(-1), segment.reshape(-1), num_tasks * num_leaves)
+    return sums.reshape(num_tasks, num_leaves)
 
 
 @functools.partial(
@@ -312,14 +306,14 @@ def _fit(
 
     edges = quantile_bin_edges(x_train, num_bins)
     bins_train = apply_bins(x_train, edges)  # [N, L]
-    bins_eval = apply_bins(x_eval, edges)
-    bins_all_t = jnp.concatenate([bins_train, bins_eval], axis=0).T  # [L, N + M]
+    bins_train_t = bins_train.T  # [L, N]
+    bins_eval_t = apply_bins(x_eval, edges).T  # [L, M]
     n_train = x_train.shape[0]
     mm_dtype = jnp.int8 if precision == "int8" else jnp.float32
     acc_dtype = jnp.int32 if precision == "int8" else jnp.float32
     onehot = jax.nn.one_hot(bins_train, num_bins, dtype=mm_dtype).reshape(n_train, -1)
     counts_root = jnp.sum(onehot, axis=0, dtype=acc_dtype)  # [L * B]
-    g_scale, h_scale = (_GRAD_SCALE, _HESS_SCALE) if precision == "int8" else (1.0, 1.0)
+    g_scale = _GRAD_SCALE if precision == "int8" else 1.0
 
     labels = y_train.astype(jnp.int32)[:, task_factor].T  # [T, N]
     targets = labels == jnp.asarray(task_class)[:, None]
@@ -331,61 +325,54 @@ def _fit(
     k_present = per_factor_present[task_factor]  # [T]
     newton_scale = jnp.where(k_present > 0, (k_present - 1.0) / jnp.maximum(k_present, 1), 0.0)
     init = jnp.where(present, jnp.log(jnp.maximum(class_counts, 1) / n_train), _NEG)
-    raw0 = jnp.broadcast_to(init[:, None], (num_tasks, bins_all_t.shape[1]))
+    raw_train0 = jnp.broadcast_to(init[:, None], (num_tasks, n_train))
+    raw_eval0 = jnp.broadcast_to(init[:, None], (num_tasks, bins_eval_t.shape[1]))
+    num_leaves = 2**max_depth
 
     def stage(step, carry):
-        raw_all, importance = carry
+        raw_train, raw_eval, importance = carry
         always_true = step >= 0
-        log_p = _log_softmax_per_factor(raw_all[:, :n_train], num_classes)
+        log_p = _log_softmax_per_factor(raw_train, num_classes)
         p = jnp.exp(log_p)
         one_minus_p = -jnp.expm1(log_p)
         gradient = jnp.where(targets, one_minus_p, -p)  # y - p: the negative gradient
-        grad_parts, hess_parts = _materialise(
-            always_true,
-            (
-                _to_parts(gradient, _GRAD_SCALE, precision),
-                _to_parts(p * one_minus_p, _HESS_SCALE, precision),
-            ),
+        grad_parts, hessian = _materialise(
+            always_true, (_to_parts(gradient, _GRAD_SCALE, precision), p * one_minus_p)
         )
 
-        node = jnp.zeros((num_tasks, raw_all.shape[1]), jnp.int32)
+        node = jnp.zeros((num_tasks, n_train), jnp.int32)
+        node_eval = jnp.zeros((num_tasks, bins_eval_t.shape[1]), jnp.int32)
         hist_g = hist_w = None
         for depth in range(max_depth):
-            last = depth == max_depth - 1
-            hist_g, hist_w, hist_h = _level_histograms(
-                node[:, :n_train],
-                depth,
-                grad_parts,
-                hess_parts if last else None,
-                hist_g,
-                hist_w,
-                counts_root,
-                onehot,
-                precision,
+            hist_g, hist_w = _level_histograms(
+                node, depth, grad_parts, hist_g, hist_w, counts_root, onehot, precision
             )
             shape4 = (num_tasks, 2**depth, num_codes, num_bins)
             feature, threshold, credit = _best_splits(
                 hist_g.reshape(shape4), hist_w.reshape(shape4)
             )
             importance = importance + jnp.sum(credit, axis=1)
-            node = _materialise(always_true, _route(node, bins_all_t, feature, threshold))
+            node = _materialise(always_true, _route(node, bins_train_t, feature, threshold))
+            node_eval = _route(node_eval, bins_eval_t, feature, threshold)
 
-        # Leaf sums of residuals and hessians from the last level's histograms.
+        # Leaf sums: residuals from the last level's histograms, hessians directly.
         sum_g = _leaf_sums(hist_g.reshape(shape4), feature, threshold) / g_scale
-        sum_h = _leaf_sums(hist_h.reshape(shape4), feature, threshold) / h_scale
+        sum_h = _per_leaf_sums(hessian, node, num_leaves)
         safe = sum_h > 1e-30
         value = jnp.where(safe, newton_scale[:, None] * sum_g / jnp.where(safe, sum_h, 1.0), 0.0)
-        value = jnp.where(present[:, None], value, 0.0)
-        raw_all = raw_all + learning_rate * _select(value, node)
-        return raw_all, importance
+        value = learning_rate * jnp.where(present[:, None], value, 0.0)
+        return raw_train + _select(value, node), raw_eval + _select(value, node_eval), importance
 
     importance0 = jnp.zeros((num_tasks, num_codes), jnp.float32)
-    raw_all, importance = jax.lax.fori_loop(0, num_stages, stage, (raw0, importance0))
+    raw_train, raw_eval, importance = jax.lax.fori_loop(
+        0, num_stages, stage, (raw_train0, raw_eval0, importance0)
+    )
 
     per_factor = jax.ops.segment_sum(importance, jnp.asarray(task_factor), num_factors)  # [F, L]
     total = jnp.sum(per_factor, axis=1, keepdims=True)
     per_factor = jnp.where(total > 0, per_factor / jnp.where(total > 0, total, 1.0), 0.0)
 
+    raw_all = jnp.concatenate([raw_train, raw_eval], axis=1)
     extended = jnp.concatenate([raw_all, jnp.full((1, raw_all.shape[1]), _NEG, raw_all.dtype)])
     padded = jnp.where(pad_valid[:, :, None], extended[pad_index], _NEG)  # [F, Kmax, N + M]
     predictions = jnp.argmax(padded, axis=1).astype(jnp.int32).T  # [N + M, F]
