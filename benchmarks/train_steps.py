@@ -173,7 +173,8 @@ def bench_train_step(
 def bench_sweep(
     ctx: harness.Context, *, objective: str, batch_size: int, num_models: int
 ) -> list[dict[str, Any]]:
-    """A vmapped sweep of ``num_models`` models vs one model, interleaved.
+    """A sweep of ``num_models`` models (the platform's default ``sweep_mode``) vs one model,
+    interleaved.
 
     Row ``train_step/<objective>/b<batch>/sweep<S>``: ``images_per_s`` counts the images of
     all models together; ``ratio`` is sweep images/s over one model's images/s (paired).

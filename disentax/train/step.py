@@ -24,10 +24,17 @@ same ``data_key`` (:func:`step_keys`), so both give the same batches.
 Randomness: ``data_key, model_key = split(state.key)``; the step's noise (the
 reparameterised ``z``, FactorVAE's permutation) comes from ``fold_in(model_key, step)``.
 
-Sweeps: ``num_models=S`` vmaps the update over a leading model axis of the state (one
+Sweeps: ``num_models=S`` runs the update over a leading model axis of the state (one
 key, step and parameter set per model) and over per-model hyperparameters (``[S]`` arrays),
 so S small models train in one compiled program; each model follows the trajectory of
-its own single-model run.
+its own single-model run. ``sweep_mode="vmap"`` batches the S updates (``jax.vmap``: one
+grouped convolution per layer, what fills an accelerator); ``sweep_mode="unrolled"``
+places S copies of the update side by side in the program, each model's layers as plain
+convolutions. ``None`` picks per backend (:data:`SWEEP_MODES`): on XLA:CPU the grouped
+convolutions of the vmapped conv VAE ran at 0.60x a single model's images/s (8 models,
+one thread, ``disentax bench train_step/beta_vae/b64/sweep8``), while one core has no
+idle lanes for batching to fill, so the CPU default is ``"unrolled"`` (compile time
+grows with S instead).
 
 References:
   Locatello et al., "Challenging Common Assumptions in the Unsupervised Learning of
@@ -51,13 +58,16 @@ from disentax import parallel as par
 from disentax.train.state import TrainState, create_train_state
 from disentax.train.update import Update, step_keys
 
-__all__ = ["STEP_COMPILER_OPTIONS", "TrainStep", "make_train_step", "step_keys"]
+__all__ = ["STEP_COMPILER_OPTIONS", "SWEEP_MODES", "TrainStep", "make_train_step", "step_keys"]
 
 # Per-platform XLA options of the jitted step. On CPU, LLVM optimisation level 1 compiles
 # the reference conv VAE's beta-TCVAE step in ~70% of the default level's time, with the
 # same step time (measured with the default config: 8.5 vs 11.8 CPU-s to compile, 0.405
 # vs 0.411 CPU-s a step): the step's time is in the convolution and matmul library calls.
 STEP_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 1}}
+
+# How a sweep (``num_models``) is executed, per platform; platforms not listed use "vmap".
+SWEEP_MODES = {"cpu": "unrolled"}
 
 
 def _images_of(batch):
@@ -182,6 +192,7 @@ def make_train_step(
     discriminator_tx: optax.GradientTransformation | None = None,
     parallel: str = "jit",
     num_models: int | None = None,
+    sweep_mode: str | None = None,
     donate: bool = True,
 ) -> TrainStep:
     """Builds the compiled train step.
@@ -200,7 +211,9 @@ def make_train_step(
       discriminator: FactorVAE discriminator module; turns on the two-part update.
       discriminator_tx: the discriminator's own optimizer.
       parallel: ``"jit"`` (mesh + NamedSharding) or ``"pmap"``.
-      num_models: ``S`` for a vmapped sweep (jit only), else None.
+      num_models: ``S`` for a sweep (jit only), else None.
+      sweep_mode: ``"vmap"`` or ``"unrolled"`` (see the module docstring); ``None`` picks
+        the platform's default from :data:`SWEEP_MODES`. Both give the same trajectories.
       donate: donate the state buffers (default True).
 
     Returns:
@@ -229,6 +242,10 @@ def make_train_step(
             raise ValueError(f"num_models must be a positive int, got {num_models!r}")
         if parallel != "jit":
             raise ValueError("sweeps (num_models) run with parallel='jit' only")
+    if sweep_mode is None:
+        sweep_mode = SWEEP_MODES.get(mesh.devices.flat[0].platform, "vmap")
+    if sweep_mode not in ("vmap", "unrolled"):
+        raise ValueError(f"sweep_mode must be 'vmap', 'unrolled' or None, got {sweep_mode!r}")
     if batch_size is not None:
         par.check_global_batch(batch_size, mesh.size)
     if batch_size is not None and dataset is None:
@@ -272,7 +289,18 @@ def make_train_step(
     def step_fn(state, images, data):
         if num_models is None:
             return one_model(state, images, {}, data)
-        return jax.vmap(one_model, in_axes=(0, None, 0, None))(state, images, swept_hyper, data)
+        if sweep_mode == "vmap":
+            return jax.vmap(one_model, in_axes=(0, None, 0, None))(state, images, swept_hyper, data)
+        outputs = [
+            one_model(
+                jax.tree.map(lambda x, i=i: x[i], state),
+                images,
+                {name: value[i] for name, value in swept_hyper.items()},
+                data,
+            )
+            for i in range(num_models)
+        ]
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *outputs)
 
     donate_argnums = (0,) if donate else ()
     replicated = par.replicated_sharding(mesh)

@@ -155,7 +155,8 @@ def test_factor_vae_parts_do_not_leak_into_each_other():
     assert_trees_close(jax.tree.map(lambda x: x[0], vae), plain.params["vae"], 1e-6, 1e-7)
 
 
-def test_sweep_trajectories_equal_their_single_model_runs():
+@pytest.mark.parametrize("sweep_mode", ["vmap", "unrolled"])
+def test_sweep_trajectories_equal_their_single_model_runs(sweep_mode):
     seeds, betas = [0, 1, 2], np.array([1.0, 4.0, 10.0], np.float32)
     mesh = par.make_mesh(2)
     sweep = make_train_step(
@@ -167,6 +168,7 @@ def test_sweep_trajectories_equal_their_single_model_runs():
         batch_size=BATCH,
         hyperparameters={"beta": betas, "estimator": "mws"},
         num_models=3,
+        sweep_mode=sweep_mode,
     )
     state = sweep.init(jax.vmap(jax.random.key)(jnp.asarray(seeds)))
     losses_per_step = []
@@ -244,6 +246,8 @@ def test_bad_input_is_rejected_before_compiling():
         )
     with pytest.raises(ValueError, match="parallel"):
         make_train_step(tiny_vae(), "beta_vae", optax.sgd(1.0), mesh=mesh, parallel="pjit")
+    with pytest.raises(ValueError, match="sweep_mode must be 'vmap', 'unrolled' or None"):
+        make_train_step(tiny_vae(), "beta_vae", optax.sgd(1.0), mesh=mesh, sweep_mode="scan")
     with pytest.raises(ValueError, match="together"):
         make_train_step(
             tiny_vae(), "factor_vae", optax.sgd(1.0), mesh=mesh, discriminator=tiny_discriminator()
