@@ -120,11 +120,19 @@ def _task_layout(num_classes: tuple[int, ...]):
     return task_factor, task_class, pad_index, pad_valid
 
 
-def _log_softmax_per_factor(raw: Array, num_classes: tuple[int, ...]) -> Array:
-    """Log-softmax of ``raw [T, N]`` within each factor's (contiguous) block of classes."""
+def _softmax_per_factor(raw: Array, num_classes: tuple[int, ...]) -> Array:
+    """Softmax of ``raw [T, N]`` within each factor's (contiguous) block of classes.
+
+    The per-factor maxima and sums are repeated back to the classes (no concatenation on
+    the class axis, which XLA:CPU fuses slowly).
+    """
     bounds = np.concatenate([[0], np.cumsum(num_classes)])
-    blocks = [raw[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-    return jnp.concatenate([b - jax.nn.logsumexp(b, axis=0, keepdims=True) for b in blocks])
+    blocks = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+    sizes, num_tasks = np.asarray(num_classes), int(bounds[-1])
+    block_max = jnp.stack([jnp.max(raw[lo:hi], axis=0) for lo, hi in blocks])  # [F, N]
+    exps = jnp.exp(raw - jnp.repeat(block_max, sizes, axis=0, total_repeat_length=num_tasks))
+    sums = jnp.stack([jnp.sum(exps[lo:hi], axis=0) for lo, hi in blocks])  # [F, N], >= 1
+    return exps * jnp.repeat(1.0 / sums, sizes, axis=0, total_repeat_length=num_tasks)
 
 
 def _cumsum_bins(hist: Array) -> Array:
@@ -152,16 +160,18 @@ def _dot_rows(lhs: Array, onehot: Array) -> Array:
 
 
 def _to_parts(values: Array, scale: float, precision: str) -> Array:
-    """``[T, N]`` float32 -> ``[P, T, N]`` matrix-product operands.
+    """``[T, N]`` float32 -> ``[P + 1, T, N]`` matrix-product operands.
 
     ``"int8"``: ``q = round(values * scale)`` (|q| < 2**14) split into a signed high and an
     unsigned low 7-bit limb, ``q = 128 * hi + lo``; ``"float32"``: the values themselves.
+    The last row is all ones: masked, it counts a node's points.
     """
+    ones = jnp.ones_like(values)
     if precision == "int8":
         q = jnp.clip(jnp.round(values * scale), -(2**14) + 1, 2**14 - 1).astype(jnp.int32)
         hi = jnp.floor_divide(q, 128)
-        return jnp.stack([hi, q - 128 * hi]).astype(jnp.int8)
-    return values[None]
+        return jnp.stack([hi, q - 128 * hi, ones.astype(jnp.int32)]).astype(jnp.int8)
+    return jnp.stack([values, ones])
 
 
 def _combine_parts(hist: Array, precision: str) -> Array:
@@ -236,24 +246,28 @@ def _route(node: Array, bins_t: Array, feature: Array, threshold: Array) -> Arra
     return 2 * node + (value > sel_threshold).astype(jnp.int32)
 
 
-def _level_histograms(node, depth, grad_parts, parent_g, parent_w, counts_root, onehot, precision):
+def _level_histograms(node, depth, operands, parent_g, parent_w, left_w, onehot, precision):
     """Histograms ``[T, 2**depth, L * B]`` of residuals and sample counts of one level.
 
-    Left children are accumulated directly, right children as parent minus left sibling
-    (exact in the int8 path, whose sums are int32). Each block is one broadcast product
-    feeding one matrix product (XLA:CPU fuses a concatenation of many operands poorly).
+    ``operands [P + 1, T, N]`` holds the residual limbs and a row of ones (counts). Left
+    children are accumulated directly, all their rows by one matrix product; right
+    children as parent minus left sibling (exact in the int8 path, whose sums are int32).
+    ``left_w``: the left children's count histograms ``[T, V/2, L * B]`` when known
+    (then the ones row is not multiplied), else ``None``. At depth 0, ``parent_w`` is the
+    root's count histogram ``[L * B]``.
     """
     num_tasks = node.shape[0]
     num_nodes = 2**depth
     if depth == 0:
-        hist_g = _combine_parts(_dot_rows(grad_parts, onehot), precision)[:, None]
-        hist_w = jnp.broadcast_to(counts_root.astype(hist_g.dtype), hist_g.shape)
+        hist_g = _combine_parts(_dot_rows(operands[:-1], onehot), precision)[:, None]
+        hist_w = jnp.broadcast_to(parent_w.astype(hist_g.dtype), hist_g.shape)
         return hist_g, hist_w
-    ids = np.arange(0, num_nodes, 2)[:, None, None]
-    left = (node[None] == ids).astype(onehot.dtype)  # [V/2, T, N]
-    g = _combine_parts(_dot_rows(left[:, None] * grad_parts[None], onehot), precision)
-    w = _dot_rows(left, onehot)
-    g, w = jnp.moveaxis(g, 0, 1), jnp.moveaxis(w, 0, 1)  # [T, V/2, LB]
+    ids = np.arange(0, num_nodes, 2)[:, None, None, None]
+    left = (node[None, None] == ids).astype(onehot.dtype)  # [V/2, 1, T, N]
+    rows = operands if left_w is None else operands[:-1]
+    hist = _dot_rows(left * rows[None], onehot)  # [V/2, rows, T, LB]
+    g = jnp.moveaxis(_combine_parts(hist, precision), 0, 1)  # [T, V/2, LB]
+    w = jnp.moveaxis(hist[:, -1], 0, 1) if left_w is None else left_w
     hist_g = jnp.stack([g, parent_g - g], axis=2).reshape(num_tasks, num_nodes, -1)
     hist_w = jnp.stack([w, parent_w - w], axis=2).reshape(num_tasks, num_nodes, -1)
     return hist_g, hist_w
@@ -313,6 +327,10 @@ def _fit(
     acc_dtype = jnp.int32 if precision == "int8" else jnp.float32
     onehot = jax.nn.one_hot(bins_train, num_bins, dtype=mm_dtype).reshape(n_train, -1)
     counts_root = jnp.sum(onehot, axis=0, dtype=acc_dtype)  # [L * B]
+    # left_counts[l * B + b] = counts per (code, bin) of the points with bin(l) <= b.
+    onehot_t = jax.nn.one_hot(bins_train_t, num_bins, dtype=mm_dtype, axis=1)  # [L, B, N]
+    joint = _dot_rows(onehot_t, onehot)  # [L, B, L * B]
+    left_counts = jnp.cumsum(joint, axis=1).reshape(num_codes * num_bins, -1)
     g_scale = _GRAD_SCALE if precision == "int8" else 1.0
 
     labels = y_train.astype(jnp.int32)[:, task_factor].T  # [T, N]
@@ -332,26 +350,38 @@ def _fit(
     def stage(step, carry):
         raw_train, raw_eval, importance = carry
         always_true = step >= 0
-        log_p = _log_softmax_per_factor(raw_train, num_classes)
-        p = jnp.exp(log_p)
-        one_minus_p = -jnp.expm1(log_p)
+        p = _softmax_per_factor(raw_train, num_classes)
+        one_minus_p = 1.0 - p
         gradient = jnp.where(targets, one_minus_p, -p)  # y - p: the negative gradient
-        grad_parts, hessian = _materialise(
+        operands, hessian = _materialise(
             always_true, (_to_parts(gradient, _GRAD_SCALE, precision), p * one_minus_p)
         )
 
         node = jnp.zeros((num_tasks, n_train), jnp.int32)
         node_eval = jnp.zeros((num_tasks, bins_eval_t.shape[1]), jnp.int32)
         hist_g = hist_w = None
+        left_w = None
         for depth in range(max_depth):
             hist_g, hist_w = _level_histograms(
-                node, depth, grad_parts, hist_g, hist_w, counts_root, onehot, precision
+                node,
+                depth,
+                operands,
+                hist_g,
+                counts_root if depth == 0 else hist_w,
+                left_w,
+                onehot,
+                precision,
             )
             shape4 = (num_tasks, 2**depth, num_codes, num_bins)
             feature, threshold, credit = _best_splits(
                 hist_g.reshape(shape4), hist_w.reshape(shape4)
             )
             importance = importance + jnp.sum(credit, axis=1)
+            if depth == 0:
+                # The root's left child: its count histogram is a row of the joint counts.
+                left_w = jnp.take(left_counts, feature * num_bins + threshold, axis=0)
+            else:
+                left_w = None
             node = _materialise(always_true, _route(node, bins_train_t, feature, threshold))
             node_eval = _route(node_eval, bins_eval_t, feature, threshold)
 
