@@ -70,6 +70,21 @@ def test_irs_matches_reference(data):
     )
 
 
+def test_irs_quantile_paths_agree_on_tied_codes(data):
+    # 0.99 takes the top-k path, 0.8 (more than N/8 values above it) the two-key sort;
+    # coarse codes make many tied deviations and small groups exercise the edges.
+    codes, factors = data
+    coarse = np.round(codes * 4.0) / 4.0
+    for q in (0.99, 0.8):
+        expected, matrix, _ = reference_irs(coarse, factors, diff_quantile=q)
+        result = irs(coarse, factors, diff_quantile=q)
+        np.testing.assert_allclose(float(result["irs"]), expected, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(result["irs_matrix"])[:5], matrix, atol=1e-5)
+    small = irs(codes[:40], factors[:40])
+    expected, _, _ = reference_irs(codes[:40], factors[:40])
+    np.testing.assert_allclose(float(small["irs"]), expected, atol=1e-5)
+
+
 def test_irs_properties(data):
     codes, factors = data
     identity = np.hstack([factors, np.zeros((factors.shape[0], 2))]).astype(np.float32)
