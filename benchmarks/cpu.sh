@@ -19,7 +19,7 @@ for o in annealed_vae dip_vae_i dip_vae_ii; do names="$names train_step/$o/b64";
 for o in beta_tcvae factor_vae annealed_vae dip_vae_i dip_vae_ii; do
   names="$names train_step/$o/b256"
 done
-names="$names train_step/beta_vae/b64/bfloat16 layers/conv_vae_bf16"
+names="$names train_step/beta_vae/b64/bfloat16 layers/conv_vae_bf16 profile/train_step/beta_vae/b64"
 for name in $names; do
   echo "== $name"
   "$DISENTAX" bench "$name" --out "$OUT" || status=1

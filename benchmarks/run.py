@@ -64,6 +64,7 @@ BENCHMARKS: dict[str, BenchFn] = {
     "layers/conv_vae": _lazy("layers", "bench_layers"),
     "layers/conv_vae_bf16": _lazy("layers", "bench_layers", dtype="bfloat16"),
     "compare/torch/b64": _lazy("train_steps", "bench_torch_paired", batch_size=64),
+    "profile/train_step/beta_vae/b64": _lazy("step_profile", "bench_step_profile"),
     **{
         f"train_step/{objective}/b{batch}": _lazy(
             "train_steps", "bench_train_step", objective=objective, batch_size=batch

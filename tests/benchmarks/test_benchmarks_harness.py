@@ -196,3 +196,27 @@ def test_cli_runs_one_tiny_benchmark_into_json(tmp_path):
     assert peak["min_s"] <= peak["median_s"] <= peak["max_s"]
     assert run["peak_flops"] == pytest.approx(peak["peak_gflops"] * 1e9)
     assert all(r["gflops_per_s"] > 0 for r in doc["results"])
+
+
+def test_step_profile_classifies_hlo_instructions():
+    from benchmarks import step_profile
+
+    hlo = "\n".join(
+        [
+            "  %ynn_fusion.3 = f32[64,16,16,32]{3,2,1,0} fusion(%a, %b), kind=kCustom",
+            "  %add_maximum_fusion = f32[64,32,32,32]{3,2,1,0} fusion(%c), kind=kLoop",
+            "  %conv_general_dilated.2 = f32[64,17,17,128]{3,2,1,0} convolution(%d, %e)",
+            "  %dot_general.1 = f32[128,128]{1,0} dot(%f, %g)",
+            "  %concatenate.4 = f32[64,17,17,128]{3,2,1,0} concatenate(%h, %i)",
+        ]
+    )
+    assert step_profile.classify("ynn_fusion.3", hlo) == (
+        "library_fusion",
+        "f32[64,16,16,32]{3,2,1,0}",
+    )
+    assert step_profile.classify("add_maximum_fusion", hlo)[0] == "loop_fusion"
+    assert step_profile.classify("conv_general_dilated.2", hlo)[0] == "convolution"
+    assert step_profile.classify("dot_general.1", hlo)[0] == "dot"
+    assert step_profile.classify("concatenate.4", hlo)[0] == "concatenate"
+    # a name that is a prefix of another instruction's must not match it
+    assert step_profile.classify("dot_general", hlo) == ("other", "?")
