@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="BetaVAE/FactorVAE score sizes: the study's (reference, ~20 CPU-minutes on a "
         "CPU), 500/300 votes (quick), or quick on CPU and reference elsewhere (auto)",
     )
+    evaluate.add_argument(
+        "--workers",
+        default="auto",
+        help="processes scoring the metrics: 1, 2 (the BetaVAE score and mig_sampled in a "
+        "second process), or auto (2 on a CPU with 2 or more cores; default)",
+    )
 
     traverse = sub.add_parser("traverse", help="latent traversals, plots and report.html")
     traverse.add_argument("--workdir", required=True, help="run folder holding checkpoints")
@@ -205,8 +211,14 @@ def _cmd_evaluate(args) -> int:
     from disentax import evaluation
 
     metrics = None if args.metrics is None else [m for m in args.metrics.split(",") if m]
+    if args.workers == "auto":
+        workers = evaluation.default_workers()
+    elif args.workers in ("1", "2"):
+        workers = int(args.workers)
+    else:
+        raise ValueError(f"--workers: expected 1, 2 or auto, got {args.workers!r}")
     evaluation.evaluate_workdir(
-        args.workdir, metrics=metrics, step=args.step, eval_sizes=args.sizes
+        args.workdir, metrics=metrics, step=args.step, eval_sizes=args.sizes, workers=workers
     )
     return 0
 

@@ -284,7 +284,9 @@ def _evaluate(workdir: pathlib.Path, *, eval_sizes: str) -> None:
 
     if jax.process_index() != 0:
         return
-    evaluation.evaluate_workdir(workdir, eval_sizes=eval_sizes)
+    evaluation.evaluate_workdir(
+        workdir, eval_sizes=eval_sizes, workers=evaluation.default_workers()
+    )
     viz.traverse_workdir(workdir)
 
 
