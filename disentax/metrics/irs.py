@@ -14,6 +14,11 @@ Differences from the reference, deliberate: ``num_active_dims`` counts the activ
 even negative); a factor that takes a single value is left out of the max over factors
 (with a warning when concrete; it is informative about nothing).
 
+Numerics: with at most 128 bins the within-group quantiles are read from deviations
+rounded to 24+ bit fixed-point fractions of each code's largest deviation (error below
+``2**-25`` of it, under float32's rounding of ``1 - dev / max_dev``), which lets one
+integer sort per code replace a two-key float sort; more bins use exact float paths.
+
 References:
   Suter, Miladinovic, Schoelkopf & Bauer, "Robustly Disentangled Causal Mechanisms:
   Validating Deep Representations for Interventional Robustness", ICML 2019.
@@ -83,6 +88,33 @@ def _group_quantiles(values, groups, counts, *, num_groups, q_num, q_den):
     return v_low + frac * (v_high - v_low)  # [num_groups]
 
 
+def _group_quantiles_fixed(deviations, groups, counts, *, num_groups, q_num, q_den, value_bits):
+    """``[L, num_groups]`` quantiles of ``deviations [N, L]`` (``>= 0``) per group.
+
+    Each deviation becomes a ``value_bits``-bit fixed-point fraction of its code's largest
+    deviation (rounding error at most ``2**-(value_bits + 1)`` of it, below float32's own
+    rounding of ``1 - dev / max_dev`` for ``value_bits >= 24``), packed under its group in
+    one int32 key: one integer sort per code (several times faster than a float or
+    two-key sort on XLA:CPU) orders the points by group, then deviation.
+    """
+    n = deviations.shape[0]
+    top_value = 2**value_bits - 1
+    scale = jnp.max(deviations, axis=0)  # [L]
+    scale = jnp.where(scale > 0, scale, 1.0)
+    fixed = jnp.round(deviations / scale * top_value).astype(jnp.int32)
+    keys = (groups[:, None] << value_bits) | jnp.clip(fixed, 0, top_value)
+    keys = jnp.sort(keys.T, axis=1)  # [L, N]: sorting contiguous rows is faster
+    starts = jnp.cumsum(counts) - counts
+    last = jnp.maximum(counts - 1, 0)
+    position = last * q_num  # exact integer q (m - 1) * q_den
+    low = position // q_den
+    frac = (position % q_den).astype(deviations.dtype) / q_den
+    high = jnp.minimum(low + 1, last)
+    v_low = (keys[:, jnp.clip(starts + low, 0, n - 1)] & top_value).astype(deviations.dtype)
+    v_high = (keys[:, jnp.clip(starts + high, 0, n - 1)] & top_value).astype(deviations.dtype)
+    return (v_low + frac * (v_high - v_low)) * (scale / top_value)[:, None]  # [L, B]
+
+
 def _group_quantiles_top(deviations, groups, counts, *, num_groups, q_num, q_den, top):
     """``[L, num_groups]`` quantiles of ``deviations [N, L]`` (``>= 0``) per group.
 
@@ -115,6 +147,7 @@ def _irs(codes, factors, *, num_bins, q_num, q_den):
 
     # Both interpolation points of a group of m points are among its `top` largest values.
     top = min(n, ((n - 1) * (q_den - q_num)) // q_den + 2)
+    value_bits = 31 - max(1, (num_bins - 1).bit_length())
 
     def per_factor(group):
         onehot = jax.nn.one_hot(group, num_bins, dtype=codes.dtype)  # [N, B]
@@ -124,7 +157,17 @@ def _irs(codes, factors, *, num_bins, q_num, q_den):
         )  # [B, L]
         deviations = jnp.abs(codes - means[group])  # [N, L]
         counts = counts_f.astype(jnp.int32)
-        if top <= n // 8:
+        if value_bits >= 24:
+            quantiles = _group_quantiles_fixed(
+                deviations,
+                group,
+                counts,
+                num_groups=num_bins,
+                q_num=q_num,
+                q_den=q_den,
+                value_bits=value_bits,
+            )
+        elif top <= n // 8:
             quantiles = _group_quantiles_top(
                 deviations, group, counts, num_groups=num_bins, q_num=q_num, q_den=q_den, top=top
             )

@@ -27,10 +27,10 @@ def histogram(x, num_bins=20):
     return np.stack([np.digitize(c, np.histogram(c, num_bins)[1][:-1]) for c in x.T], axis=1)
 
 
-def reference_irs(codes, factors, diff_quantile=0.99):
+def reference_irs(codes, factors, diff_quantile=0.99, num_bins=20):
     active = codes.var(axis=0) > 0
     z = codes[:, active]
-    groups = histogram(factors)
+    groups = histogram(factors, num_bins)
     max_dev = np.abs(z - z.mean(0)).max(0)
     deviation = np.zeros((z.shape[1], factors.shape[1]))
     for i in range(factors.shape[1]):
@@ -71,15 +71,17 @@ def test_irs_matches_reference(data):
 
 
 def test_irs_quantile_paths_agree_on_tied_codes(data):
-    # 0.99 takes the top-k path, 0.8 (more than N/8 values above it) the two-key sort;
-    # coarse codes make many tied deviations and small groups exercise the edges.
+    # Three exact-quantile paths: up to 128 bins an integer sort of fixed-point keys; more
+    # bins with a high quantile a top-k, otherwise (0.8: over N/8 points above it) a
+    # two-key sort. Coarse codes tie many deviations; small groups exercise the edges.
     codes, factors = data
     coarse = np.round(codes * 4.0) / 4.0
-    for q in (0.99, 0.8):
-        expected, matrix, _ = reference_irs(coarse, factors, diff_quantile=q)
-        result = irs(coarse, factors, diff_quantile=q)
-        np.testing.assert_allclose(float(result["irs"]), expected, atol=1e-5)
-        np.testing.assert_allclose(np.asarray(result["irs_matrix"])[:5], matrix, atol=1e-5)
+    for num_bins in (20, 200):
+        for q in (0.99, 0.8):
+            expected, matrix, _ = reference_irs(coarse, factors, q, num_bins)
+            result = irs(coarse, factors, diff_quantile=q, num_bins=num_bins)
+            np.testing.assert_allclose(float(result["irs"]), expected, atol=1e-5)
+            np.testing.assert_allclose(np.asarray(result["irs_matrix"])[:5], matrix, atol=1e-5)
     small = irs(codes[:40], factors[:40])
     expected, _, _ = reference_irs(codes[:40], factors[:40])
     np.testing.assert_allclose(float(small["irs"]), expected, atol=1e-5)
