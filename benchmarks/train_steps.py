@@ -124,22 +124,31 @@ def fixed_images(dataset, batch_size: int, seed: int = 0) -> np.ndarray:
 def bench_train_step(
     ctx: harness.Context, *, objective: str, batch_size: int, dtype: str = "float32", mesh: int = 1
 ) -> list[dict[str, Any]]:
-    """One row ``train_step/<objective>/b<batch>[/mesh<D>]``; a mesh run also times the
-    one-device step interleaved and reports the paired ratio."""
-    if dtype != "float32":
-        raise harness.SkipBenchmark(
-            f"{dtype} training: disentax.models has no dtype argument yet (params and "
-            "activations are float32); see layers/conv_vae_bf16 for the per-layer bf16 rates"
-        )
+    """One row ``train_step/<objective>/b<batch>[/mesh<D>][/<dtype>]``. A mesh run also times
+    the one-device step interleaved and reports the paired ratio; a run in another
+    computation dtype (``disentax.models.make_model(dtype=...)``: layers in that dtype,
+    parameters and objective float32) times the float32 step interleaved and reports the
+    paired ratio to it (no float32 row is written)."""
     suffix = f"/mesh{mesh}" if mesh > 1 else ""
+    if dtype != "float32":
+        suffix += f"/{dtype}"
     name = f"train_step/{objective}/b{batch_size}{suffix}"
-    runners = {"one_device": _Runner(*make_step(objective, batch_size)[:2])}
+    model_kwargs = {"dtype": dtype} if dtype != "float32" else None
+    runners = {
+        "one_device": _Runner(*make_step(objective, batch_size, model_kwargs=model_kwargs)[:2])
+    }
     if mesh > 1:
-        runners[f"mesh{mesh}"] = _Runner(*make_step(objective, batch_size, num_devices=mesh)[:2])
+        runners[f"mesh{mesh}"] = _Runner(
+            *make_step(objective, batch_size, num_devices=mesh, model_kwargs=model_kwargs)[:2]
+        )
+    if dtype != "float32":
+        runners["float32"] = _Runner(*make_step(objective, batch_size)[:2])
     timings = harness.measure_interleaved(runners, repeats=ctx.repeats, min_repeat_s=0.2)
     flops = batch_size * conv_forms.train_flops_per_image()
     rows = []
     for variant, (timing, ratios) in timings.items():
+        if variant == "float32":
+            continue  # the reference of a lower-precision run, not a row of its own
         if mesh > 1 and variant == "one_device":
             row_name = f"train_step/{objective}/b{batch_size}"
         else:
@@ -155,6 +164,10 @@ def bench_train_step(
             extra["ratio"] = ratios["one_device"]
             extra["ratio_cpu"] = ratios["cpu:one_device"]
             extra["note"] = "vs one device (paired)"
+        elif dtype != "float32":
+            extra["ratio"] = ratios["float32"]
+            extra["ratio_cpu"] = ratios["cpu:float32"]
+            extra["note"] = f"{dtype} layers vs the float32 step (paired)"
         compile_s = max(0.0, runners[variant].first_call_s - timing.median_s)
         rows.append(
             harness.result(

@@ -14,6 +14,7 @@ from disentax.models.encoders import ConvEncoder, FCEncoder
 from disentax.models.im2col import depth_to_space, space_to_depth
 from disentax.models.layers import StridedConv, StridedConvTranspose, default_form
 from disentax.models.vae import (
+    DTYPES,
     MODELS,
     VAE,
     VAEOutput,
@@ -27,6 +28,7 @@ from disentax.models.vae import (
 )
 
 __all__ = [
+    "DTYPES",
     "FORMS",
     "MODELS",
     "VAE",

@@ -9,8 +9,10 @@ References:
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
+import jax.numpy as jnp
 import numpy as np
 
 from disentax.models.layers import StridedConvTranspose, check_forms
@@ -32,6 +34,8 @@ class DeconvDecoder(nn.Module):
         kernel_size: kernel size of every transposed convolution.
         forms: per-transposed-convolution computational form, or ``None`` for the
             backend defaults. Forms do not change parameters or results.
+        dtype: computation dtype of the layers (``None``: float32); parameters stay
+            float32 and the logits are returned as float32.
     """
 
     image_shape: tuple[int, int, int] = (64, 64, 1)
@@ -39,6 +43,7 @@ class DeconvDecoder(nn.Module):
     channels: Sequence[int] = (64, 64, 32, 32)
     kernel_size: int = 4
     forms: tuple[str | None, ...] | None = None
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, z: Array) -> Array:
@@ -53,15 +58,17 @@ class DeconvDecoder(nn.Module):
         check_forms(self.forms, num_up, "forms")
         forms = self.forms or (None,) * num_up
         h0, w0 = h // 2**num_up, w // 2**num_up
-        x = nn.relu(nn.Dense(self.hidden, name="hidden")(z))
-        x = nn.relu(nn.Dense(h0 * w0 * self.channels[0], name="project")(x))
+        x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="hidden")(z))
+        x = nn.relu(nn.Dense(h0 * w0 * self.channels[0], dtype=self.dtype, name="project")(x))
         x = x.reshape(x.shape[0], h0, w0, self.channels[0])
         outs = (*self.channels[1:], c)
         for i, (features, form) in enumerate(zip(outs, forms, strict=True)):
-            x = StridedConvTranspose(features, self.kernel_size, form=form, name=f"deconv{i}")(x)
+            x = StridedConvTranspose(
+                features, self.kernel_size, form=form, dtype=self.dtype, name=f"deconv{i}"
+            )(x)
             if i < num_up - 1:
                 x = nn.relu(x)
-        return x
+        return x.astype(jnp.float32)
 
 
 class FCDecoder(nn.Module):
@@ -70,16 +77,18 @@ class FCDecoder(nn.Module):
     Attributes:
         image_shape: ``(H, W, C)``.
         hidden: widths of the hidden layers.
+        dtype: computation dtype of the layers (``None``: float32); logits are float32.
     """
 
     image_shape: tuple[int, int, int] = (64, 64, 1)
     hidden: Sequence[int] = (1200, 1200, 1200)
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, z: Array) -> Array:
         """``z [N,L] -> logits [N,H,W,C]``."""
         x = z
         for i, width in enumerate(self.hidden):
-            x = nn.tanh(nn.Dense(width, name=f"hidden{i}")(x))
-        x = nn.Dense(int(np.prod(self.image_shape)), name="logits")(x)
-        return x.reshape(x.shape[0], *self.image_shape)
+            x = nn.tanh(nn.Dense(width, dtype=self.dtype, name=f"hidden{i}")(x))
+        x = nn.Dense(int(np.prod(self.image_shape)), dtype=self.dtype, name="logits")(x)
+        return x.reshape(x.shape[0], *self.image_shape).astype(jnp.float32)

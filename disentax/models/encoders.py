@@ -9,6 +9,7 @@ References:
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -30,6 +31,8 @@ class ConvEncoder(nn.Module):
         hidden: width of the dense layer after the convolutions.
         forms: per-convolution computational form (see ``disentax.models.layers``), or
             ``None`` for the backend defaults. Forms do not change parameters or results.
+        dtype: computation dtype of the layers (``None``: float32); parameters stay
+            float32 and ``mean``/``logvar`` are returned as float32.
     """
 
     num_latents: int = 10
@@ -37,6 +40,7 @@ class ConvEncoder(nn.Module):
     kernel_sizes: Sequence[int] = (4, 4, 2, 2)
     hidden: int = 256
     forms: tuple[str | None, ...] | None = None
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, images: Array) -> tuple[Array, Array]:
@@ -52,12 +56,13 @@ class ConvEncoder(nn.Module):
         for i, (features, k, form) in enumerate(
             zip(self.channels, self.kernel_sizes, forms, strict=True)
         ):
-            x = nn.relu(StridedConv(features, k, form=form, name=f"conv{i}")(x))
+            conv = StridedConv(features, k, form=form, dtype=self.dtype, name=f"conv{i}")
+            x = nn.relu(conv(x))
         x = x.reshape(x.shape[0], -1)
-        x = nn.relu(nn.Dense(self.hidden, name="hidden")(x))
-        mean = nn.Dense(self.num_latents, name="mean")(x)
-        logvar = nn.Dense(self.num_latents, name="logvar")(x)
-        return mean, logvar
+        x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="hidden")(x))
+        mean = nn.Dense(self.num_latents, dtype=self.dtype, name="mean")(x)
+        logvar = nn.Dense(self.num_latents, dtype=self.dtype, name="logvar")(x)
+        return mean.astype(jnp.float32), logvar.astype(jnp.float32)
 
 
 class FCEncoder(nn.Module):
@@ -66,17 +71,19 @@ class FCEncoder(nn.Module):
     Attributes:
         num_latents: ``L``.
         hidden: widths of the hidden layers.
+        dtype: computation dtype of the layers (``None``: float32); outputs are float32.
     """
 
     num_latents: int = 10
     hidden: Sequence[int] = (1200, 1200)
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, images: Array) -> tuple[Array, Array]:
         """``images [N,H,W,C] -> (mean [N,L], logvar [N,L])``."""
         x = jnp.reshape(images, (images.shape[0], -1))
         for i, width in enumerate(self.hidden):
-            x = nn.relu(nn.Dense(width, name=f"hidden{i}")(x))
-        mean = nn.Dense(self.num_latents, name="mean")(x)
-        logvar = nn.Dense(self.num_latents, name="logvar")(x)
-        return mean, logvar
+            x = nn.relu(nn.Dense(width, dtype=self.dtype, name=f"hidden{i}")(x))
+        mean = nn.Dense(self.num_latents, dtype=self.dtype, name="mean")(x)
+        logvar = nn.Dense(self.num_latents, dtype=self.dtype, name="logvar")(x)
+        return mean.astype(jnp.float32), logvar.astype(jnp.float32)

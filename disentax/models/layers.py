@@ -10,6 +10,7 @@ and ``"matmul"`` forms define custom VJPs: reverse-mode derivatives (``jax.grad`
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -64,6 +65,7 @@ class StridedConv(nn.Module):
         form: ``"lax"``, ``"subpixel"``, ``"matmul"`` or ``None`` (backend default).
         kernel_init: initialiser of ``kernel [k,k,C,O]`` (flax's default).
         bias_init: initialiser of ``bias [O]``.
+        dtype: computation dtype (``None``: that of the input); parameters stay float32.
     """
 
     features: int
@@ -71,6 +73,7 @@ class StridedConv(nn.Module):
     form: str | None = None
     kernel_init: Callable = nn.initializers.lecun_normal()
     bias_init: Callable = nn.initializers.zeros_init()
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -83,6 +86,7 @@ class StridedConv(nn.Module):
             if k % 2 or x.shape[1] % 2 or x.shape[2] % 2:
                 form = "lax"
         check_form(form, k, x.shape[1:3])
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
         return conv2d(x, kernel, form=form) + bias
 
 
@@ -98,6 +102,7 @@ class StridedConvTranspose(nn.Module):
         form: ``"lax"``, ``"subpixel"``, ``"matmul"`` or ``None`` (backend default).
         kernel_init: initialiser of ``kernel [k,k,C,O]`` (flax's default).
         bias_init: initialiser of ``bias [O]``.
+        dtype: computation dtype (``None``: that of the input); parameters stay float32.
     """
 
     features: int
@@ -105,6 +110,7 @@ class StridedConvTranspose(nn.Module):
     form: str | None = None
     kernel_init: Callable = nn.initializers.lecun_normal()
     bias_init: Callable = nn.initializers.zeros_init()
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -117,6 +123,7 @@ class StridedConvTranspose(nn.Module):
             if k % 2:
                 form = "lax"
         check_form(form, k)
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
         return conv_transpose2d(x, kernel, form=form) + bias
 
 

@@ -11,7 +11,7 @@ References:
 """
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -65,24 +65,58 @@ class VAE(nn.Module):
         return VAEOutput(mean, logvar, z, self.decoder(z))
 
 
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _compute_dtype(dtype) -> Any:
+    """``None`` for float32 (the modules' default), else the jnp dtype; checks the name."""
+    name = jnp.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    return None if name == "float32" else jnp.dtype(name)
+
+
 def make_conv_vae(
-    *, num_latents: int = 10, image_shape: tuple[int, int, int] = (64, 64, 1), **kwargs
+    *,
+    num_latents: int = 10,
+    image_shape: tuple[int, int, int] = (64, 64, 1),
+    dtype="float32",
+    **kwargs,
 ) -> VAE:
-    """Reference convolutional VAE. ``kwargs``: ``encoder_forms``, ``decoder_forms``."""
-    encoder = ConvEncoder(num_latents=num_latents, forms=kwargs.pop("encoder_forms", None))
-    decoder = DeconvDecoder(image_shape=tuple(image_shape), forms=kwargs.pop("decoder_forms", None))
+    """Reference convolutional VAE. ``kwargs``: ``encoder_forms``, ``decoder_forms``.
+
+    ``dtype`` is the computation dtype of every layer (``"float32"``, ``"bfloat16"`` or
+    ``"float16"``); parameters stay float32 and the encoder and decoder outputs are float32,
+    so the objectives always run in float32 (mixed precision).
+    """
+    compute = _compute_dtype(dtype)
+    encoder = ConvEncoder(
+        num_latents=num_latents, forms=kwargs.pop("encoder_forms", None), dtype=compute
+    )
+    decoder = DeconvDecoder(
+        image_shape=tuple(image_shape), forms=kwargs.pop("decoder_forms", None), dtype=compute
+    )
     if kwargs:
         raise TypeError(f"make_conv_vae got unexpected arguments {sorted(kwargs)}")
     return VAE(encoder, decoder)
 
 
 def make_fc_vae(
-    *, num_latents: int = 10, image_shape: tuple[int, int, int] = (64, 64, 1), **kwargs
+    *,
+    num_latents: int = 10,
+    image_shape: tuple[int, int, int] = (64, 64, 1),
+    dtype="float32",
+    **kwargs,
 ) -> VAE:
-    """Reference fully connected VAE (1200-1200 encoder, 1200-1200-1200 tanh decoder)."""
+    """Reference fully connected VAE (1200-1200 encoder, 1200-1200-1200 tanh decoder);
+    ``dtype`` as in :func:`make_conv_vae`."""
     if kwargs:
         raise TypeError(f"make_fc_vae got unexpected arguments {sorted(kwargs)}")
-    return VAE(FCEncoder(num_latents=num_latents), FCDecoder(image_shape=tuple(image_shape)))
+    compute = _compute_dtype(dtype)
+    return VAE(
+        FCEncoder(num_latents=num_latents, dtype=compute),
+        FCDecoder(image_shape=tuple(image_shape), dtype=compute),
+    )
 
 
 MODELS = {"conv": make_conv_vae, "fc": make_fc_vae}
@@ -101,7 +135,7 @@ def make_model(
         name: ``"conv"`` or ``"fc"``.
         num_latents: ``L``.
         image_shape: ``(H, W, C)`` of the images.
-        **kwargs: architecture options of the factory (e.g. ``encoder_forms``).
+        **kwargs: options of the factory (``dtype``, ``encoder_forms``, ...).
 
     Returns:
         A :class:`VAE` module.

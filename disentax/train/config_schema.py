@@ -37,7 +37,12 @@ REQUIRED_KEYS = (
     "evaluate",
     "parallel",
 )
-OPTIONAL_KEYS = {"reconstruction": "bernoulli", "keep_checkpoints": 3, "eval_sizes": "auto"}
+OPTIONAL_KEYS = {
+    "reconstruction": "bernoulli",
+    "keep_checkpoints": 3,
+    "eval_sizes": "auto",
+    "dtype": "float32",
+}
 # Keys that may change between the runs of one workdir: they decide how long and how
 # visibly a run goes, not its trajectory (a resumed run is still the same run).
 RESUMABLE_KEYS = (
@@ -73,6 +78,7 @@ class RunSpec:
     reconstruction: str
     keep_checkpoints: int
     eval_sizes: str
+    dtype: str
     resolved: dict  # JSON-ready resolved config
 
 
@@ -162,6 +168,11 @@ def validate(config) -> RunSpec:
         )
     if not isinstance(d["evaluate"], bool):
         raise ValueError(f"config.evaluate must be a bool, got {d['evaluate']!r}")
+    if d["dtype"] not in models_dtypes():
+        raise ValueError(
+            f"config.dtype must be one of {models_dtypes()} (the layers' computation dtype; "
+            f"parameters stay float32), got {d['dtype']!r}"
+        )
     lr = d["learning_rate"]
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < float("inf"):
         raise ValueError(f"config.learning_rate must be a positive number, got {lr!r}")
@@ -182,11 +193,19 @@ def validate(config) -> RunSpec:
         reconstruction=d["reconstruction"],
         keep_checkpoints=_int(d, "keep_checkpoints", minimum=1),
         eval_sizes=d["eval_sizes"],
+        dtype=d["dtype"],
     )
     resolved = {k: v for k, v in spec.items() if k not in ("objective", "hyperparameters")}
     resolved["objective"] = {"name": name, **hyper}
     resolved = json.loads(json.dumps(resolved, sort_keys=True))
     return RunSpec(**spec, resolved=resolved)
+
+
+def models_dtypes() -> tuple[str, ...]:
+    """The computation dtypes the models accept (``disentax.models.DTYPES``)."""
+    from disentax.models.vae import DTYPES
+
+    return DTYPES
 
 
 def build(spec: RunSpec) -> Parts:
@@ -200,6 +219,7 @@ def build(spec: RunSpec) -> Parts:
         spec.model,
         num_latents=spec.num_latents,
         image_shape=tuple(dataset.observation_shape),
+        dtype=spec.dtype,
     )
     discriminator = discriminator_tx = None
     if spec.objective == "factor_vae":
@@ -255,10 +275,12 @@ def check_workdir(workdir: pathlib.Path, resolved: dict) -> None:
     for key in sorted(set(stored) | set(resolved)):
         if key in RESUMABLE_KEYS:
             continue
-        if stored.get(key, "<absent>") != resolved.get(key, "<absent>"):
+        # an optional key absent from an older config.json had its default value
+        default = OPTIONAL_KEYS.get(key, "<absent>")
+        if stored.get(key, default) != resolved.get(key, default):
             differences.append(
-                f"{key}: workdir has {stored.get(key, '<absent>')!r}, "
-                f"config has {resolved.get(key, '<absent>')!r}"
+                f"{key}: workdir has {stored.get(key, default)!r}, "
+                f"config has {resolved.get(key, default)!r}"
             )
     if differences:
         raise ValueError(

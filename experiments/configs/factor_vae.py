@@ -36,6 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.checkpoint_every = 10_000
     config.evaluate = True
     config.parallel = "jit"
+    config.dtype = "float32"  # computation dtype of the layers; parameters stay float32
     config.reconstruction = "bernoulli"
     config.keep_checkpoints = 3
     return config
