@@ -34,6 +34,7 @@ for name in \
     train_step/beta_tcvae/b64 \
     train_step/factor_vae/b64 \
     train_step/dip_vae_i/b64 \
+    train_step/beta_vae/b64/bfloat16 \
     train_step/beta_vae/b64/sweep8 \
     data/render \
     metrics/scaling \
