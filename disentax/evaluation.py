@@ -423,7 +423,8 @@ def evaluate_workdir(
 
     Returns:
       The record written: ``step``, ``metrics``, ``matrices``, ``seconds``, ``sizes``,
-      ``skipped``, ``seed``, ``representation``, ``version``.
+      ``skipped``, ``seed``, ``representation``, ``version``, ``workers`` (how many
+      processes scored, and the second one's metrics and wall seconds).
 
     Raises:
       FileNotFoundError: no run (config or checkpoint) in ``workdir``.
@@ -473,8 +474,17 @@ def evaluate_workdir(
             )
 
         result = here(names)
+        workers_record = {"processes": 1}
         if helper is not None:
             other = helper.result()
+            workers_record = {
+                "processes": 2,
+                "second_process": {
+                    "metrics": helper.metrics,
+                    "seconds": helper.seconds,
+                    "failed": other is None,
+                },
+            }
             if other is None:  # the second process failed (reported): score its part here
                 other = here(helper.metrics)
             _merge(result, other)
@@ -490,6 +500,7 @@ def evaluate_workdir(
         "version": disentax.__version__,
         "jax_version": jax.__version__,
         "device": jax.devices()[0].device_kind,
+        "workers": workers_record,
     }
     tmp = workdir / "evaluation.json.tmp"
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -527,6 +538,8 @@ class _Worker:
         import tempfile
 
         self.metrics = list(args["metrics"])
+        self.seconds = None  # the process's wall seconds, from start to exit
+        self._start = time.perf_counter()
         self._dir = tempfile.TemporaryDirectory(prefix="disentax-eval-")
         self._out = pathlib.Path(self._dir.name) / "result.json"
         self._log = open(pathlib.Path(self._dir.name) / "log.txt", "w+b")  # noqa: SIM115
@@ -543,6 +556,7 @@ class _Worker:
     def result(self) -> dict | None:
         """Waits for the process; its partial result, or None (reported) if it failed."""
         code = self._proc.wait()
+        self.seconds = time.perf_counter() - self._start
         if code == 0 and self._out.is_file():
             return json.loads(self._out.read_text(encoding="utf-8"))
         self._log.seek(0)

@@ -62,6 +62,10 @@ def test_two_workers_write_the_record_of_one(run_dir):
     assert {"sampling", "mig", "sap", "beta_vae_score", "mig_sampled", "total"} == set(
         two["seconds"]
     )
+    assert one["workers"] == {"processes": 1}
+    second = two["workers"]["second_process"]
+    assert two["workers"]["processes"] == 2 and not second["failed"]
+    assert second["metrics"] == ["beta_vae_score", "mig_sampled"] and second["seconds"] > 0
     written = json.loads((run_dir / "evaluation.json").read_text())
     assert comparable(written) == json.loads(json.dumps(comparable(one)))
 
@@ -79,6 +83,7 @@ def test_a_failed_second_worker_falls_back_to_this_process(run_dir, monkeypatch,
     monkeypatch.setattr(sys, "executable", "/bin/false")
     two = score(run_dir, 2)
     assert comparable(two) == comparable(one)
+    assert two["workers"]["second_process"]["failed"]
     err = capsys.readouterr().err
     assert "second process scoring ['beta_vae_score', 'mig_sampled'] failed" in err
 
