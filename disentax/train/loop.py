@@ -71,6 +71,28 @@ def _abstract_state(train_step, key, sharding):
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 
 
+def _trace_init(train_step, key, mesh):
+    """Traces the state initialisation once (``jax.jit(...).trace``).
+
+    Returns ``(abstract_state, init)``: the state's shapes with the replicated sharding
+    (what the step is compiled for) and a function compiling and running that same trace,
+    as ``train_step.init(key)`` does (one program, compiled without backend optimisation:
+    the same initial state, bit for bit), so the initialisation is not traced twice.
+    """
+    from disentax.train.state import INIT_COMPILER_OPTIONS
+
+    traced = jax.jit(train_step.init_fn).trace(key)
+    sharding = par.replicated_sharding(mesh)
+    abstract = jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), traced.out_info
+    )
+
+    def init():
+        return train_step.place(traced.lower().compile(INIT_COMPILER_OPTIONS)(key))
+
+    return abstract, init
+
+
 def _write_config_json(workdir: pathlib.Path, resolved: dict, mesh) -> None:
     record = {
         "config": resolved,
@@ -158,7 +180,14 @@ def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
     latest = checkpoints.latest_step()
     # compile the train step in the background while the state is initialised/restored
     needed = latest is None or latest < spec.num_steps
-    compile_step = _in_thread(train_step.precompile(key) if needed else (lambda: None))
+    if latest is None and spec.parallel == "jit":
+        # a fresh run traces the initialisation once, for the step's state layout and
+        # for the initial state itself
+        abstract_init, init_state = _trace_init(train_step, key, mesh)
+        compile_step = _in_thread(train_step.precompile_fn(abstract_init))
+    else:
+        init_state = lambda: train_step.init(key)  # noqa: E731
+        compile_step = _in_thread(train_step.precompile(key) if needed else (lambda: None))
     trained_now = False
     try:
         if latest is not None:
@@ -168,7 +197,7 @@ def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
             if main:
                 print(f"resuming {workdir} from checkpoint step {start}", flush=True)
         else:
-            state, start = train_step.init(key), 0
+            state, start = init_state(), 0
         compile_step()
         if start >= spec.num_steps:
             if main:
