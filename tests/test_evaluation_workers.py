@@ -93,3 +93,8 @@ def test_default_workers_on_this_cpu():
 
     expected = 2 if len(os.sched_getaffinity(0)) >= 2 else 1
     assert evaluation.default_workers() == expected
+
+
+def test_cli_workers_option_is_checked(tmp_path, capsys):
+    assert cli.main(["evaluate", "--workdir", str(tmp_path), "--workers", "3"]) == 1
+    assert "--workers: expected 1, 2 or auto, got '3'" in capsys.readouterr().err
