@@ -9,6 +9,9 @@ codes and, to separate the effect of histogram splits from the rest, on the code
 pre-binned into 32 quantile bins. disentax's ``dci`` runs with several bin counts.
 
 Run: ``python -m benchmarks.dci_parity --out FILE [--bins 16,32,64] [--quick]``.
+``--reference FILE`` skips the scikit-learn fits (minutes of CPU) and compares with the
+``sklearn`` record of an earlier run's JSON (this script's ``--out``, or a ``disentax bench
+metrics/dci`` results file with a ``metrics/dci/sklearn`` row) on the same arrays.
 """
 
 from __future__ import annotations
@@ -56,6 +59,21 @@ def sklearn_reference(x_train, y_train, x_test, y_test, processes: int) -> dict:
     }
 
 
+def stored_reference(path: str, num_train: int, num_test: int) -> dict:
+    """The scikit-learn record of an earlier run on the same arrays (see the docstring)."""
+    with open(path, encoding="utf-8") as file:
+        data = json.load(file)
+    if "sklearn" in data:
+        ref, sizes = data["sklearn"], (data["num_train"], data["num_test"])
+    else:
+        rows = {r["name"]: r for r in data["results"]}
+        row = rows["metrics/dci/sklearn"]
+        ref, sizes = row["value"], (row["num_train"], row["num_test"])
+    if sizes != (num_train, num_test):
+        raise ValueError(f"{path} holds sizes {sizes}, not {(num_train, num_test)}")
+    return {**ref, "source": path}
+
+
 def main() -> None:
     import jax
 
@@ -66,28 +84,36 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 / 1,000 points")
     parser.add_argument("--processes", type=int, default=10)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--reference", default=None, help="JSON with a stored sklearn record")
     args = parser.parse_args()
     num_train, num_test = (2000, 1000) if args.quick else (10_000, 5_000)
     ctr, ftr = vae_like_codes(num_train, seed=0)
     cte, fte = vae_like_codes(num_test, seed=1)
-    edges = gbt.quantile_bin_edges(ctr, 32)
-    binned = [np.asarray(gbt.apply_bins(c, edges), np.float64) for c in (ctr, cte)]
     record = {
         "num_train": num_train,
         "num_test": num_test,
         "device": jax.devices()[0].device_kind,
-        "sklearn": sklearn_reference(ctr, ftr, cte, fte, args.processes),
-        "sklearn_prebinned32": sklearn_reference(binned[0], ftr, binned[1], fte, args.processes),
         "disentax": {},
     }
+    if args.reference:
+        record["sklearn"] = stored_reference(args.reference, num_train, num_test)
+    else:
+        edges = gbt.quantile_bin_edges(ctr, 32)
+        binned = [np.asarray(gbt.apply_bins(c, edges), np.float64) for c in (ctr, cte)]
+        record["sklearn"] = sklearn_reference(ctr, ftr, cte, fte, args.processes)
+        record["sklearn_prebinned32"] = sklearn_reference(
+            binned[0], ftr, binned[1], fte, args.processes
+        )
     for num_bins in (int(b) for b in args.bins.split(",")):
+        jax.block_until_ready(dci(ctr, ftr, cte, fte, num_bins=num_bins))  # compile
+        start = time.process_time()
         out = jax.block_until_ready(dci(ctr, ftr, cte, fte, num_bins=num_bins))
         record["disentax"][f"bins{num_bins}"] = {
             k: float(v) if np.ndim(v) == 0 else np.asarray(v).tolist() for k, v in out.items()
         }
-    for name, row in [("sklearn_prebinned32", record["sklearn_prebinned32"])] + [
-        (k, v) for k, v in record["disentax"].items()
-    ]:
+        record["disentax"][f"bins{num_bins}"]["cpu_seconds"] = time.process_time() - start
+    compared = [(k, v) for k, v in record.items() if k == "sklearn_prebinned32"]
+    for name, row in compared + list(record["disentax"].items()):
         row["abs_diff_vs_sklearn"] = {
             k: abs(row[k] - record["sklearn"][k]) for k in ("disentanglement", "completeness")
         }
