@@ -359,19 +359,39 @@ def _heads_softmax(logits: Array, head: Array, num_heads: int) -> tuple[Array, A
     return jnp.log(sums) + shift, exps / sums[:, head]
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def _heads_logsumexp(logits: Array, class_counts: tuple[int, ...]) -> Array:
     """Per-head log-sum-exp ``[N, H]`` of ``logits [N, C]`` for static contiguous heads.
 
-    Static column slices per head: no transposes or scatters (``segment_max``), which
-    dominate the cost of an L-BFGS step on XLA:CPU.
+    Static column slices per head, no transposes or scatters (``segment_max``); the
+    derivative (each head's softmax) is written out, as automatic differentiation of the
+    slices would pad and add their cotangents, slowly on XLA:CPU.
     """
+    return _heads_logsumexp_fwd(logits, class_counts)[0]
+
+
+def _heads_logsumexp_fwd(logits, class_counts):
     bounds = np.concatenate([[0], np.cumsum(class_counts)]).tolist()
     out = []
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         block = logits[:, lo:hi]
-        shift = jax.lax.stop_gradient(jnp.max(block, axis=1, keepdims=True))
+        shift = jnp.max(block, axis=1, keepdims=True)
         out.append(jnp.log(jnp.sum(jnp.exp(block - shift), axis=1)) + shift[:, 0])
-    return jnp.stack(out, axis=1)
+    lse = jnp.stack(out, axis=1)
+    return lse, (logits, lse)
+
+
+def _heads_logsumexp_bwd(class_counts, residuals, cotangent):
+    logits, lse = residuals
+    sizes, total = np.asarray(class_counts), int(sum(class_counts))
+
+    def repeat(values):  # [N, H] -> [N, C], each head's value on its columns
+        return jnp.repeat(values, sizes, axis=1, total_repeat_length=total)
+
+    return (repeat(cotangent) * jnp.exp(logits - repeat(lse)),)
+
+
+_heads_logsumexp.defvjp(_heads_logsumexp_fwd, _heads_logsumexp_bwd)
 
 
 def predict_logistic_heads_proba(params: LogisticHeadsParams, x: ArrayLike) -> Array:
