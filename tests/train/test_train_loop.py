@@ -77,7 +77,9 @@ def test_run_folder_layout(trained):
     assert "time_to_first_step_s" in records[0]
     tensorboard = {}
     for path in (workdir / "tensorboard").glob("events.out.tfevents.*"):
-        tensorboard.update({e["step"]: e["scalars"] for e in read_events(path) if e["scalars"]})
+        for event in read_events(path):  # one event per scalar and step
+            tensorboard.setdefault(event["step"], {}).update(event["scalars"])
+    tensorboard = {step: scalars for step, scalars in tensorboard.items() if scalars}
     assert sorted(tensorboard) == [r["step"] for r in records]
     for record in records:
         assert tensorboard[record["step"]]["loss"] == pytest.approx(record["loss"], rel=1e-6)
