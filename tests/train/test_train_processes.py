@@ -5,6 +5,7 @@ own device count, sharing one persistent compilation cache so that only the firs
 pays for compilation.
 """
 
+import json
 import os
 import pathlib
 import signal
@@ -14,6 +15,7 @@ import sys
 import time
 
 import chex
+import jax
 import numpy as np
 import pytest
 
@@ -156,3 +158,83 @@ def test_two_processes_of_two_devices_equal_one_process_of_four(tmp_path):
     for name in one.files:
         # gloo's all-reduce may sum in another order than the in-process one
         np.testing.assert_allclose(two[name], one[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+# The whole job (`disentax train`) on two hosts: two CPU processes of two devices each,
+# joined over loopback, write one run folder together, are stopped and started again (the
+# resume path of a preempted pod), and end with the parameters of one process of four
+# devices running the same steps in one go. Beyond the step-level test above, this checks
+# the job's distributed start-up from the command line, orbax checkpoints written and
+# restored by several processes, and process-0-only logging.
+
+
+def job_command(workdir, steps, *extra):
+    # RUN with short log/checkpoint intervals and its own length (later overrides win)
+    return train_command(
+        workdir,
+        "--config.log_every=2",
+        "--config.checkpoint_every=3",
+        f"--config.num_steps={steps}",
+        *extra,
+    )
+
+
+def run_two_hosts(workdir, steps):
+    """Both processes of one two-host job; returns process 0's stdout."""
+    port = free_port()
+    procs = [
+        subprocess.Popen(
+            job_command(
+                workdir,
+                steps,
+                "--coordinator",
+                f"localhost:{port}",
+                "--num_processes",
+                "2",
+                "--process_id",
+                str(i),
+            ),
+            env=child_env(2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=400)
+        assert proc.returncode == 0, out[-3000:]
+        outputs.append(out)
+    return outputs[0]
+
+
+def test_two_host_job_resumes_and_equals_one_host_of_four_devices(tmp_path):
+    single_dir, multi_dir = tmp_path / "single", tmp_path / "multi"
+    single = subprocess.run(
+        job_command(single_dir, 9), env=child_env(4), capture_output=True, text=True, timeout=400
+    )
+    assert single.returncode == 0, single.stdout[-2000:] + single.stderr[-2000:]
+
+    run_two_hosts(multi_dir, 6)  # "preempted" after step 6 ...
+    assert sorted(p.name for p in (multi_dir / "checkpoints").iterdir() if p.name.isdigit()) == [
+        "3",
+        "6",
+    ]
+    resumed_out = run_two_hosts(multi_dir, 9)  # ... and started again by the scheduler
+    assert "resum" in resumed_out.lower(), resumed_out[-2000:]
+
+    stored = json.loads((multi_dir / "config.json").read_text())
+    assert stored["devices"]["processes"] == 2
+    assert stored["devices"]["count"] == 4
+    # process 0 alone writes the scalars: one record per log step, none twice
+    steps = [json.loads(line)["step"] for line in (multi_dir / "metrics.jsonl").open()]
+    assert steps == [2, 4, 6, 8, 9]
+
+    one, two = load_run(single_dir), load_run(multi_dir)
+    assert one.step == two.step == 9
+    # gloo's all-reduce may sum in another order than the in-process one, and Adam's
+    # normalised update turns a rounding difference in a near-zero gradient into an
+    # update difference of up to ~lr: measured 5e-6 on 1 of 1.44M weights after 9 steps.
+    chex.assert_trees_all_close(two.params, one.params, rtol=1e-4, atol=2e-5)
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(two.params))
