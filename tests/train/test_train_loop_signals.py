@@ -36,8 +36,14 @@ def checkpoint_steps(workdir):
 
 @pytest.fixture
 def signal_at(monkeypatch):
-    """Makes the loop's train step send ``signum`` to this process after call ``k``."""
+    """Makes the loop's train step send ``signum`` to this process after call ``k``.
+
+    SIGINT gets Python's default handler for the test (pytest-xdist workers ignore SIGINT,
+    so the re-raised signal would otherwise have no effect there); the previous handler
+    is put back afterwards.
+    """
     calls = {"outputs": [], "late": []}
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def install(k, signum):
         real = loop.make_train_step
@@ -63,7 +69,8 @@ def signal_at(monkeypatch):
         monkeypatch.setattr(loop, "make_train_step", make)
         return calls
 
-    return install
+    yield install
+    signal.signal(signal.SIGINT, previous)
 
 
 def test_sigint_stops_at_the_next_step_with_a_checkpoint(tmp_path, signal_at, capsys):
