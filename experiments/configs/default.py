@@ -11,7 +11,8 @@ Command:
 
 Expected time (measured 2026-11-28 on the project's 2-core Xeon, quiet machine,
 ``/usr/bin/time -v disentax train --workdir /tmp/default_final``): 5 min 38 s wall in all;
-the first step 11 s after process start (cold compilation cache), 1,500 steps in about 3
+the first step 11 s after process start in that run (5.6-6.8 s in separate runs on the
+same quiet machine; ``disentax bench startup/first_step``: 5.7 s cold), 1,500 steps in about 3
 min 50 s (6-8 steps/s), evaluation 82 s in two processes, traversals and report 5 s.
 Expected scores (same run; seed 0 reproduces them exactly on CPU): MIG 0.219, sampled MIG
 0.211, DCI disentanglement 0.262 / completeness 0.280, SAP 0.072, modularity 0.835, IRS
