@@ -76,16 +76,29 @@ def irs(
 def _group_quantiles(values, groups, counts, *, num_groups, q_num, q_den):
     """Per-group quantile (linear interpolation) of ``values [N]`` with ``groups [N]``."""
     _, ordered = jax.lax.sort((groups, values), num_keys=2)
-    starts = jnp.cumsum(counts) - counts
+    low, high, frac = _sorted_positions(counts, values.shape[0], q_num, q_den, values.dtype)
+    return ordered[low] + frac * (ordered[high] - ordered[low])  # [num_groups]
+
+
+def _quantile_ranks(counts, q_num, q_den, dtype):
+    """Within-group ranks ``(low, high, frac, last)`` of each group's quantile ``q``.
+
+    The quantile of ``m`` sorted values (linear interpolation) sits at ``q (m - 1)``,
+    computed exactly as the integer ``(m - 1) q_num`` over ``q_den``: between ranks ``low``
+    and ``high = low + 1`` (capped at ``last = m - 1``) with weight ``frac`` on ``high``.
+    """
     last = jnp.maximum(counts - 1, 0)
-    position = last * q_num  # exact integer q (m - 1) * q_den
+    position = last * q_num
     low = position // q_den
-    frac = (position % q_den).astype(values.dtype) / q_den
-    high = jnp.minimum(low + 1, last)
-    n = values.shape[0]
-    v_low = ordered[jnp.clip(starts + low, 0, n - 1)]
-    v_high = ordered[jnp.clip(starts + high, 0, n - 1)]
-    return v_low + frac * (v_high - v_low)  # [num_groups]
+    frac = (position % q_den).astype(dtype) / q_den
+    return low, jnp.minimum(low + 1, last), frac, last
+
+
+def _sorted_positions(counts, n, q_num, q_den, dtype):
+    """``(low, high, frac)`` as indices into all ``n`` points sorted by (group, value)."""
+    low, high, frac, _ = _quantile_ranks(counts, q_num, q_den, dtype)
+    starts = jnp.cumsum(counts) - counts  # group g's first sorted position
+    return jnp.clip(starts + low, 0, n - 1), jnp.clip(starts + high, 0, n - 1), frac
 
 
 def _group_quantiles_fixed(deviations, groups, counts, *, num_groups, q_num, q_den, value_bits):
@@ -104,14 +117,9 @@ def _group_quantiles_fixed(deviations, groups, counts, *, num_groups, q_num, q_d
     fixed = jnp.round(deviations / scale * top_value).astype(jnp.int32)
     keys = (groups[:, None] << value_bits) | jnp.clip(fixed, 0, top_value)
     keys = jnp.sort(keys.T, axis=1)  # [L, N]: sorting contiguous rows is faster
-    starts = jnp.cumsum(counts) - counts
-    last = jnp.maximum(counts - 1, 0)
-    position = last * q_num  # exact integer q (m - 1) * q_den
-    low = position // q_den
-    frac = (position % q_den).astype(deviations.dtype) / q_den
-    high = jnp.minimum(low + 1, last)
-    v_low = (keys[:, jnp.clip(starts + low, 0, n - 1)] & top_value).astype(deviations.dtype)
-    v_high = (keys[:, jnp.clip(starts + high, 0, n - 1)] & top_value).astype(deviations.dtype)
+    low, high, frac = _sorted_positions(counts, n, q_num, q_den, deviations.dtype)
+    v_low = (keys[:, low] & top_value).astype(deviations.dtype)
+    v_high = (keys[:, high] & top_value).astype(deviations.dtype)
     return (v_low + frac * (v_high - v_low)) * (scale / top_value)[:, None]  # [L, B]
 
 
@@ -125,11 +133,7 @@ def _group_quantiles_top(deviations, groups, counts, *, num_groups, q_num, q_den
     member = groups[None, :] == jnp.arange(num_groups, dtype=groups.dtype)[:, None]  # [B, N]
     masked = jnp.where(member[None], deviations.T[:, None, :], -1.0)  # [L, B, N]
     largest = jax.lax.top_k(masked, top)[0]  # [L, B, top], descending
-    last = jnp.maximum(counts - 1, 0)
-    position = last * q_num  # exact integer q (m - 1) * q_den
-    low = position // q_den
-    frac = (position % q_den).astype(deviations.dtype) / q_den
-    high = jnp.minimum(low + 1, last)
+    low, high, frac, last = _quantile_ranks(counts, q_num, q_den, deviations.dtype)
     # The k-th smallest of m values is the (m - 1 - k)-th largest.
     v_low = jnp.take_along_axis(largest, jnp.clip(last - low, 0, top - 1)[None, :, None], axis=2)
     v_high = jnp.take_along_axis(largest, jnp.clip(last - high, 0, top - 1)[None, :, None], axis=2)
