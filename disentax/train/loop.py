@@ -45,7 +45,7 @@ from disentax.train.runtime import (
 from disentax.train.step import make_train_step, step_keys
 from disentax.train.writer import Writer
 
-__all__ = ["LoadedRun", "NonFiniteLossError", "load_run", "run"]
+__all__ = ["LoadedRun", "NonFiniteLossError", "build_train_step", "load_run", "run"]
 
 
 # Steps dispatched but not yet finished, at most. With asynchronous dispatch the loop
@@ -125,6 +125,28 @@ def _first_nonfinite(window: list[dict], first_step: int) -> int | None:
     return None
 
 
+def build_train_step(spec, parts, mesh, **overrides):
+    """The train step of a validated config (``config_schema.validate`` / ``build``).
+
+    What the run's config fixes (model, objective, optimizers, hyperparameters,
+    reconstruction, parallel mode, in-step sampling when the dataset allows it) is passed
+    to :func:`disentax.train.make_train_step`; ``overrides`` replace any of its keyword
+    arguments (e.g. ``hyperparameters`` and ``num_models`` for a sweep).
+    """
+    kwargs = dict(
+        mesh=mesh,
+        dataset=parts.dataset if parts.sample_in_step else None,
+        batch_size=spec.batch_size if parts.sample_in_step else None,
+        hyperparameters=parts.hyperparameters,
+        reconstruction=spec.reconstruction,
+        discriminator=parts.discriminator,
+        discriminator_tx=parts.discriminator_tx,
+        parallel=spec.parallel,
+    )
+    kwargs.update(overrides)
+    return make_train_step(parts.model, parts.objective, parts.tx, **kwargs)
+
+
 def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
     """Trains (or resumes) the run described by ``config`` in ``workdir``.
 
@@ -161,19 +183,7 @@ def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
         workdir.mkdir(parents=True, exist_ok=True)
         _write_config_json(workdir, spec.resolved, mesh)
 
-    train_step = make_train_step(
-        parts.model,
-        parts.objective,
-        parts.tx,
-        mesh=mesh,
-        dataset=parts.dataset if parts.sample_in_step else None,
-        batch_size=spec.batch_size if parts.sample_in_step else None,
-        hyperparameters=parts.hyperparameters,
-        reconstruction=spec.reconstruction,
-        discriminator=parts.discriminator,
-        discriminator_tx=parts.discriminator_tx,
-        parallel=spec.parallel,
-    )
+    train_step = build_train_step(spec, parts, mesh)
     key = jax.random.key(spec.seed)
     checkpoints = Checkpoints(workdir / "checkpoints", max_to_keep=spec.keep_checkpoints)
     writer = None
@@ -356,14 +366,8 @@ def load_run(workdir: str | pathlib.Path, *, step: int | None = None) -> LoadedR
     spec = config_schema.validate(config)
     parts = config_schema.build(spec)
     mesh = par.make_mesh(1, devices=jax.local_devices()[:1])
-    train_step = make_train_step(
-        parts.model,
-        parts.objective,
-        parts.tx,
-        mesh=mesh,
-        discriminator=parts.discriminator,
-        discriminator_tx=parts.discriminator_tx,
-    )
+    # the state's layout only: no in-step sampling, one device, jit
+    train_step = build_train_step(spec, parts, mesh, dataset=None, batch_size=None, parallel="jit")
     abstract = _abstract_state(train_step, jax.random.key(spec.seed), par.replicated_sharding(mesh))
     try:
         checkpoints = Checkpoints(workdir / "checkpoints", read_only=True)

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from disentax import parallel as par
-from disentax.train import config_schema, make_train_step
+from disentax.train import config_schema, loop
 from disentax.train.checkpoint import Checkpoints
 from disentax.train.runtime import library_versions
 from disentax.train.writer import Writer
@@ -145,18 +145,8 @@ def train_sweep(configs, workdirs, *, deadline: float | None = None, log=print) 
     hyper = dict(parts.hyperparameters)
     for name in swept:
         hyper[name] = np.asarray([s.hyperparameters[name] for s in specs], np.float32)
-    step_fn = make_train_step(
-        parts.model,
-        parts.objective,
-        parts.tx,
-        mesh=mesh,
-        dataset=parts.dataset,
-        batch_size=first.batch_size,
-        hyperparameters=hyper,
-        reconstruction=first.reconstruction,
-        discriminator=parts.discriminator,
-        discriminator_tx=parts.discriminator_tx,
-        num_models=num,
+    step_fn = loop.build_train_step(
+        first, parts, mesh, hyperparameters=hyper, num_models=num, parallel="jit"
     )
     names = [w.name for w in workdirs]
     for workdir, spec in zip(workdirs, specs, strict=True):

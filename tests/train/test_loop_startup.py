@@ -48,15 +48,7 @@ def test_traced_once_initial_state_equals_train_step_init(overrides):
     spec = config_schema.validate(cli.load_config("default", overrides))
     parts = config_schema.build(spec)
     mesh = par.make_mesh()
-    train_step = loop.make_train_step(
-        parts.model,
-        parts.objective,
-        parts.tx,
-        mesh=mesh,
-        dataset=parts.dataset,
-        batch_size=spec.batch_size,
-        hyperparameters=parts.hyperparameters,
-    )
+    train_step = loop.build_train_step(spec, parts, mesh)  # the step run() builds
     key = jax.random.key(spec.seed)
     abstract, init = loop._trace_init(train_step, key, mesh)
     expected = train_step.init(key)
