@@ -174,6 +174,9 @@ def main(
         for n in names:
             print(n)
         return 0
+    from disentax.runtime import configure_host_allocator
+
+    allocator_note = configure_host_allocator()  # as `disentax train` runs (idempotent)
     thread_note = configure_threads()
     quick = os.environ.get("DISENTAX_BENCH_QUICK", "") not in ("", "0")
     with tempfile.TemporaryDirectory(prefix="disentax-bench-") as tmp:
@@ -208,6 +211,7 @@ def main(
         "known_benchmarks": list(BENCHMARKS),
         "quick": quick,
         "thread_setting": thread_note,
+        "host_allocator": allocator_note,
         "environment": harness.environment(),
         "peak_flops": ctx._peak["peak_flops"] if ctx._peak else None,
         "peak_flops_cpu": ctx._peak["peak_flops_cpu"] if ctx._peak else None,

@@ -266,6 +266,11 @@ def _cmd_data(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``disentax`` console script."""
+    from disentax.runtime import configure_host_allocator
+
+    # The command owns its process: let malloc reuse XLA's per-step temporary buffers
+    # (disentax.runtime). Before any JAX work, so that every thread gets the settings.
+    configure_host_allocator()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     rest, config_name, overrides = _split_config_args(argv)

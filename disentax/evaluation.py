@@ -583,8 +583,10 @@ class _Worker:
 
 def _worker_main(argv: Sequence[str]) -> None:
     """Entry of the second evaluation process: scores ``metrics`` and writes JSON."""
+    from disentax.runtime import configure_host_allocator
     from disentax.train import load_run
 
+    configure_host_allocator()  # this process is ours: reuse XLA's temporary buffers
     args = json.loads(argv[0])
     run = load_run(args["workdir"], step=args["step"])
     result = evaluate(

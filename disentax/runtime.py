@@ -1,0 +1,86 @@
+"""Process-level settings of the host runtime, for programs that own their process.
+
+XLA:CPU gives every execution of a compiled program one fresh temporary buffer for all
+its intermediates (``xla::CpuDeviceMemory``, through ``posix_memalign``) and frees it
+afterwards. glibc's ``malloc`` serves any block above its mmap threshold (at most 32 MiB)
+with a fresh ``mmap`` and returns it with ``munmap`` on free, and a thread's own arena
+falls back to ``mmap`` for blocks larger than its 64 MiB heaps whatever the threshold.
+So every train step of the reference β-VAE at batch 64 (a 74 MiB temporary buffer)
+page-faulted 18,926 zeroed 4 KiB pages in and out again: measured here, 0 page faults per
+step and 130 -> 102 ms per step on one core with the settings below.
+
+:func:`configure_host_allocator` keeps freed memory in the process instead: one malloc
+arena (so no thread-arena ``mmap`` fallback), no ``mmap`` for large blocks (the heap
+grows with ``brk``) and no trimming of the heap top, so the next step reuses the pages of
+the last. The cost is that the process keeps its high-water mark of host memory until it
+exits, which suits training and benchmark processes. The ``disentax`` command and
+``disentax bench`` call it first thing; Python users may call it at the start of their
+own program. ``DISENTAX_HOST_ALLOCATOR=system`` leaves glibc's defaults alone.
+
+The same settings can be given to any process through the environment, before it starts:
+``GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647``.
+
+References:
+    The GNU C Library manual, "Malloc Tunable Parameters" (``mallopt``: ``M_ARENA_MAX``,
+    ``M_MMAP_MAX``, ``M_TRIM_THRESHOLD``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+import sys
+
+# mallopt parameter numbers from glibc's <malloc.h>
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_M_ARENA_MAX = -8
+_TRIM_NEVER = 2**31 - 1  # the largest value mallopt's int accepts (2 GiB)
+
+ENV_VAR = "DISENTAX_HOST_ALLOCATOR"
+_CHOICES = ("retain", "system")
+
+
+def _thread_count() -> int | None:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+def configure_host_allocator(mode: str | None = None) -> str:
+    """Makes glibc's ``malloc`` keep and reuse freed memory (see the module docstring).
+
+    Call it before JAX runs its first computation: a thread that has already been given
+    its own malloc arena keeps it. Calling it again is harmless.
+
+    Args:
+        mode: ``"retain"`` (apply the settings) or ``"system"`` (change nothing);
+            ``None`` reads ``DISENTAX_HOST_ALLOCATOR`` and defaults to ``"retain"``.
+
+    Returns:
+        What was done, in words (for logs and benchmark records).
+
+    Raises:
+        ValueError: ``mode`` (or the environment variable) is not one of the choices.
+    """
+    source = "mode"
+    if mode is None:
+        mode, source = os.environ.get(ENV_VAR, "retain"), ENV_VAR
+    if mode not in _CHOICES:
+        raise ValueError(f"{source} must be one of {_CHOICES}, got {mode!r}")
+    if mode == "system":
+        return f"system malloc defaults ({source}=system)"
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return "system malloc defaults (not glibc)"
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    settings = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _TRIM_NEVER))
+    if not all(libc.mallopt(param, value) == 1 for param, value in settings):
+        return "system malloc defaults (mallopt refused the settings)"
+    note = "glibc malloc: one arena, no mmap, no trim"
+    threads = _thread_count()
+    if threads is not None and threads > 1:
+        note += f" (set with {threads} threads running: their arenas were kept)"
+    return note
