@@ -9,9 +9,13 @@ replaced by name, so a partial run updates a full results file).
 
 Thread settings. Unless the process has already initialised its XLA backend (as under
 pytest), ``main`` sets one XLA thread (``--xla_cpu_multi_thread_eigen=false
-intra_op_parallelism_threads=1``) and 8 host devices (for the mesh benchmarks) before
-JAX starts, and ``torch.set_num_threads(1)``; ``DISENTAX_BENCH_THREADS=all`` keeps the
-defaults instead. Because XLA's matmuls use every core regardless of those flags, the
+intra_op_parallelism_threads=1``) before JAX starts, and ``torch.set_num_threads(1)``;
+``DISENTAX_BENCH_THREADS=all`` keeps the defaults instead. Only the mesh benchmarks
+(``MESH_DEVICES``) get 8 host devices, in a child process of their own when other
+benchmarks are selected too: measured here, forcing 8 host devices made XLA:CPU's
+convolution and matrix-product kernels of a ONE-device train step ~25% slower (122 vs
+96 ms per reference step), so the other rows run with the device count ``disentax train``
+has. Because XLA's matmuls use every core regardless of those flags, the
 process is also pinned to one core (all its threads; ``DISENTAX_BENCH_CPU`` picks it);
 the JSON records the affinity it ran with.
 ``DISENTAX_BENCH_QUICK=1`` shrinks every benchmark to smoke-test size.
@@ -31,6 +35,8 @@ from benchmarks import harness
 
 ONE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 HOST_DEVICES = 8
+# benchmarks that need more than one host device, and how many
+MESH_DEVICES = {"train_step/beta_vae/b256/mesh8": HOST_DEVICES}
 
 # XLA_FLAGS as the process started, before configure_threads (child processes get it).
 ORIGINAL_XLA_FLAGS = os.environ.get("XLA_FLAGS")
@@ -116,7 +122,7 @@ def _pin_process(core: int) -> None:
     os.sched_setaffinity(0, {core})
 
 
-def configure_threads() -> str:
+def configure_threads(host_devices: int = 1) -> str:
     """Sets one thread per framework before JAX starts; returns what was done.
 
     XLA:CPU's matmuls ignore ``--xla_cpu_multi_thread_eigen=false`` (measured here: a
@@ -131,13 +137,15 @@ def configure_threads() -> str:
     if xla_bridge.backends_are_initialized():
         return "XLA backend already initialised: its thread settings were kept"
     flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
+    if host_devices > 1 and "xla_force_host_platform_device_count" not in flags:
         # first: XLA stops reading flags at the bare `intra_op_parallelism_threads=1`
-        flags = f"--xla_force_host_platform_device_count={HOST_DEVICES} {flags}"
+        flags = f"--xla_force_host_platform_device_count={host_devices} {flags}"
     if "xla_cpu_multi_thread_eigen" not in flags:
         flags = f"{flags} {ONE_THREAD_XLA_FLAGS}"
     os.environ["XLA_FLAGS"] = flags.strip()
     note = "one thread per framework"
+    if host_devices > 1:
+        note += f", {host_devices} host devices"
     if hasattr(os, "sched_setaffinity"):
         core = int(os.environ.get("DISENTAX_BENCH_CPU", max(os.sched_getaffinity(0))))
         _pin_process(core)
@@ -156,6 +164,7 @@ def main(
     out: str | None = None,
     workdir: str | None = None,
     list_only: bool = False,
+    host_devices: int | None = None,
 ) -> int:
     """Runs the selected benchmarks, prints a table, merges the rows into ``out``.
 
@@ -164,6 +173,8 @@ def main(
       out: a JSON file to merge the results into (``None``: print only).
       workdir: a folder for scratch files (``None``: a temporary folder).
       list_only: print the names and return.
+      host_devices: XLA host devices of this process; ``None`` gives the mesh benchmarks
+        (``MESH_DEVICES``) theirs, in a child process when others run here too.
 
     Returns:
       The exit status: 0 when every selected benchmark ran or was skipped with a
@@ -177,7 +188,15 @@ def main(
     from disentax.runtime import configure_host_allocator
 
     allocator_note = configure_host_allocator()  # as `disentax train` runs (idempotent)
-    thread_note = configure_threads()
+    children: list[str] = []
+    if host_devices is None:
+        meshed = [n for n in names if n in MESH_DEVICES]
+        if len(meshed) == len(names):
+            host_devices = max(MESH_DEVICES[n] for n in meshed)
+        else:
+            names = [n for n in names if n not in MESH_DEVICES]
+            children, host_devices = meshed, 1
+    thread_note = configure_threads(host_devices)
     quick = os.environ.get("DISENTAX_BENCH_QUICK", "") not in ("", "0")
     with tempfile.TemporaryDirectory(prefix="disentax-bench-") as tmp:
         ctx = harness.Context(
@@ -224,4 +243,29 @@ def main(
     if out is not None:
         harness.merge_results(pathlib.Path(out), run)
         print(f"wrote {out}")
+    for n in children:
+        failed += _run_in_child(n, MESH_DEVICES[n], out, workdir) != 0
     return 1 if failed else 0
+
+
+def _run_in_child(name: str, host_devices: int, out: str | None, workdir: str | None) -> int:
+    """Runs one benchmark in a fresh process with ``host_devices`` XLA host devices; it
+    prints its own table and merges its own run record (with its environment) into
+    ``out``. Returns its exit status."""
+    import subprocess
+
+    env = dict(os.environ)
+    if ORIGINAL_XLA_FLAGS is None:
+        env.pop("XLA_FLAGS", None)
+    else:
+        env["XLA_FLAGS"] = ORIGINAL_XLA_FLAGS
+    root = pathlib.Path(__file__).resolve().parent.parent
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    code = (
+        "import sys; from benchmarks import run; "
+        "sys.exit(run.main(name=sys.argv[1], out=sys.argv[2] or None, "
+        "workdir=sys.argv[3] or None, host_devices=int(sys.argv[4])))"
+    )
+    print(f"[bench] {name}: in a child process with {host_devices} host devices", file=sys.stderr)
+    args = [name, out or "", workdir or "", str(host_devices)]
+    return subprocess.run([sys.executable, "-c", code, *args], env=env, check=False).returncode
