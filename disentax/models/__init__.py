@@ -7,7 +7,7 @@ Public API: the reference modules (``ConvEncoder``, ``DeconvDecoder``, ``FCEncod
 (``StridedConv``, ``StridedConvTranspose``, ``conv2d``, ``conv_transpose2d``).
 """
 
-from disentax.models.convolution import FORMS, conv2d, conv_transpose2d
+from disentax.models.convolution import CONV_FORMS, FORMS, conv2d, conv_transpose2d
 from disentax.models.decoders import DeconvDecoder, FCDecoder
 from disentax.models.discriminators import Discriminator, make_discriminator
 from disentax.models.encoders import ConvEncoder, FCEncoder
@@ -28,6 +28,7 @@ from disentax.models.vae import (
 )
 
 __all__ = [
+    "CONV_FORMS",
     "DTYPES",
     "FORMS",
     "MODELS",

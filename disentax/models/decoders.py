@@ -55,7 +55,7 @@ class DeconvDecoder(nn.Module):
                 f"image_shape height and width must be divisible by {2**num_up}, "
                 f"got {self.image_shape}"
             )
-        check_forms(self.forms, num_up, "forms")
+        check_forms(self.forms, num_up, "forms", transpose=True)
         forms = self.forms or (None,) * num_up
         h0, w0 = h // 2**num_up, w // 2**num_up
         x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="hidden")(z))

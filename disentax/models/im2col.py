@@ -236,6 +236,48 @@ def transpose_phase_taps(k: int) -> tuple[list[int], tuple[int, int]]:
     return rs, tuple((p + rs[p] - pad_a) // 2 for p in range(2))
 
 
+def col2im_conv_transpose(x: Array, kernel: Array) -> Array:
+    """Stride-2 SAME transposed convolution as one per-pixel product and an overlap-add.
+
+    Every input pixel's contribution to its ``k x k`` output window is one product,
+    ``Z = x [N*H*W, C] @ W [C, k*k*O]`` (the transposed convolution's GEMM + col2im form,
+    with the ``k*k*O`` columns ordered by output phase and tap), and output phase
+    ``(py, px)`` sums the ``q x q`` shifted windows of ``Z`` that land on it:
+    ``out[n, 2i+py, 2j+px, o] = sum_{a,b} Z[n, i+off[py]+a, j+off[px]+b, (py,px,a,b,o)]``
+    (zero outside ``x``). No zero taps are multiplied and ``x`` is read once, in its own
+    layout; the product's ``N*H*W x k*k*O`` result is what the overlap-add reads, so the
+    form suits layers with few output channels (the reference decoder's last layer: on
+    XLA:CPU its forward took 2.5 ms here against 4.3 ms for the sub-pixel convolution with
+    ``4*O = 4`` output channels).
+
+    Args:
+        x: ``[N,H,W,C]``.
+        kernel: ``[k,k,C,O]`` with even ``k`` (HWIO, as ``flax.linen.ConvTranspose``).
+
+    Returns:
+        ``[N,2H,2W,O]``, equal to ``lax.conv_transpose(x, kernel, (2, 2), "SAME")``.
+    """
+    n, h, w, c = x.shape
+    weights, offsets = transpose_phases(kernel)  # [2,2,q,q,C,O]
+    q, o = weights.shape[2], weights.shape[-1]
+    lo, hi = min(offsets), max(offsets) + q - 1
+    w2 = weights.transpose(4, 0, 1, 2, 3, 5).reshape(c, 4 * q * q * o)
+    z = (x.reshape(-1, c) @ w2).reshape(n, h, w, 2, 2, q, q, o)
+    z = jnp.pad(z, ((0, 0), (-lo, hi), (-lo, hi)) + ((0, 0),) * 5)
+    rows = []
+    for py in range(2):
+        cols = []
+        for px in range(2):
+            phase = 0
+            for a in range(q):
+                for b in range(q):
+                    top, left = offsets[py] - lo + a, offsets[px] - lo + b
+                    phase = phase + z[:, top : top + h, left : left + w, py, px, a, b]
+            cols.append(phase)
+        rows.append(jnp.stack(cols, axis=3))  # [N,H,W,2,O]: phase px
+    return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, o)  # [N,H,2,W,2,O]
+
+
 def transpose_phases(kernel: Array) -> tuple[Array, tuple[int, int]]:
     """Per-phase weights ``[2,2,q,q,C,O]`` and offsets of ``lax.conv_transpose`` SAME."""
     rs, offsets = transpose_phase_taps(kernel.shape[0])

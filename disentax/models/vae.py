@@ -90,12 +90,13 @@ def make_conv_vae(
     so the objectives always run in float32 (mixed precision).
     """
     compute = _compute_dtype(dtype)
-    encoder = ConvEncoder(
-        num_latents=num_latents, forms=kwargs.pop("encoder_forms", None), dtype=compute
+    # modules are hashed (static jit arguments): a list of forms becomes a tuple
+    encoder_forms, decoder_forms = (
+        None if f is None else tuple(f) if isinstance(f, list) else f
+        for f in (kwargs.pop("encoder_forms", None), kwargs.pop("decoder_forms", None))
     )
-    decoder = DeconvDecoder(
-        image_shape=tuple(image_shape), forms=kwargs.pop("decoder_forms", None), dtype=compute
-    )
+    encoder = ConvEncoder(num_latents=num_latents, forms=encoder_forms, dtype=compute)
+    decoder = DeconvDecoder(image_shape=tuple(image_shape), forms=decoder_forms, dtype=compute)
     if kwargs:
         raise TypeError(f"make_conv_vae got unexpected arguments {sorted(kwargs)}")
     return VAE(encoder, decoder)

@@ -39,6 +39,8 @@ def test_forms_equal_lax_in_float64(op, k, c, o):
                 return jnp.sum(op(x, w, form=f) * g)
 
             forms = ("lax", "subpixel", "matmul")
+            if op is conv_transpose2d:
+                forms += ("col2im",)
             return [(op(x, w, form=f), *jax.grad(loss, (0, 1))(x, w, f)) for f in forms]
 
         reference, *others = values_and_grads(x, w, g)
@@ -59,10 +61,10 @@ def test_space_to_depth_round_trip_and_layout():
     np.testing.assert_array_equal(depth_to_space(s), x)
 
 
-@pytest.mark.parametrize("form", ["lax", "subpixel", "matmul"])
+@pytest.mark.parametrize("form", ["lax", "subpixel", "matmul", "col2im"])
 def test_modules_match_flax_layers_with_the_same_params(form):
     x = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3))
-    conv = StridedConv(5, 4, form=form)
+    conv = StridedConv(5, 4, form=form if form != "col2im" else "lax")  # deconv-only form
     ref_conv = nn.Conv(5, (4, 4), strides=(2, 2), padding="SAME")
     params = jax.jit(conv.init)(jax.random.key(1), x)
     ref_params = jax.eval_shape(ref_conv.init, jax.random.key(1), x)
@@ -83,8 +85,12 @@ def test_modules_match_flax_layers_with_the_same_params(form):
 
 def test_bad_forms_raise():
     x = jnp.zeros((1, 8, 8, 2))
-    with pytest.raises(ValueError, match="form must be one of"):
+    with pytest.raises(ValueError, match="form of a convolution must be one of"):
         conv2d(x, jnp.zeros((4, 4, 2, 3)), form="fft")
+    with pytest.raises(ValueError, match="form of a convolution must be one of"):
+        conv2d(x, jnp.zeros((4, 4, 2, 3)), form="col2im")  # a transposed-convolution form
+    with pytest.raises(ValueError, match="even kernel_size"):
+        conv_transpose2d(x, jnp.zeros((3, 3, 2, 3)), form="col2im")
     with pytest.raises(ValueError, match="even kernel_size"):
         conv_transpose2d(x, jnp.zeros((3, 3, 2, 3)), form="matmul")
     with pytest.raises(ValueError, match="even input height"):

@@ -69,7 +69,7 @@ def test_layer_forms_change_neither_params_nor_outputs(conv_vae):
         "conv",
         num_latents=6,
         encoder_forms=("lax", "subpixel", "lax", "matmul"),
-        decoder_forms=("lax", "subpixel", "matmul", "lax"),
+        decoder_forms=["col2im", "subpixel", "matmul", "lax"],  # a list is taken too
     )
     shapes = jax.eval_shape(lambda k: models.init_params(other, k), jax.random.key(0))
     assert jax.tree.map(jnp.shape, shapes) == jax.tree.map(jnp.shape, params)
@@ -130,8 +130,11 @@ def test_bad_arguments_raise(conv_vae):
         models.encode(model, params, jnp.zeros((2, 32, 32, 1)))
     with pytest.raises(ValueError, match=r"z must have shape \[N, 6\]"):
         models.decode(model, params, jnp.zeros((2, 5)))
-    with pytest.raises(ValueError, match="forms must be None or 4 entries"):
+    with pytest.raises(ValueError, match="forms must be None or a tuple of 4 entries"):
         models.init_params(models.make_model("conv", encoder_forms=("lax",)), jax.random.key(0))
+    with pytest.raises(ValueError, match=r"4 entries from \('lax', 'subpixel', 'matmul'\)"):
+        bad = models.make_model("conv", encoder_forms=("col2im", None, None, None))
+        models.init_params(bad, jax.random.key(0))
     with pytest.raises(ValueError, match="divisible by 16"):
         models.init_params(models.make_model("conv", image_shape=(40, 40, 1)), jax.random.key(0))
     with pytest.raises(TypeError, match="VAE or a Discriminator"):
