@@ -13,7 +13,7 @@ the same function:
   transposed convolution) uses the same sub-pixel form. The transposed convolution's own
   custom VJP uses that it is the adjoint of a stride-2 convolution with the flipped,
   channel-swapped kernel, so its input gradient is one plain forward convolution. Kernel
-  gradients of large layers are one ``G^T P`` product over space-to-depth patches
+  gradients of large layers are ``G^T P`` products over space-to-depth patches
   (``disentax.models.im2col.conv_kernel_grad``), faster than XLA:CPU's own there.
 * ``"matmul"``: im2col and one matrix product per direction, with custom VJPs that keep
   every product in a fast orientation (``disentax.models.im2col``). Exact too, but the
@@ -125,7 +125,7 @@ def subpixel_conv(x: Array, weights: Array, offsets: tuple[int, int]) -> Array:
 def _kernel_grad(x: Array, g: Array, kernel_size: int) -> Array:
     """Kernel gradient of the stride-2 SAME convolution ``x -> y`` at cotangent ``g``.
 
-    One ``G^T P`` product (``conv_kernel_grad``) where it was measured faster than XLA:CPU's
+    ``G^T P`` products (``conv_kernel_grad``) where they were measured faster than XLA:CPU's
     own kernel gradient (inputs of at least 32x32 pixels and 8 channels: the reference's
     32-channel k4 layers), one tap-major product for 1-channel inputs (the image layer and
     the adjoint of the last decoder layer), lax's otherwise.

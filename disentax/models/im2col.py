@@ -101,12 +101,14 @@ def _conv_weight_inverse(w2: Array, k: int, c: int) -> Array:
 
 
 def conv_kernel_grad(x: Array, g: Array, k: int) -> Array:
-    """Kernel gradient ``[k,k,C,O]`` of the stride-2 SAME convolution, as ONE ``G^T P``.
+    """Kernel gradient ``[k,k,C,O]`` of the stride-2 SAME convolution, as ``q*q`` ``G^T P``.
 
     ``dw[2a+py, 2b+px, c, o] = sum_{n,i,j} xs[n, i+a, j+b, (py,px,c)] g[n,i,j,o]`` with
-    ``xs = space_to_depth(pad(x))``: the cotangent is placed at each of the ``q x q``
-    offsets ``(a, b)`` (zero padding), the placements are concatenated on the channel
-    axis, and one product contracts the long ``N*H'*W'`` axis of both operands.
+    ``xs = space_to_depth(pad(x))``: for each of the ``q x q`` offsets ``(a, b)`` the
+    cotangent is placed at that offset (zero padding) and one product contracts the long
+    ``N*H'*W'`` axis of both operands. Measured in the reference train step on XLA:CPU,
+    the ``q*q`` products beat one product over the placements concatenated on the channel
+    axis (2.5-4% of the step), which wrote the four placements out.
 
     Args:
         x: ``[N,H,W,C]`` the convolution's input (even ``H``, ``W``).
@@ -118,17 +120,18 @@ def conv_kernel_grad(x: Array, g: Array, k: int) -> Array:
     """
     q, pad = k // 2, (k - 2) // 2
     c, o = x.shape[-1], g.shape[-1]
-    xs = space_to_depth(jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))))
-    placed = [
-        jnp.pad(g, ((0, 0), (a, q - 1 - a), (b, q - 1 - b), (0, 0)))
-        for a in range(q)
-        for b in range(q)
-    ]
-    gp = placed[0] if q == 1 else jnp.concatenate(placed, axis=-1)
-    gtp = lax.dot_general(
-        gp.reshape(-1, q * q * o), xs.reshape(-1, 4 * c), (((0,), (0,)), ((), ()))
-    )  # [(a, b, o), (py, px, c)]
-    gtp = lax.optimization_barrier(gtp)
+    xs = space_to_depth(jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))).reshape(-1, 4 * c)
+    gtp = jnp.stack(
+        [
+            lax.dot_general(
+                jnp.pad(g, ((0, 0), (a, q - 1 - a), (b, q - 1 - b), (0, 0))).reshape(-1, o),
+                xs,
+                (((0,), (0,)), ((), ())),
+            )  # [o, (py, px, c)]
+            for a in range(q)
+            for b in range(q)
+        ]
+    )
     return gtp.reshape(q, q, o, 2, 2, c).transpose(0, 3, 1, 4, 5, 2).reshape(k, k, c, o)
 
 
