@@ -5,6 +5,8 @@ gradients agree to ~1e-12 because the forms compute the same sums in another ord
 ``flax.linen.Conv`` / ``ConvTranspose`` for the modules' parameter layout.
 """
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -48,6 +50,32 @@ def test_forms_equal_lax_in_float64(op, k, c, o):
         for other in others:
             for a, b in zip(other, reference, strict=True):
                 assert a.shape == b.shape
+                scale = max(1.0, float(jnp.max(jnp.abs(b))))
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-12 * scale)
+
+
+@pytest.mark.parametrize(
+    "op,x_shape,k_shape",
+    [(conv2d, (2, 32, 32, 8), (4, 4, 8, 5)), (conv_transpose2d, (2, 16, 16, 5), (4, 4, 5, 8))],
+    ids=["conv", "conv_transpose"],
+)
+def test_large_layer_paths_equal_lax_in_float64(op, x_shape, k_shape):
+    # Inputs (or cotangents) of >= 32x32 pixels and >= 8 channels take the space-to-depth
+    # paths: the stride-1 form of the convolution and its G^T P kernel gradient.
+    rng = np.random.default_rng(7)
+    with jax.enable_x64(True):
+        x = jnp.asarray(rng.normal(size=x_shape))
+        w = jnp.asarray(rng.normal(size=k_shape))
+        g = jnp.asarray(rng.normal(size=op(x, w, form="lax").shape))
+
+        @functools.partial(jax.jit, static_argnames="form")
+        def value_and_grads(x, w, form):
+            return jax.value_and_grad(lambda x, w: jnp.sum(op(x, w, form=form) * g), (0, 1))(x, w)
+
+        want = value_and_grads(x, w, "lax")
+        for form in ("subpixel", "col2im") if op is conv_transpose2d else ("subpixel",):
+            got = value_and_grads(x, w, form)
+            for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
                 scale = max(1.0, float(jnp.max(jnp.abs(b))))
                 np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-12 * scale)
 
