@@ -12,17 +12,23 @@ step and 130 -> 102 ms per step on one core with the settings below.
 :func:`configure_host_allocator` keeps freed memory in the process instead: one malloc
 arena (so no thread-arena ``mmap`` fallback), no ``mmap`` for large blocks (the heap
 grows with ``brk``) and no trimming of the heap top, so the next step reuses the pages of
-the last. The cost is that the process keeps its high-water mark of host memory until it
-exits, which suits training and benchmark processes. The ``disentax`` command and
+the last. Where the kernel offers transparent huge pages on request (``madvise`` mode), the
+first 1 GiB of that heap is also advised for them (``MADV_HUGEPAGE``), which cuts the TLB
+misses of XLA's large buffers: measured here on one core, the reference step took 112 ms
+with glibc's defaults, 84-90 ms with the settings above and 76-79 ms with huge pages too,
+for a peak resident size of 674, 736 and 805 MB. The cost is that the process keeps its
+high-water mark of host memory until it exits, which suits training and benchmark
+processes. The ``disentax`` command and
 ``disentax bench`` call it first thing; Python users may call it at the start of their
 own program. ``DISENTAX_HOST_ALLOCATOR=system`` leaves glibc's defaults alone.
 
 The same settings can be given to any process through the environment, before it starts:
-``GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647``.
+``GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647:glibc.malloc.hugetlb=1``.
 
 References:
     The GNU C Library manual, "Malloc Tunable Parameters" (``mallopt``: ``M_ARENA_MAX``,
     ``M_MMAP_MAX``, ``M_TRIM_THRESHOLD``).
+    The Linux kernel's admin guide, "Transparent Hugepage Support" (``madvise`` mode).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import pathlib
 import platform
 import sys
 
@@ -38,6 +45,10 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8
 _TRIM_NEVER = 2**31 - 1  # the largest value mallopt's int accepts (2 GiB)
+_MADV_HUGEPAGE = 14  # <sys/mman.h>
+_HUGE_PAGE = 2 << 20
+HUGE_PAGE_HEAP = 1 << 30  # bytes of heap advised for huge pages (address space, not memory)
+_THP_MODE = pathlib.Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 ENV_VAR = "DISENTAX_HOST_ALLOCATOR"
 _CHOICES = ("retain", "system")
@@ -48,6 +59,40 @@ def _thread_count() -> int | None:
         return len(os.listdir("/proc/self/task"))
     except OSError:
         return None
+
+
+def _thp_mode() -> str | None:
+    """The kernel's transparent-huge-page mode (``always``, ``madvise``, ``never``)."""
+    try:
+        text = _THP_MODE.read_text()
+    except OSError:
+        return None
+    start, end = text.find("["), text.find("]")
+    return text[start + 1 : end] if 0 <= start < end else None
+
+
+def _advise_huge_pages(libc: ctypes.CDLL) -> bool:
+    """Grows the (non-trimmed) heap by ``HUGE_PAGE_HEAP``, advises its aligned part for
+    transparent huge pages and frees it, so that later blocks are carved from it. Only in
+    ``madvise`` mode (``always`` needs nothing; ``never`` allows nothing); done once."""
+    global _huge_pages_advised
+    if _huge_pages_advised or _thp_mode() != "madvise":
+        return _huge_pages_advised
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    block = libc.malloc(HUGE_PAGE_HEAP)
+    if not block:
+        return False
+    start = -(-block // _HUGE_PAGE) * _HUGE_PAGE
+    length = (block + HUGE_PAGE_HEAP - start) // _HUGE_PAGE * _HUGE_PAGE
+    _huge_pages_advised = libc.madvise(start, length, _MADV_HUGEPAGE) == 0
+    libc.free(block)  # stays in the heap: trimming is off
+    return _huge_pages_advised
+
+
+_huge_pages_advised = False
 
 
 def configure_host_allocator(mode: str | None = None) -> str:
@@ -80,6 +125,8 @@ def configure_host_allocator(mode: str | None = None) -> str:
     if not all(libc.mallopt(param, value) == 1 for param, value in settings):
         return "system malloc defaults (mallopt refused the settings)"
     note = "glibc malloc: one arena, no mmap, no trim"
+    if _advise_huge_pages(libc):
+        note += f", {HUGE_PAGE_HEAP >> 20} MiB of heap advised for huge pages"
     threads = _thread_count()
     if threads is not None and threads > 1:
         note += f" (set with {threads} threads running: their arenas were kept)"
