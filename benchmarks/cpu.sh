@@ -14,7 +14,7 @@ status=0
 names="peak/matmul compare/torch/b64 train_step/beta_vae/b64 train_step/beta_vae/b64/sweep8"
 names="$names train_step/beta_vae/b256/mesh8 data/render metrics/suite startup/first_step"
 names="$names train_step/beta_tcvae/b64 train_step/factor_vae/b64 layers/conv_vae"
-names="$names metrics/scaling"
+names="$names metrics/scaling host/allocator"
 for o in annealed_vae dip_vae_i dip_vae_ii; do names="$names train_step/$o/b64"; done
 for o in beta_tcvae factor_vae annealed_vae dip_vae_i dip_vae_ii; do
   names="$names train_step/$o/b256"

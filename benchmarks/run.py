@@ -88,6 +88,7 @@ BENCHMARKS: dict[str, BenchFn] = {
         "train_steps", "bench_sweep", objective="beta_vae", batch_size=64, num_models=8
     ),
     "startup/first_step": _lazy("startup", "bench_first_step"),
+    "host/allocator": _lazy("host_allocator", "bench_host_allocator"),
     "metrics/suite": _lazy("metrics_suite", "bench_suite"),
     "metrics/scaling": _lazy("metrics_suite", "bench_scaling"),
     "metrics/dci": _lazy("metrics_scores", "bench_dci"),

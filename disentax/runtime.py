@@ -6,21 +6,20 @@ afterwards. glibc's ``malloc`` serves any block above its mmap threshold (at mos
 with a fresh ``mmap`` and returns it with ``munmap`` on free, and a thread's own arena
 falls back to ``mmap`` for blocks larger than its 64 MiB heaps whatever the threshold.
 So every train step of the reference β-VAE at batch 64 (a 74 MiB temporary buffer)
-page-faulted 18,926 zeroed 4 KiB pages in and out again: measured here, 0 page faults per
-step and 130 -> 102 ms per step on one core with the settings below.
+page-faulted 18,926 zeroed 4 KiB pages in and out again.
 
-:func:`configure_host_allocator` keeps freed memory in the process instead: one malloc
-arena (so no thread-arena ``mmap`` fallback), no ``mmap`` for large blocks (the heap
-grows with ``brk``) and no trimming of the heap top, so the next step reuses the pages of
-the last. Where the kernel offers transparent huge pages on request (``madvise`` mode), the
-first 1 GiB of that heap is also advised for them (``MADV_HUGEPAGE``), which cuts the TLB
-misses of XLA's large buffers: measured here on one core, the reference step took 112 ms
-with glibc's defaults, 84-90 ms with the settings above and 76-79 ms with huge pages too,
-for a peak resident size of 674, 736 and 805 MB. The cost is that the process keeps its
-high-water mark of host memory until it exits, which suits training and benchmark
-processes. The ``disentax`` command and
-``disentax bench`` call it first thing; Python users may call it at the start of their
-own program. ``DISENTAX_HOST_ALLOCATOR=system`` leaves glibc's defaults alone.
+:func:`configure_host_allocator` keeps freed memory in the process instead (mode
+``"retain"``): one malloc arena (so no thread-arena ``mmap`` fallback), no ``mmap`` for
+large blocks (the heap grows with ``brk``) and no trimming of the heap top, so the next step
+reuses the pages of the last (0 page faults per step). Where the kernel offers transparent
+huge pages on request (``madvise`` mode), mode ``"huge_pages"`` (the default) also advises
+the first 1 GiB of that heap for them (``MADV_HUGEPAGE``), which cuts the TLB misses of
+XLA's large buffers. ``disentax bench host/allocator`` times the reference step under each
+mode, each in its own process, and records the peak resident size. The cost is that the
+process keeps its high-water mark of host memory until it exits, which suits training and
+benchmark processes. The ``disentax`` command and ``disentax bench`` call it first thing;
+Python users may call it at the start of their own program.
+``DISENTAX_HOST_ALLOCATOR=retain|system`` chooses a lesser mode.
 
 The same settings can be given to any process through the environment, before it starts:
 ``GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647:glibc.malloc.hugetlb=1``.
@@ -51,7 +50,7 @@ HUGE_PAGE_HEAP = 1 << 30  # bytes of heap advised for huge pages (address space,
 _THP_MODE = pathlib.Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 ENV_VAR = "DISENTAX_HOST_ALLOCATOR"
-_CHOICES = ("retain", "system")
+_CHOICES = ("huge_pages", "retain", "system")
 
 
 def _thread_count() -> int | None:
@@ -102,8 +101,9 @@ def configure_host_allocator(mode: str | None = None) -> str:
     its own malloc arena keeps it. Calling it again is harmless.
 
     Args:
-        mode: ``"retain"`` (apply the settings) or ``"system"`` (change nothing);
-            ``None`` reads ``DISENTAX_HOST_ALLOCATOR`` and defaults to ``"retain"``.
+        mode: ``"huge_pages"`` (keep freed memory and advise the heap for huge pages),
+            ``"retain"`` (keep freed memory only) or ``"system"`` (change nothing);
+            ``None`` reads ``DISENTAX_HOST_ALLOCATOR`` and defaults to ``"huge_pages"``.
 
     Returns:
         What was done, in words (for logs and benchmark records).
@@ -113,7 +113,7 @@ def configure_host_allocator(mode: str | None = None) -> str:
     """
     source = "mode"
     if mode is None:
-        mode, source = os.environ.get(ENV_VAR, "retain"), ENV_VAR
+        mode, source = os.environ.get(ENV_VAR, "huge_pages"), ENV_VAR
     if mode not in _CHOICES:
         raise ValueError(f"{source} must be one of {_CHOICES}, got {mode!r}")
     if mode == "system":
@@ -125,7 +125,7 @@ def configure_host_allocator(mode: str | None = None) -> str:
     if not all(libc.mallopt(param, value) == 1 for param, value in settings):
         return "system malloc defaults (mallopt refused the settings)"
     note = "glibc malloc: one arena, no mmap, no trim"
-    if _advise_huge_pages(libc):
+    if mode == "huge_pages" and _advise_huge_pages(libc):
         note += f", {HUGE_PAGE_HEAP >> 20} MiB of heap advised for huge pages"
     threads = _thread_count()
     if threads is not None and threads > 1:

@@ -1,6 +1,6 @@
 """Default run of ``disentax train``: beta-TCVAE (beta = 6) on procedural dSprites.
 
-Sized to finish in about 5 minutes on 2 CPU cores, including compilation and the final
+Sized to finish in about 3 minutes on 2 CPU cores, including compilation and the final
 evaluation and traversals. It departs from the reference study (``beta_tcvae.py``: Adam
 1e-4 for 300,000 steps) in its learning rate, 1e-3, and its length, so that a short run
 learns the position and scale factors and its traversals show structure.
@@ -10,14 +10,14 @@ Command:
   disentax train --config.num_steps=200 --config.evaluate=False   # a quick smoke run
 
 Expected time (measured 2026-11-28 on the project's 2-core Xeon, quiet machine,
-``/usr/bin/time -v disentax train --workdir /tmp/default_final``): 5 min 38 s wall in all;
-the first step 11 s after process start in that run (5.6-6.8 s in separate runs on the
-same quiet machine; ``disentax bench startup/first_step``: 5.7 s cold), 1,500 steps in about 3
-min 50 s (6-8 steps/s), evaluation 82 s in two processes, traversals and report 5 s.
-Expected scores (same run; seed 0 reproduces them exactly on CPU): MIG 0.219, sampled MIG
-0.211, DCI disentanglement 0.262 / completeness 0.280, SAP 0.072, modularity 0.835, IRS
-0.559, BetaVAE and FactorVAE scores 0.833 (quick vote counts). The same config with
-``--config.objective.beta=1.0`` (a plain VAE) gave MIG 0.102. Its traversal gives posX,
+``/usr/bin/time -v disentax train --workdir /tmp/default_hp``): 2 min 55 s wall in all;
+the first step 8.1 s after process start, 1,500 steps at 14-16 steps/s (about 1 min 45 s),
+evaluation 56 s in two processes, then traversals and report.
+Expected scores (same run; seed 0 reproduces them exactly on CPU: a second run gave the
+same losses and scores): MIG 0.232, sampled MIG 0.219, DCI disentanglement 0.270 /
+completeness 0.298, SAP 0.065, modularity 0.835, IRS 0.574, BetaVAE score 0.830 and
+FactorVAE score 0.817 (quick vote counts). The same config with
+``--config.objective.beta=1.0`` (a plain VAE) gave MIG 0.103. Its traversal gives posX,
 posY and scale their own latents.
 """
 

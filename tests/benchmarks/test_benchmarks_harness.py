@@ -220,3 +220,19 @@ def test_step_profile_classifies_hlo_instructions():
     assert step_profile.classify("concatenate.4", hlo)[0] == "concatenate"
     # a name that is a prefix of another instruction's must not match it
     assert step_profile.classify("dot_general", hlo) == ("other", "?")
+
+
+def test_host_allocator_benchmark_quick(tmp_path):
+    # One round of each mode in its own process: rows, ratios and the memory each costs.
+    out_file = tmp_path / "bench.json"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["DISENTAX_BENCH_QUICK"] = "1"
+    out = _cli("host/allocator", "--out", str(out_file), env=env)
+    assert out.returncode == 0, out.stderr
+    rows = {r["name"]: r for r in json.loads(out_file.read_text())["results"]}
+    assert set(rows) == {f"host/allocator/{m}" for m in ("system", "retain", "huge_pages")}
+    assert rows["host/allocator/system"]["ratio_vs_system"] == 1.0
+    assert rows["host/allocator/system"]["note"].startswith("system malloc defaults")
+    assert rows["host/allocator/retain"]["note"] == "glibc malloc: one arena, no mmap, no trim"
+    for row in rows.values():
+        assert row["peak_rss_mb"] > 100 and row["min_s"] <= row["median_s"] <= row["max_s"]
