@@ -416,7 +416,10 @@ def _merge_locked(path: pathlib.Path, run: dict[str, Any]) -> dict[str, Any]:
     doc["results"] = [r for r in doc["results"] if r["name"] not in new_names]
     doc["results"] += [{**r, "run": index} for r in run["results"]]
     doc["results"].sort(key=lambda r: r["name"])
-    doc["skipped"] = [s for s in doc.get("skipped", []) if s["name"] not in new_names]
+    # a re-run benchmark's earlier skip or error record goes too
+    doc["skipped"] = [
+        s for s in doc.get("skipped", []) if s["name"] not in new_names and s["name"] not in rerun
+    ]
     doc["skipped"] += [{**s, "run": index} for s in run["skipped"]]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")

@@ -125,14 +125,15 @@ def _torch_layer_fn(kind: str, x, w, g, needs_input_grad: bool, dtype: str):
 
 
 def _forms(kind: str) -> dict:
-    """The benchmark's own forms plus the library's (``disentax.models.FORMS``)."""
+    """The benchmark's own forms plus the library's (``disentax.models.CONV_FORMS`` for
+    convolutions, ``disentax.models.FORMS`` for transposed ones)."""
     forms = dict(conv_forms.CONV_FORMS if kind == "conv" else conv_forms.DECONV_FORMS)
     try:
         from disentax import models
     except ImportError:
         return forms
     lib = models.conv2d if kind == "conv" else models.conv_transpose2d
-    for form in models.FORMS:
+    for form in models.CONV_FORMS if kind == "conv" else models.FORMS:
         forms[f"disentax_{form}"] = functools.partial(lib, form=form)
     return forms
 

@@ -82,6 +82,11 @@ def test_merge_replaces_rows_by_name(tmp_path):
     rerun = {**run, "benchmarks": ["b"], "known_benchmarks": ["a", "b"]}
     doc = harness.merge_results(path, {**rerun, "results": [harness.result("b/new", t)]})
     assert [r["name"] for r in doc["results"]] == ["a", "b/new"]
+    # a failed run of "b" records its error; a later successful run of "b" clears it
+    failed = {**rerun, "results": [], "skipped": [{"name": "b", "reason": "error: boom"}]}
+    assert [s["name"] for s in harness.merge_results(path, failed)["skipped"]] == ["b"]
+    doc = harness.merge_results(path, {**rerun, "results": [harness.result("b/new", t)]})
+    assert doc["skipped"] == [] and [r["name"] for r in doc["results"]] == ["a", "b/new"]
 
 
 def test_selection_by_name_and_prefix():
@@ -106,6 +111,19 @@ def test_nominal_layer_macs():
     # dec_deconv1: 4x4 inputs x 64 channels, each meeting 4*4*64 taps
     assert conv_forms.layer_macs(shapes["dec_deconv1"]) == 4 * 4 * 64 * 4 * 4 * 64
     assert not shapes["enc_conv1"]["needs_input_grad"]
+
+
+@pytest.mark.parametrize("kind", ["conv", "deconv"])
+def test_layer_benchmark_forms_all_run(kind):
+    # every form the per-layer benchmark times, the library's included, accepts its layer
+    # (the library's transposed-only "col2im" form is offered for transposed layers only)
+    forms = layers._forms(kind)
+    assert ("disentax_col2im" in forms) == (kind == "deconv")
+    x = jnp.ones((2, 8, 8, 3))
+    w = jnp.ones((4, 4, 3, 5))
+    want = forms["plain"](x, w)
+    for name, form in forms.items():
+        np.testing.assert_allclose(form(x, w), want, rtol=1e-5, atol=1e-4, err_msg=name)
 
 
 @pytest.mark.parametrize(
