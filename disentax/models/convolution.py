@@ -95,9 +95,10 @@ def subpixel_conv(x: Array, weights: Array, offsets: tuple[int, int]) -> Array:
     output row ``2i + p`` (phase ``p`` at convolution row ``i + p``) is its row
     ``2i + p + 1``, and the answer is the interleaved result without its first and last
     row and column. No zero taps are multiplied, and the interleave is one transpose.
-    Measured on XLA:CPU, the per-phase slice-and-stack it replaces was ~7x slower than a
-    transpose of the same size. Used inside custom VJPs only: XLA:CPU's own gradient of
-    this form was several times slower.
+    On XLA:CPU the per-phase slice-and-stack it replaces took 4.6-5.3 ms for the 8 MiB
+    output of the reference decoder's 32-channel layer in the step's profile, where a plain
+    transpose of that size takes 0.7 ms (the step became 3.4% faster). Used inside custom
+    VJPs only: XLA:CPU's own gradient of this form was several times slower.
 
     Args:
         x: ``[N,H,W,C]``.
