@@ -15,9 +15,11 @@ reuses the pages of the last (0 page faults per step). Where the kernel offers t
 huge pages on request (``madvise`` mode), mode ``"huge_pages"`` (the default) also advises
 the first 1 GiB of that heap for them (``MADV_HUGEPAGE``), which cuts the TLB misses of
 XLA's large buffers. ``disentax bench host/allocator`` times the reference step under each
-mode, each in its own process, and records the peak resident size. The cost is that the
+mode, each in its own process, and records the peak resident size. The costs: the
 process keeps its high-water mark of host memory until it exits, which suits training and
-benchmark processes. The ``disentax`` command and ``disentax bench`` call it first thing;
+benchmark processes, and the compiler's threads contend for the one arena, which made the
+first (compiling) step of ``disentax train`` ~2.5 s later on 2 cores (8.2 vs 4.6 s in
+``disentax bench startup/first_step``; the faster steps repay it after ~120 steps). The ``disentax`` command and ``disentax bench`` call it first thing;
 Python users may call it at the start of their own program.
 ``DISENTAX_HOST_ALLOCATOR=retain|system`` chooses a lesser mode.
 
