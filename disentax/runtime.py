@@ -19,8 +19,9 @@ mode, each in its own process, and records the peak resident size. The costs: th
 process keeps its high-water mark of host memory until it exits, which suits training and
 benchmark processes, and the compiler's threads contend for the one arena, which made the
 first (compiling) step of ``disentax train`` ~2.5 s later on 2 cores (8.2 vs 4.6 s in
-``disentax bench startup/first_step``; the faster steps repay it after ~120 steps). The ``disentax`` command and ``disentax bench`` call it first thing;
-Python users may call it at the start of their own program.
+``disentax bench startup/first_step``; the faster steps repay it after ~120 steps). The
+``disentax`` command and ``disentax bench`` call it first thing; Python users may call it
+at the start of their own program.
 ``DISENTAX_HOST_ALLOCATOR=retain|system`` chooses a lesser mode.
 
 The same settings can be given to any process through the environment, before it starts:
