@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import statistics
 import subprocess
 import sys
@@ -54,9 +53,9 @@ print(json.dumps({"note": note, "times_s": times, "faults": faults / len(times),
 
 
 def _run_child(mode: str, steps: int) -> dict[str, Any]:
-    root = pathlib.Path(__file__).resolve().parent.parent
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    from benchmarks import run
+
+    env = run.with_checkout_on_path(dict(os.environ))
     env.pop("DISENTAX_HOST_ALLOCATOR", None)
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, mode, str(steps)],

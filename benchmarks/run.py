@@ -260,8 +260,6 @@ def _run_in_child(name: str, host_devices: int, out: str | None, workdir: str | 
         env.pop("XLA_FLAGS", None)
     else:
         env["XLA_FLAGS"] = ORIGINAL_XLA_FLAGS
-    root = pathlib.Path(__file__).resolve().parent.parent
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     code = (
         "import sys; from benchmarks import run; "
         "sys.exit(run.main(name=sys.argv[1], out=sys.argv[2] or None, "
@@ -269,4 +267,13 @@ def _run_in_child(name: str, host_devices: int, out: str | None, workdir: str | 
     )
     print(f"[bench] {name}: in a child process with {host_devices} host devices", file=sys.stderr)
     args = [name, out or "", workdir or "", str(host_devices)]
-    return subprocess.run([sys.executable, "-c", code, *args], env=env, check=False).returncode
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], env=with_checkout_on_path(env), check=False
+    ).returncode
+
+
+def with_checkout_on_path(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with this checkout first on ``PYTHONPATH``, so that a child ``python``
+    imports ``benchmarks`` (and the checkout's ``disentax``) from here."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))}

@@ -194,14 +194,20 @@ def test_cli_lists_benchmarks():
     assert {"peak/matmul", "compare/torch/b64", "metrics/suite", "startup/first_step"} <= set(names)
 
 
-def test_cli_runs_one_tiny_benchmark_into_json(tmp_path):
+def _run_quick(name: str, tmp_path: pathlib.Path) -> tuple[str, dict]:
+    """``disentax bench NAME --out FILE`` at smoke-test size, in a fresh process started
+    as a user's would be (no XLA_FLAGS); returns its stdout and the JSON it wrote."""
     out_file = tmp_path / "bench.json"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["DISENTAX_BENCH_QUICK"] = "1"
-    out = _cli("peak/matmul", "--out", str(out_file), env=env)
+    out = _cli(name, "--out", str(out_file), env=env)
     assert out.returncode == 0, out.stderr
-    assert "| peak/matmul |" in out.stdout
-    doc = json.loads(out_file.read_text())
+    return out.stdout, json.loads(out_file.read_text())
+
+
+def test_cli_runs_one_tiny_benchmark_into_json(tmp_path):
+    stdout, doc = _run_quick("peak/matmul", tmp_path)
+    assert "| peak/matmul |" in stdout
     (run,) = doc["runs"]
     environment = run["environment"]
     assert environment["device_kind"] and environment["cpu_count"] >= 1
@@ -242,12 +248,8 @@ def test_step_profile_classifies_hlo_instructions():
 
 def test_host_allocator_benchmark_quick(tmp_path):
     # One round of each mode in its own process: rows, ratios and the memory each costs.
-    out_file = tmp_path / "bench.json"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["DISENTAX_BENCH_QUICK"] = "1"
-    out = _cli("host/allocator", "--out", str(out_file), env=env)
-    assert out.returncode == 0, out.stderr
-    rows = {r["name"]: r for r in json.loads(out_file.read_text())["results"]}
+    _, doc = _run_quick("host/allocator", tmp_path)
+    rows = {r["name"]: r for r in doc["results"]}
     assert set(rows) == {f"host/allocator/{m}" for m in ("system", "retain", "huge_pages")}
     assert rows["host/allocator/system"]["ratio_vs_system"] == 1.0
     assert rows["host/allocator/system"]["note"].startswith("system malloc defaults")
