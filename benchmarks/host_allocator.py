@@ -7,11 +7,14 @@ step at batch 64 on a fixed batch (as ``compare/torch/b64``), warms it up and ti
 ``steps`` steps. The modes are run in turn for ``rounds`` rounds, so drifts of a shared
 machine hit them alike.
 
-Rows ``host/allocator/<mode>`` (``system``, ``retain``, ``huge_pages``): median, min and max
-of the step times of all rounds; ``ratio_vs_system``, the median over rounds of the
-system-mode median divided by this mode's (above 1: faster); ``minor_faults_per_step``
-(page faults per timed step); ``peak_rss_mb`` (the largest ``VmHWM`` over the rounds, the
-memory the mode costs) and the mode's own ``note``.
+Rows ``host/allocator/<mode>`` (``system``, ``retain``, ``huge_pages``, ``one_arena``):
+median, min and max of the step times of all rounds; ``ratio_vs_system``, the median over
+rounds of the system-mode median divided by this mode's (above 1: faster);
+``minor_faults_per_step`` (page faults per timed step); ``peak_rss_mb`` (the largest
+``VmHWM`` over the rounds, the memory the mode costs) and the mode's own ``note``. This
+one-thread step allocates on the calling thread only, so ``huge_pages`` and ``one_arena``
+should tie here; the module docstring of :mod:`disentax.runtime` gives the two-core
+measurements that tell them apart.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 from benchmarks import conv_forms, harness
 
-MODES = ("system", "retain", "huge_pages")
+MODES = ("system", "retain", "huge_pages", "one_arena")
 
 _CHILD = """
 import json, resource, sys, time

@@ -268,13 +268,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``disentax`` console script."""
     from disentax.runtime import configure_host_allocator
 
-    # The command owns its process: let malloc reuse XLA's per-step temporary buffers
-    # (disentax.runtime). Before any JAX work, so that every thread gets the settings.
-    configure_host_allocator()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     rest, config_name, overrides = _split_config_args(argv)
     args = parser.parse_args(rest)  # exits 2 with usage on unknown commands / options
+    # The command owns its process: let malloc reuse XLA's temporary buffers
+    # (disentax.runtime), before any JAX work so that every thread gets the settings.
+    # Scoring allocates its large buffers on XLA's worker threads: one arena for all.
+    configure_host_allocator(default="one_arena" if args.command == "evaluate" else "huge_pages")
     if (config_name is not None or overrides) and args.command != "train":
         parser.error(f"--config options are only accepted by `train`, not `{args.command}`")
     try:

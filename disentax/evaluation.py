@@ -586,7 +586,8 @@ def _worker_main(argv: Sequence[str]) -> None:
     from disentax.runtime import configure_host_allocator
     from disentax.train import load_run
 
-    configure_host_allocator()  # this process is ours: reuse XLA's temporary buffers
+    # this process is ours: reuse XLA's temporary buffers, whichever thread allocates them
+    configure_host_allocator(default="one_arena")
     args = json.loads(argv[0])
     run = load_run(args["workdir"], step=args["step"])
     result = evaluate(

@@ -8,28 +8,46 @@ falls back to ``mmap`` for blocks larger than its 64 MiB heaps whatever the thre
 So every train step of the reference β-VAE at batch 64 (a 74 MiB temporary buffer)
 page-faulted 18,926 zeroed 4 KiB pages in and out again.
 
-:func:`configure_host_allocator` keeps freed memory in the process instead (mode
-``"retain"``): one malloc arena (so no thread-arena ``mmap`` fallback), no ``mmap`` for
-large blocks (the heap grows with ``brk``) and no trimming of the heap top, so the next step
-reuses the pages of the last (0 page faults per step). Where the kernel offers transparent
-huge pages on request (``madvise`` mode), mode ``"huge_pages"`` (the default) also advises
-the first 1 GiB of that heap for them (``MADV_HUGEPAGE``), which cuts the TLB misses of
-XLA's large buffers. ``disentax bench host/allocator`` times the reference step under each
-mode, each in its own process, and records the peak resident size. The costs: the
-process keeps its high-water mark of host memory until it exits, which suits training and
-benchmark processes, and the compiler's threads contend for the one arena, which made the
-first (compiling) step of ``disentax train`` ~2.5 s later on 2 cores (8.2 vs 4.6 s in
-``disentax bench startup/first_step``; the faster steps repay it after ~120 steps). The
-``disentax`` command and ``disentax bench`` call it first thing; Python users may call it
-at the start of their own program.
-``DISENTAX_HOST_ALLOCATOR=retain|system`` chooses a lesser mode.
+:func:`configure_host_allocator` keeps freed memory in the process instead. Its default
+mode, ``"huge_pages"``, turns off ``mmap`` for large blocks (the main heap grows with
+``brk``) and the trimming of the heap top, and makes JAX's CPU computations run inline on
+the calling thread (``jax_cpu_enable_async_dispatch=False``) rather than on a worker
+thread, so that a computation's temporary buffer is carved from the main heap: the next
+step reuses the pages of the last (0 page faults per step). Where the kernel offers
+transparent huge pages on request (``madvise`` mode) it also advises the first 1 GiB of
+that heap for them (``MADV_HUGEPAGE``), which cuts the TLB misses of XLA's large buffers;
+mode ``"retain"`` is the same without the advice.
 
-The same settings can be given to any process through the environment, before it starts:
-``GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647:glibc.malloc.hugetlb=1``.
+XLA's intra-op worker threads keep their own malloc arenas, so a buffer above 64 MiB that
+one of them allocates is still mapped afresh. Mode ``"one_arena"`` caps glibc at one arena
+instead (``M_ARENA_MAX=1``, with the huge-page advice and asynchronous dispatch left on), so
+that every thread's blocks come from the one retained heap; the price is that all threads
+contend for that arena's lock, which slows the compiler's threads and two-thread
+execution. Measured on the 2-core development machine (``disentax bench
+host/allocator`` times the one-thread reference step under each mode):
+
+==========================================  =================  =================
+                                            ``"huge_pages"``   ``"one_arena"``
+==========================================  =================  =================
+``disentax train`` (2 cores), images/s      1,130-1,250        795-911
+first step from process start, cold         5.3-5.9 s          9.3-9.5 s
+BetaVAE score at the reference sizes        560 s              369 s
+==========================================  =================  =================
+
+The BetaVAE score's encoder runs on chunks of 2,048 images whose 303 MB temporary buffer
+is allocated on a worker thread. So ``disentax train`` and ``disentax bench`` use
+``"huge_pages"`` and ``disentax evaluate`` and the evaluation worker process use
+``"one_arena"``. The process keeps its high-water mark of host memory until it exits,
+which suits training, evaluation and benchmark processes. Python users may call it at
+the start of their own program, before JAX's CPU backend starts. The environment variable
+``DISENTAX_HOST_ALLOCATOR`` (one of the modes, or ``system`` for glibc's defaults)
+overrides the mode everywhere.
 
 References:
     The GNU C Library manual, "Malloc Tunable Parameters" (``mallopt``: ``M_ARENA_MAX``,
-    ``M_MMAP_MAX``, ``M_TRIM_THRESHOLD``).
+    ``M_MMAP_MAX``, ``M_TRIM_THRESHOLD``) and its source (``malloc/arena.c``: a thread
+    arena's heaps are at most 64 MiB and larger blocks are mapped whatever ``M_MMAP_MAX``
+    says).
     The Linux kernel's admin guide, "Transparent Hugepage Support" (``madvise`` mode).
 """
 
@@ -53,7 +71,7 @@ HUGE_PAGE_HEAP = 1 << 30  # bytes of heap advised for huge pages (address space,
 _THP_MODE = pathlib.Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 ENV_VAR = "DISENTAX_HOST_ALLOCATOR"
-_CHOICES = ("huge_pages", "retain", "system")
+_CHOICES = ("huge_pages", "retain", "one_arena", "system")
 
 
 def _thread_count() -> int | None:
@@ -97,26 +115,52 @@ def _advise_huge_pages(libc: ctypes.CDLL) -> bool:
 _huge_pages_advised = False
 
 
-def configure_host_allocator(mode: str | None = None) -> str:
-    """Makes glibc's ``malloc`` keep and reuse freed memory (see the module docstring).
+def _run_inline() -> bool:
+    """Makes JAX's CPU backend run one-device computations on the calling thread; False
+    (nothing changed) when the backend has already started."""
+    import jax
 
-    Call it before JAX runs its first computation: a thread that has already been given
-    its own malloc arena keeps it. Calling it again is harmless.
+    try:  # JAX has no public query for this; without it, assume not started
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:  # pragma: no cover -- a JAX that moved it
+
+        def backends_are_initialized():
+            return False
+
+    if backends_are_initialized():
+        return not jax.config.values["jax_cpu_enable_async_dispatch"]
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
+    return True
+
+
+def configure_host_allocator(mode: str | None = None, *, default: str = "huge_pages") -> str:
+    """Makes glibc's ``malloc`` keep and reuse XLA's temporary buffers (see the module
+    docstring for the modes and what each costs).
+
+    Call it before JAX's CPU backend starts (before the first computation or device
+    query): the backend fixes its dispatch mode when it starts, and a thread keeps the
+    malloc arena it was first given. Calling it again is harmless.
 
     Args:
-        mode: ``"huge_pages"`` (keep freed memory and advise the heap for huge pages),
-            ``"retain"`` (keep freed memory only) or ``"system"`` (change nothing);
-            ``None`` reads ``DISENTAX_HOST_ALLOCATOR`` and defaults to ``"huge_pages"``.
+        mode: ``"huge_pages"`` (keep freed memory, run computations inline, advise the heap
+            for huge pages), ``"retain"`` (the same without huge pages), ``"one_arena"``
+            (one malloc arena for all threads, huge pages) or ``"system"`` (change
+            nothing); ``None`` reads ``DISENTAX_HOST_ALLOCATOR`` and falls back to
+            ``default``.
+        default: the mode when ``mode`` is None and the environment variable is unset.
 
     Returns:
         What was done, in words (for logs and benchmark records).
 
     Raises:
-        ValueError: ``mode`` (or the environment variable) is not one of the choices.
+        ValueError: ``mode`` (or the environment variable, or ``default``) is not one of
+            the choices.
     """
     source = "mode"
     if mode is None:
-        mode, source = os.environ.get(ENV_VAR, "huge_pages"), ENV_VAR
+        mode, source = os.environ.get(ENV_VAR), ENV_VAR
+        if mode is None:
+            mode, source = default, "default"
     if mode not in _CHOICES:
         raise ValueError(f"{source} must be one of {_CHOICES}, got {mode!r}")
     if mode == "system":
@@ -124,13 +168,20 @@ def configure_host_allocator(mode: str | None = None) -> str:
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return "system malloc defaults (not glibc)"
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    settings = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _TRIM_NEVER))
+    settings = ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _TRIM_NEVER))
+    if mode == "one_arena":
+        settings = ((_M_ARENA_MAX, 1), *settings)
     if not all(libc.mallopt(param, value) == 1 for param, value in settings):
         return "system malloc defaults (mallopt refused the settings)"
-    note = "glibc malloc: one arena, no mmap, no trim"
-    if mode == "huge_pages" and _advise_huge_pages(libc):
+    note = "glibc malloc: " + ("one arena, " if mode == "one_arena" else "") + "no mmap, no trim"
+    if mode in ("huge_pages", "one_arena") and _advise_huge_pages(libc):
         note += f", {HUGE_PAGE_HEAP >> 20} MiB of heap advised for huge pages"
-    threads = _thread_count()
-    if threads is not None and threads > 1:
-        note += f" (set with {threads} threads running: their arenas were kept)"
+    if mode == "one_arena":
+        threads = _thread_count()
+        if threads is not None and threads > 1:
+            note += f" (set with {threads} threads running: their arenas were kept)"
+    elif _run_inline():
+        note += "; JAX CPU computations run inline"
+    else:
+        note += "; JAX's CPU backend had started asynchronous: its buffers are not kept"
     return note
