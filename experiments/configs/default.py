@@ -10,9 +10,9 @@ Command:
   disentax train --config.num_steps=200 --config.evaluate=False   # a quick smoke run
 
 Expected time (measured 2026-11-28 on the project's 2-core Xeon, quiet machine,
-``/usr/bin/time -v disentax train --workdir /tmp/default_hp``): 2 min 55 s wall in all;
-the first step 8.1 s after process start, 1,500 steps at 14-16 steps/s (about 1 min 45 s),
-evaluation 56 s in two processes, then traversals and report.
+``/usr/bin/time -v disentax train --workdir /tmp/default_hp``): 2 min 35 s wall in all;
+the first step 5.3 s after process start, 1,500 steps at 17-20 steps/s (about 1 min 20 s),
+evaluation 59 s in two processes, then traversals and report.
 Expected scores (same run; seed 0 reproduces them exactly on CPU: a second run gave the
 same losses and scores): MIG 0.232, sampled MIG 0.219, DCI disentanglement 0.270 /
 completeness 0.298, SAP 0.065, modularity 0.835, IRS 0.574, BetaVAE score 0.830 and

@@ -250,9 +250,13 @@ def test_host_allocator_benchmark_quick(tmp_path):
     # One round of each mode in its own process: rows, ratios and the memory each costs.
     _, doc = _run_quick("host/allocator", tmp_path)
     rows = {r["name"]: r for r in doc["results"]}
-    assert set(rows) == {f"host/allocator/{m}" for m in ("system", "retain", "huge_pages")}
+    modes = ("system", "retain", "huge_pages", "one_arena")
+    assert set(rows) == {f"host/allocator/{m}" for m in modes}
     assert rows["host/allocator/system"]["ratio_vs_system"] == 1.0
     assert rows["host/allocator/system"]["note"].startswith("system malloc defaults")
-    assert rows["host/allocator/retain"]["note"] == "glibc malloc: one arena, no mmap, no trim"
+    assert rows["host/allocator/retain"]["note"] == (
+        "glibc malloc: no mmap, no trim; JAX CPU computations run inline"
+    )
+    assert rows["host/allocator/one_arena"]["note"].startswith("glibc malloc: one arena,")
     for row in rows.values():
         assert row["peak_rss_mb"] > 100 and row["min_s"] <= row["median_s"] <= row["max_s"]
