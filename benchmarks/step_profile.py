@@ -71,7 +71,11 @@ def thunk_times(trace_dir: pathlib.Path, steps: int) -> dict[str, float]:
     totals: dict[str, float] = collections.Counter()
     for event in events:
         name = event.get("name", "")
-        if event.get("ph") != "X" or name.startswith(("Thunk", "$", "Pjit", "PjRt")):
+        # runtime spans that enclose the thunks (with inline execution the whole
+        # executable's span is on the same thread as its operations) are not operations
+        if event.get("ph") != "X" or name.startswith(
+            ("Thunk", "$", "Pjit", "PjRt", "CommonPjRt", "TfrtCpu")
+        ):
             continue
         totals[name] += event.get("dur", 0) / 1e3 / steps  # microseconds -> ms per step
     return dict(totals)
