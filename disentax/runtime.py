@@ -183,5 +183,5 @@ def configure_host_allocator(mode: str | None = None, *, default: str = "huge_pa
     elif _run_inline():
         note += "; JAX CPU computations run inline"
     else:
-        note += "; JAX's CPU backend had started asynchronous: its buffers are not kept"
+        note += "; JAX's CPU backend had already started with asynchronous dispatch"
     return note
