@@ -81,7 +81,7 @@ LANES = (("beta_tcvae_beta6", "vae_beta1"), ("factor_vae_gamma40", "beta_vae_bet
 # encoded images per score, more than the hour allows on 2 cores), cut to 500 and
 # 300 votes of the same 64 images (51,200 encoded images per score).
 EVALUATION = {"interventional_sizes": {"num_train": 500, "num_eval": 300}}
-XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"  # each lane is also pinned to a core
 
 
 def entries(*, num_steps: int, chunk: int, settings: dict | None = None) -> list:

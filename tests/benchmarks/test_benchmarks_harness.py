@@ -213,7 +213,7 @@ def test_cli_runs_one_tiny_benchmark_into_json(tmp_path):
     assert environment["device_kind"] and environment["cpu_count"] >= 1
     assert environment["device_count"] == 1  # as `disentax train` runs (mesh: a child)
     assert len(environment["cpu_affinity"]) == 1  # pinned to one core
-    assert "intra_op_parallelism_threads=1" in environment["threads"]["XLA_FLAGS"]
+    assert environment["threads"]["XLA_FLAGS"] == "--xla_cpu_multi_thread_eigen=false"
     assert environment["versions"]["jax"] == jax.__version__
     rows = {r["name"]: r for r in doc["results"]}
     peak = rows["peak/matmul"]
