@@ -5,8 +5,17 @@
 #
 # Needs a JAX with an accelerator backend in $PYTHON (default: python), e.g.
 # `pip install -e . "jax[cuda12]"`; it stops at once, with a message, when JAX sees only
-# the CPU. Frameworks keep their default threads (DISENTAX_BENCH_THREADS=all); the
-# PyTorch comparison and the per-layer profile are CPU benchmarks and are not run here,
+# the CPU (DISENTAX_GPU_SH_ON_CPU=1 runs it there anyway, to try the script itself).
+#
+# On the lent GPU machine (no registry; Python 3.12 with JAX): first, here,
+# `bash benchmarks/device_wheels.sh`, then run there, carrying .whl:
+#   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+#     --target /tmp/site .whl/*.whl && PYTHONPATH=.:/tmp/site PYTHON=python3 \
+#     bash benchmarks/gpu.sh $OUT/gpu.json
+# and copy $OUT/gpu.json to benchmarks/results/gpu.json.
+#
+# Frameworks keep their default threads (DISENTAX_BENCH_THREADS=all); the PyTorch
+# comparison and the per-layer profile are CPU benchmarks and are not run here,
 # nor is the metric suite's scikit-learn baseline (minutes of host CPU); the metric
 # kernels are timed by metrics/scaling. Each benchmark runs in its own process, so one
 # failure does not stop the rest; the exit status is 1 if any failed.
@@ -16,10 +25,12 @@ PY=${PYTHON:-python}
 OUT=${1:-benchmarks/results/gpu.json}
 
 "$PY" - <<'EOF' || exit 2
+import os
 import sys
+
 import jax
 backend = jax.default_backend()
-if backend == "cpu":
+if backend == "cpu" and os.environ.get("DISENTAX_GPU_SH_ON_CPU") != "1":
     sys.exit("benchmarks/gpu.sh: JAX sees no accelerator (backend: cpu); install a CUDA/ROCm/TPU "
              "build of jax, or run `disentax bench` for the CPU benchmarks")
 print(f"backend {backend}: {jax.devices()}")

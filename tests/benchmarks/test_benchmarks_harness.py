@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -260,3 +261,26 @@ def test_host_allocator_benchmark_quick(tmp_path):
     assert rows["host/allocator/one_arena"]["note"].startswith("glibc malloc: one arena,")
     for row in rows.values():
         assert row["peak_rss_mb"] > 100 and row["min_s"] <= row["median_s"] <= row["max_s"]
+
+
+@pytest.mark.parametrize("script", ["cpu.sh", "gpu.sh"])
+def test_bench_scripts_name_registered_benchmarks(script):
+    # the shell scripts list benchmark names by hand: a renamed or removed benchmark would
+    # only show on a run (for gpu.sh, on a lent accelerator, in its short time)
+    root = pathlib.Path(__file__).resolve().parents[2]
+    path = root / "benchmarks" / script
+    assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
+    text = path.read_text()
+    names = set(
+        re.findall(
+            r"\b((?:peak|compare|train_step|data|metrics|startup|layers|host|profile)/[\w/]+)", text
+        )
+    )
+    # cpu.sh's loops: `for o in A B; do names="$names train_step/$o/b64"`
+    loops = re.findall(r"for o in ([\w ]+); do\s+names=\"\$names train_step/\$o/(b\d+)\"", text)
+    names |= {f"train_step/{o}/{b}" for objectives, b in loops for o in objectives.split()}
+    names = {n for n in names if "$" not in n}
+    assert names, f"no benchmark names found in {script}"
+    assert script != "cpu.sh" or len(loops) == 2
+    for name in names:
+        assert bench_run.select(name), name
