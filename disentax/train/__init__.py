@@ -1,4 +1,4 @@
-"""disentax.train: the train step, the training job and run folders.
+"""disentax.train: the config-free training machinery.
 
 Public API:
 
@@ -6,23 +6,28 @@ Public API:
   jitted program.
 * :func:`make_train_step` -> :class:`TrainStep` — the compiled, sharded (jit over a mesh,
   or pmap) step ``(state, batch) -> (state, metrics)``, also for vmapped sweeps.
-* ``disentax.train.loop.run(config, workdir)`` — the ``disentax train`` job.
-* :func:`load_run` -> :class:`LoadedRun` — a trained run read back from its folder.
+* :func:`fit` — the one training loop (logging, checkpoints, signals, early stop).
+* :class:`Checkpoints` — a checkpoint folder (orbax); :class:`Writer` — where scalars go.
+
+Configs and run folders are read one layer up, in :mod:`disentax.runs`.
 """
 
-from disentax.train.loop import LoadedRun, load_run, run
+from disentax.train.checkpoint import Checkpoints, NoCheckpointError
+from disentax.train.loop import fit
 from disentax.train.runtime import NonFiniteLossError
 from disentax.train.state import TrainState, create_train_state
 from disentax.train.step import TrainStep, make_train_step, step_keys
+from disentax.train.writer import Writer
 
 __all__ = [
-    "LoadedRun",
+    "Checkpoints",
+    "NoCheckpointError",
     "NonFiniteLossError",
     "TrainState",
     "TrainStep",
+    "Writer",
     "create_train_state",
-    "load_run",
+    "fit",
     "make_train_step",
-    "run",
     "step_keys",
 ]

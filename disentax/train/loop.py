@@ -1,388 +1,199 @@
-"""The training job: ``run(config, workdir)``, the only code that reads a training config.
+"""The one training loop: :func:`fit` runs a compiled train step to a step count.
 
-``run`` validates the whole config (names, keys, hyperparameters, batch vs device count)
-and the run folder before anything is compiled or written, then:
+``fit`` knows no config and no run folder: it is given the step, the state, where
+checkpoints and scalars go, and when to stop. Single runs and vmapped sweeps use it alike
+(``disentax.runs.train`` and ``disentax.runs.train_sweep``).
 
-1. writes ``workdir/config.json`` (resolved config, library versions, devices);
-2. resumes from the newest readable checkpoint in ``workdir/checkpoints`` (and says so)
-   or initialises a fresh state in one jitted program;
-3. runs the compiled train step; metrics leave the device only on log and checkpoint
-   steps, where they are checked for non-finite values, averaged over the window and
-   written to ``metrics.jsonl``, TensorBoard and the terminal;
-4. saves checkpoints (asynchronously) every ``checkpoint_every`` steps, at the end, and
-   when the process receives SIGTERM or SIGINT (after which the signal takes its usual
-   effect). A single-process run notices the signal at the next step (a host-side flag
-   read every step; at most :data:`MAX_STEPS_IN_FLIGHT` steps are dispatched ahead of the
-   device, so the checkpoint follows within about two step times); a multi-process run
-   combines the flags of its processes on log steps, so that all stop at the same step;
-5. at the end, when ``config.evaluate``, writes the evaluation and traversal outputs
-   (``disentax.evaluation.evaluate_workdir``, ``disentax.viz.traverse_workdir``).
-
-:func:`load_run` reads a run folder back (config, model, parameters, dataset, step) for
-evaluation and visualisation.
+Metrics leave the device only on log and checkpoint steps, where they are checked for
+non-finite values, averaged over the window and handed to the writer. Checkpoints are
+saved every ``checkpoint_every`` steps, at the end, when ``stop_fn`` says so, and when the
+process receives SIGTERM or SIGINT (after which the signal takes its usual effect). A
+single-process run notices the signal at the next step; a multi-process run combines the
+flags of its processes on log steps, so that all stop at the same step.
 """
 
 from __future__ import annotations
 
 import collections
-import json
-import pathlib
 import time
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import jax
 import numpy as np
 
-from disentax import parallel as par
-from disentax.train import config_schema
-from disentax.train.checkpoint import Checkpoints, NoCheckpointError
-from disentax.train.runtime import (
-    NonFiniteLossError,
-    SignalCatcher,
-    library_versions,
-    seconds_since_process_start,
-)
-from disentax.train.step import make_train_step, step_keys
-from disentax.train.writer import Writer
+from disentax.train.runtime import NonFiniteLossError, SignalCatcher
 
-__all__ = ["LoadedRun", "NonFiniteLossError", "build_train_step", "load_run", "run"]
+__all__ = ["MAX_STEPS_IN_FLIGHT", "CheckpointSink", "ScalarSink", "fit"]
 
-
-# Steps dispatched but not yet finished, at most. With asynchronous dispatch the loop
-# would otherwise run ahead of the device (tens of steps on CPU, where a step is 0.1-0.3 s):
-# a SIGTERM/SIGINT, noticed by the loop at the next step, would then wait for all queued
-# steps before its checkpoint (7.6 s measured on the default config). Two keeps the
-# device busy (the next step is always queued) and bounds that wait to two steps.
+# Steps dispatched but not yet finished, at most: with unbounded asynchronous dispatch a
+# signal noticed at the next step would wait for every queued step before its
+# checkpoint; two keeps the device busy and bounds that wait to about two steps.
 MAX_STEPS_IN_FLIGHT = 2
 
 
-class LoadedRun(NamedTuple):
-    """A trained run read back from its folder."""
+class CheckpointSink(Protocol):
+    """Where :func:`fit` saves states (e.g. :class:`disentax.train.Checkpoints`)."""
 
-    config: Any  # ml_collections.ConfigDict
-    model: Any  # disentax.models.VAE
-    params: Any  # the VAE's parameters
-    dataset: Any  # GroundTruthData
-    step: int
+    directory: Any
 
-
-def _abstract_state(train_step, key, sharding):
-    shapes = jax.eval_shape(train_step.init_fn, key)
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+    def save(self, step: int, state: Any) -> bool: ...
+    def wait(self) -> None: ...
+    def latest_step(self) -> int | None: ...
 
 
-def _trace_init(train_step, key, mesh):
-    """Traces the state initialisation once (``jax.jit(...).trace``).
+class ScalarSink(Protocol):
+    """Where :func:`fit` sends window means (e.g. :class:`disentax.train.Writer`)."""
 
-    Returns ``(abstract_state, init)``: the state's shapes with the replicated sharding
-    (what the step is compiled for) and a function compiling and running that same trace,
-    as ``train_step.init(key)`` does (one program, compiled without backend optimisation:
-    the same initial state, bit for bit), so the initialisation is not traced twice.
-    """
-    from disentax.train.state import INIT_COMPILER_OPTIONS
-
-    traced = jax.jit(train_step.init_fn).trace(key)
-    sharding = par.replicated_sharding(mesh)
-    abstract = jax.tree.map(
-        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), traced.out_info
-    )
-
-    def init():
-        return train_step.place(traced.lower().compile(INIT_COMPILER_OPTIONS)(key))
-
-    return abstract, init
+    def write_scalars(self, step: int, scalars: dict) -> None: ...
+    def progress(self, step: int, scalars: dict) -> None: ...
+    def message(self, text: str) -> None: ...
 
 
-def _write_config_json(workdir: pathlib.Path, resolved: dict, mesh) -> None:
-    record = {
-        "config": resolved,
-        "versions": library_versions(),
-        "devices": {
-            "count": mesh.size,
-            "kind": mesh.devices.flat[0].device_kind,
-            "platform": mesh.devices.flat[0].platform,
-            "processes": jax.process_count(),
-        },
-        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    tmp = workdir / "config.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(workdir / "config.json")
-
-
-def _mean_scalars(window: list[dict]) -> dict[str, float]:
+def _mean_scalars(window: list[dict]) -> dict[str, Any]:
+    """Window means per key: floats, or ``[S]`` arrays for a sweep's per-model values."""
     host = jax.device_get(window)
-    keys = host[-1].keys()
-    return {k: float(np.mean([np.asarray(m[k], np.float64) for m in host])) for k in keys}
+    means = {}
+    for key in host[-1]:
+        mean = np.mean(np.stack([np.asarray(m[key], np.float64) for m in host]), axis=0)
+        means[key] = float(mean) if mean.ndim == 0 else mean
+    return means
 
 
 def _first_nonfinite(window: list[dict], first_step: int) -> int | None:
     host = jax.device_get(window)
     for i, metrics in enumerate(host):
         for name in ("loss", "grad_norm"):
-            if name in metrics and not np.isfinite(metrics[name]):
+            if name in metrics and not np.all(np.isfinite(metrics[name])):
                 return first_step + i
     return None
 
 
-def build_train_step(spec, parts, mesh, **overrides):
-    """The train step of a validated config (``config_schema.validate`` / ``build``).
-
-    What the run's config fixes (model, objective, optimizers, hyperparameters,
-    reconstruction, parallel mode, in-step sampling when the dataset allows it) is passed
-    to :func:`disentax.train.make_train_step`; ``overrides`` replace any of its keyword
-    arguments (e.g. ``hyperparameters`` and ``num_models`` for a sweep).
-    """
-    kwargs = dict(
-        mesh=mesh,
-        dataset=parts.dataset if parts.sample_in_step else None,
-        batch_size=spec.batch_size if parts.sample_in_step else None,
-        hyperparameters=parts.hyperparameters,
-        reconstruction=spec.reconstruction,
-        discriminator=parts.discriminator,
-        discriminator_tx=parts.discriminator_tx,
-        parallel=spec.parallel,
-    )
-    kwargs.update(overrides)
-    return make_train_step(parts.model, parts.objective, parts.tx, **kwargs)
+def _check_every(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
 
 
-def run(config, workdir: str | pathlib.Path) -> dict[str, float]:
-    """Trains (or resumes) the run described by ``config`` in ``workdir``.
+def fit(
+    train_step: Callable,
+    state,
+    *,
+    num_steps: int,
+    log_every: int,
+    checkpoint_every: int,
+    checkpoints: CheckpointSink,
+    writer: ScalarSink,
+    stop_fn: Callable[[int], bool] | None = None,
+    start_step: int = 0,
+    batch_fn: Callable[[int], Any] | None = None,
+    images_per_step: int | None = None,
+    startup_s: float = 0.0,
+) -> dict[str, Any]:
+    """Runs ``train_step`` from ``start_step`` to ``num_steps``, logging and checkpointing.
 
     Args:
-      config: ``ml_collections.ConfigDict`` with the keys of ``experiments/configs``
-        (``model``, ``objective``, ``dataset``, ``num_latents``, ``batch_size``,
-        ``num_steps``, ``learning_rate``, ``seed``, ``log_every``, ``checkpoint_every``,
-        ``evaluate``, ``parallel``, ...).
-      workdir: the run folder (created if missing).
+      train_step: ``(state, batch) -> (state, metrics)`` (a
+        :class:`disentax.train.TrainStep`); its ``unplace`` (if any) turns the state into
+        what is checkpointed.
+      state: the state at ``start_step``, in the step's layout.
+      num_steps: the step to train to.
+      log_every: steps between scalar logs (window means).
+      checkpoint_every: steps between checkpoints; one is also saved at the end and when
+        training stops early.
+      checkpoints: where states are saved (``save``, ``wait``, ``latest_step``,
+        ``directory``).
+      writer: where scalars and messages go (``write_scalars``, ``progress``,
+        ``message``).
+      stop_fn: ``stop_fn(step) -> bool`` after each step; True checkpoints and returns
+        (e.g. a deadline). In a multi-process job it must answer alike on every process.
+      start_step: the step ``state`` is at.
+      batch_fn: ``step -> batch`` for steps that take host batches (None: the step
+        samples its own).
+      images_per_step: images per step over all models, for ``images_per_s``.
+      startup_s: seconds spent before this call (start-up), added to the reported time
+        to the first step.
 
     Returns:
-      The last logged scalars (window means), with ``step``.
+      The last logged scalars (window means) with ``step``, ``stopped`` (the signal
+      number, ``"stop_fn"`` or None) and ``first_step_s``.
 
     Raises:
-      ValueError: a bad config (unknown name or key, bad value, batch not divisible by
-        the device count) or a workdir holding a run of another config; raised before
-        any compile, with nothing in the workdir touched.
-      NonFiniteLossError: the loss or gradient became NaN/inf; names the step and the
-        last good checkpoint.
+      ValueError: a step count that is not a positive int.
+      NonFiniteLossError: the loss or gradient norm became NaN/inf (names the step and the
+        last good checkpoint, which stays intact).
     """
-    process_start = seconds_since_process_start()
+    num_steps = _check_every("num_steps", num_steps)
+    log_every = _check_every("log_every", log_every)
+    checkpoint_every = _check_every("checkpoint_every", checkpoint_every)
+    unplace = getattr(train_step, "unplace", lambda s: s)
     t_enter = time.perf_counter()
-    spec = config_schema.validate(config)
-    workdir = pathlib.Path(workdir).absolute()
-    mesh = par.make_mesh()
-    par.check_global_batch(spec.batch_size, mesh.size, name="config.batch_size")
-    if spec.parallel == "pmap" and jax.process_count() > 1:
-        raise ValueError("config.parallel='pmap' runs in a single process; use 'jit'")
-    config_schema.check_workdir(workdir, spec.resolved)
-    parts = config_schema.build(spec)
-
-    main = jax.process_index() == 0
-    if main:
-        workdir.mkdir(parents=True, exist_ok=True)
-        _write_config_json(workdir, spec.resolved, mesh)
-
-    train_step = build_train_step(spec, parts, mesh)
-    key = jax.random.key(spec.seed)
-    checkpoints = Checkpoints(workdir / "checkpoints", max_to_keep=spec.keep_checkpoints)
-    writer = None
-    latest = checkpoints.latest_step()
-    # compile the train step in the background while the state is initialised/restored
-    needed = latest is None or latest < spec.num_steps
-    if latest is None and spec.parallel == "jit":
-        # a fresh run traces the initialisation once, for the step's state layout and
-        # for the initial state itself
-        abstract_init, init_state = _trace_init(train_step, key, mesh)
-        compile_step = _in_thread(train_step.precompile_fn(abstract_init))
-    else:
-        init_state = lambda: train_step.init(key)  # noqa: E731
-        compile_step = _in_thread(train_step.precompile(key) if needed else (lambda: None))
-    trained_now = False
-    try:
-        if latest is not None:
-            abstract = _abstract_state(train_step, key, par.replicated_sharding(mesh))
-            state, start = checkpoints.restore(abstract)
-            state = train_step.place(state)
-            if main:
-                print(f"resuming {workdir} from checkpoint step {start}", flush=True)
-        else:
-            state, start = init_state(), 0
-        compile_step()
-        if start >= spec.num_steps:
-            if main:
-                print(f"{workdir} already trained to step {start} (num_steps={spec.num_steps})")
-            last = {"step": start}
-        else:
-            trained_now = True
-            writer = Writer(workdir, num_steps=spec.num_steps, start_step=start, enabled=main)
-            last = _train(
-                spec,
-                parts,
-                train_step,
-                state,
-                start,
-                checkpoints,
-                writer,
-                mesh,
-                t_enter,
-                process_start,
-            )
-        checkpoints.wait()
-    finally:
-        checkpoints.close()
-        if writer is not None:
-            writer.close()
-    finished = last.get("step", 0) >= spec.num_steps
-    if spec.evaluate and finished and (trained_now or not (workdir / "evaluation.json").exists()):
-        _evaluate(workdir, eval_sizes=spec.eval_sizes)
-    return last
-
-
-def _in_thread(fn):
-    """Starts ``fn()`` in a thread; returns a function that waits and re-raises its error."""
-    import threading
-
-    errors: list[BaseException] = []
-
-    def target():
-        try:
-            fn()
-        except BaseException as err:  # noqa: BLE001 -- re-raised in the caller's thread
-            errors.append(err)
-
-    thread = threading.Thread(target=target, name="compile-train-step", daemon=True)
-    thread.start()
-
-    def wait():
-        thread.join()
-        if errors:
-            raise errors[0]
-
-    return wait
-
-
-def _train(spec, parts, train_step, state, start, checkpoints, writer, mesh, t_enter, t_process):
-    """The step loop; returns the last logged scalars."""
-    data_key = None
-    if not parts.sample_in_step:
-        data_key = step_keys(train_step.unplace(state).key, 0)[0]
     window: list[dict] = []
-    window_start, window_time = start, time.perf_counter()
-    last: dict[str, float] = {"step": start}
+    window_start, window_time = start_step, t_enter
+    last: dict[str, Any] = {"step": start_step}
     last_good = checkpoints.latest_step()
     first_step_s = None
+    stopped: int | str | None = None
     in_flight: collections.deque = collections.deque()
+    step = start_step
     with SignalCatcher() as signals:
-        step = start
-        while step < spec.num_steps:
-            batch = None
-            if data_key is not None:
-                from disentax.data import sampling
-
-                batch = sampling.global_batch(
-                    parts.dataset, data_key, step, spec.batch_size, par.data_sharding(mesh)
-                )
-            state, metrics = train_step(state, batch)
+        while step < num_steps:
+            state, metrics = train_step(state, None if batch_fn is None else batch_fn(step))
             window.append(metrics)
             in_flight.append(metrics)
             if len(in_flight) > MAX_STEPS_IN_FLIGHT:
-                # bounded run-ahead: wait (no transfer) until the step before the
-                # previous one is done; the device keeps the next step queued
+                # bounded run-ahead: wait (no transfer) for the step before the previous one
                 jax.block_until_ready(in_flight.popleft())
             step += 1
             if first_step_s is None:
                 # the first step includes compilation: report it, keep it out of steps/s
                 jax.block_until_ready(metrics)
-                first_step_s = t_process + time.perf_counter() - t_enter
+                first_step_s = startup_s + time.perf_counter() - t_enter
                 writer.message(
                     f"first train step done {first_step_s:.1f} s after process start "
-                    f"(compile included)"
+                    "(compile included)"
                 )
                 window_start, window_time = step, time.perf_counter()
-            stop = signals.requested(sync=step % spec.log_every == 0)
-            log_now = step % spec.log_every == 0 or step == spec.num_steps
-            save_now = step % spec.checkpoint_every == 0 or step == spec.num_steps or stop
+            stopped = signals.requested(sync=step % log_every == 0) or None
+            if stopped is None and stop_fn is not None and stop_fn(step):
+                stopped = "stop_fn"
+            log_now = step % log_every == 0 or step == num_steps or stopped is not None
+            save_now = step % checkpoint_every == 0 or step == num_steps or stopped is not None
             if (log_now or save_now) and window:
                 bad = _first_nonfinite(window, step - len(window) + 1)
                 if bad is not None:
                     checkpoints.wait()
                     raise NonFiniteLossError(bad, last_good, checkpoints.directory)
             if log_now and window:
-                elapsed = time.perf_counter() - window_time
-                scalars = _mean_scalars(window)
-                timed = step - window_start
-                steps_per_s = timed / elapsed if timed > 0 and elapsed > 0 else float("nan")
-                scalars["steps_per_s"] = steps_per_s
-                scalars["images_per_s"] = steps_per_s * spec.batch_size
-                if not last.get("time_to_first_step_s_logged"):
+                scalars = _window_scalars(window, step - window_start, window_time)
+                if images_per_step is not None:
+                    scalars["images_per_s"] = scalars["steps_per_s"] * images_per_step
+                if "first_step_s" not in last:
                     scalars["time_to_first_step_s"] = first_step_s
                 writer.write_scalars(step, scalars)
                 writer.progress(step, scalars)
-                last = {"step": step, **scalars, "time_to_first_step_s_logged": True}
+                last = {"step": step, **scalars, "first_step_s": first_step_s}
                 window, window_start, window_time = [], step, time.perf_counter()
             if save_now:
-                if checkpoints.save(step, train_step.unplace(state)):
+                if checkpoints.save(step, unplace(state)):
                     last_good = step
-                if stop:
+                if stopped is not None:
                     checkpoints.wait()
-                    writer.message(f"stopped by signal {stop} at step {step}; checkpoint saved")
+                    writer.message(f"stopped {_why(stopped)} at step {step}; checkpoint saved")
                     break
-    last.pop("time_to_first_step_s_logged", None)
-    last["step"] = step
-    if stop:
+        checkpoints.wait()
+    last.update(step=step, stopped=stopped, first_step_s=first_step_s)
+    if isinstance(stopped, int):
         signals.reraise()
     return last
 
 
-def _evaluate(workdir: pathlib.Path, *, eval_sizes: str) -> None:
-    """Writes evaluation.json, then the traversal pictures and report.html (process 0)."""
-    from disentax import evaluation, viz
-
-    if jax.process_index() != 0:
-        return
-    evaluation.evaluate_workdir(
-        workdir, eval_sizes=eval_sizes, workers=evaluation.default_workers()
-    )
-    viz.traverse_workdir(workdir)
+def _window_scalars(window: list[dict], timed: int, since: float) -> dict[str, Any]:
+    elapsed = time.perf_counter() - since
+    scalars = _mean_scalars(window)
+    scalars["steps_per_s"] = timed / elapsed if timed > 0 and elapsed > 0 else float("nan")
+    return scalars
 
 
-def load_run(workdir: str | pathlib.Path, *, step: int | None = None) -> LoadedRun:
-    """Reads a run folder: its config, model, dataset and the parameters of a checkpoint.
-
-    Args:
-      workdir: a run folder written by :func:`run`.
-      step: checkpoint step to load (default: the newest readable one).
-
-    Returns:
-      :class:`LoadedRun` with parameters on the default device.
-
-    Raises:
-      FileNotFoundError: the folder, its config.json or its checkpoints are missing
-        (names the folder).
-    """
-    workdir = pathlib.Path(workdir).absolute()
-    config = config_schema.read_config_json(workdir)
-    spec = config_schema.validate(config)
-    parts = config_schema.build(spec)
-    mesh = par.make_mesh(1, devices=jax.local_devices()[:1])
-    # the state's layout only: no in-step sampling, one device, jit
-    train_step = build_train_step(spec, parts, mesh, dataset=None, batch_size=None, parallel="jit")
-    abstract = _abstract_state(train_step, jax.random.key(spec.seed), par.replicated_sharding(mesh))
-    try:
-        checkpoints = Checkpoints(workdir / "checkpoints", read_only=True)
-    except NoCheckpointError as err:
-        raise FileNotFoundError(f"no checkpoints in {workdir}: {err}") from err
-    try:
-        state, restored = checkpoints.restore(abstract, step=step)
-    except NoCheckpointError as err:
-        raise FileNotFoundError(f"no checkpoint to load in {workdir}: {err}") from err
-    finally:
-        checkpoints.close()
-    return LoadedRun(
-        config=config,
-        model=parts.model,
-        params=state.params["vae"],
-        dataset=parts.dataset,
-        step=int(restored),
-    )
+def _why(stopped: int | str) -> str:
+    return "by stop_fn" if stopped == "stop_fn" else f"by signal {stopped}"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
-import platform
 import signal
 import threading
 import time
@@ -14,7 +12,6 @@ import jax
 __all__ = [
     "NonFiniteLossError",
     "SignalCatcher",
-    "library_versions",
     "seconds_since_process_start",
 ]
 
@@ -55,17 +52,6 @@ def seconds_since_process_start() -> float:
         return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return time.perf_counter() - _IMPORT_TIME
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of Python and of the libraries a run's numbers depend on."""
-    versions = {"python": platform.python_version()}
-    for name in ("disentax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 class SignalCatcher:

@@ -1,15 +1,14 @@
-"""Where the numbers of a run go: ``metrics.jsonl``, TensorBoard, and the terminal.
+"""Where the numbers of a run go: a JSON-lines log, TensorBoard, and the terminal.
 
-Only process 0 writes files. Each log step appends one JSON object to
-``workdir/metrics.jsonl`` (``step``, ``loss``, ``recon``, ``kl``, ``tc``, ``elbo``, ...,
-``steps_per_s``, ``images_per_s``) and the same scalars to a TensorBoard event file in
-``workdir/tensorboard`` (``tensorboardX.SummaryWriter``). On an interactive terminal a
-progress bar (``tqdm``) shows steps/s, images/s, loss and the ETA; otherwise one plain line
-is printed per log step, so log files of batch jobs stay readable.
+Only process 0 writes files. Each log step appends one JSON object to the log file
+(``step``, ``loss``, ``recon``, ``kl``, ``tc``, ``elbo``, ..., ``steps_per_s``,
+``images_per_s``) and the same scalars to a TensorBoard event file
+(``tensorboardX.SummaryWriter``). On an interactive terminal a progress bar (``tqdm``)
+shows steps/s, images/s, loss and the ETA; otherwise one plain line is printed per log
+step, so log files of batch jobs stay readable.
 
 The TensorBoard writer is made at the first log step, not when the job starts:
-``tensorboardX`` imports PyTorch when it is installed, which cost 1-2.5 s of start-up on the
-2-core development machine; at the first log step the train step is already running.
+``tensorboardX`` imports PyTorch when it is installed, which would delay the first step.
 """
 
 from __future__ import annotations
@@ -97,7 +96,8 @@ class Writer:
     """Writes a run's scalars; a no-op except on the writing process.
 
     Args:
-      workdir: the run folder.
+      log_path: the JSON-lines file scalars are appended to.
+      tensorboard_dir: the folder of TensorBoard event files (None: no TensorBoard).
       num_steps: the run's last step (for progress and ETA).
       start_step: the step training starts (or resumes) from.
       enabled: write files and print (process 0); False makes every method a no-op.
@@ -107,8 +107,9 @@ class Writer:
 
     def __init__(
         self,
-        workdir: str | pathlib.Path,
+        log_path: str | pathlib.Path,
         *,
+        tensorboard_dir: str | pathlib.Path | None = None,
         num_steps: int,
         start_step: int = 0,
         enabled: bool = True,
@@ -116,7 +117,8 @@ class Writer:
     ):
         self.enabled = enabled
         self.num_steps = num_steps
-        self.workdir = pathlib.Path(workdir)
+        self.log_path = pathlib.Path(log_path)
+        self.tensorboard_dir = None if tensorboard_dir is None else pathlib.Path(tensorboard_dir)
         self._jsonl = None
         self._tensorboard = None
         self._bar = None
@@ -124,8 +126,8 @@ class Writer:
         self._start_step = start_step
         if not enabled:
             return
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self._jsonl = open(self.workdir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115
         interactive = sys.stderr.isatty() if interactive is None else interactive
         if interactive:
             from tqdm.auto import tqdm
@@ -139,16 +141,18 @@ class Writer:
             )
 
     def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
-        """Appends ``{"step": step, **scalars}`` to metrics.jsonl and TensorBoard."""
+        """Appends ``{"step": step, **scalars}`` to the log file and TensorBoard."""
         if not self.enabled:
             return
         record = {"step": int(step), **{k: _clean(v) for k, v in scalars.items()}}
         self._jsonl.write(json.dumps(record) + "\n")
         self._jsonl.flush()
+        if self.tensorboard_dir is None:
+            return
         if self._tensorboard is None:
             from tensorboardX import SummaryWriter
 
-            self._tensorboard = SummaryWriter(str(self.workdir / "tensorboard"))
+            self._tensorboard = SummaryWriter(str(self.tensorboard_dir))
         for tag, value in scalars.items():
             value = float(value)
             if math.isfinite(value):  # TensorBoard's plots cannot show NaN/inf

@@ -2,8 +2,9 @@
 
 The library functions take ``(model, params, images)`` and return arrays, so any project
 can use them without files; the writers turn those arrays into PNG/GIF files, and
-:func:`traverse_workdir` (the ``disentax traverse`` command) regenerates every picture and
-``report.html`` of a run folder from a checkpoint.
+:func:`render_report` turns scores, a config and pictures into one self-contained HTML
+page. ``disentax.runs.traverse`` (the ``disentax traverse`` command) uses them to draw a
+run folder's pictures from a checkpoint.
 """
 
 from disentax.viz.animations import (
@@ -29,13 +30,13 @@ from disentax.viz.plots import (
     heatmap_figure,
     image_figure,
     kl_figure,
-    read_metrics_jsonl,
+    read_jsonl,
     save_figure,
     traversal_figure,
     traversal_row_labels,
 )
 from disentax.viz.rendering import Rendering, render
-from disentax.viz.report import ARTEFACTS, render_report, write_report
+from disentax.viz.report import ARTEFACTS, render_report
 from disentax.viz.traversals import (
     KL_THRESHOLD,
     VALUE_RANGES,
@@ -46,13 +47,11 @@ from disentax.viz.traversals import (
     traversal_values,
     traverse,
 )
-from disentax.viz.workdir import OWNED_FILES, traverse_workdir
 
 __all__ = [
     "ARTEFACTS",
     "CYCLES",
     "KL_THRESHOLD",
-    "OWNED_FILES",
     "VALUE_RANGES",
     "Animation",
     "Rendering",
@@ -71,7 +70,7 @@ __all__ = [
     "image_figure",
     "kl_figure",
     "latent_kl",
-    "read_metrics_jsonl",
+    "read_jsonl",
     "reconstruct",
     "reconstruction_grid",
     "render",
@@ -85,7 +84,5 @@ __all__ = [
     "traversal_row_labels",
     "traversal_values",
     "traverse",
-    "traverse_workdir",
     "write_gif",
-    "write_report",
 ]

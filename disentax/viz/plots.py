@@ -27,7 +27,7 @@ __all__ = [
     "heatmap_figure",
     "image_figure",
     "kl_figure",
-    "read_metrics_jsonl",
+    "read_jsonl",
     "save_figure",
     "traversal_figure",
     "traversal_row_labels",
@@ -244,8 +244,8 @@ def heatmap_figure(
     return figure
 
 
-def read_metrics_jsonl(path) -> list[dict]:
-    """Reads ``metrics.jsonl`` (one JSON object per line; blank lines skipped).
+def read_jsonl(path) -> list[dict]:
+    """Reads a training log of JSON lines (one object per line; blank lines skipped).
 
     Raises:
       FileNotFoundError: naming the file.
@@ -272,7 +272,7 @@ def curves_figure(records: Sequence[Mapping], keys: Sequence[str] = CURVE_KEYS) 
     """Training curves: one panel per logged quantity against ``step``.
 
     Args:
-      records: rows of ``metrics.jsonl`` (each with ``step`` and some of ``keys``).
+      records: rows of a training log (each with ``step`` and some of ``keys``).
       keys: quantities to plot; those absent from every record are left out.
 
     Raises:

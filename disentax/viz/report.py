@@ -1,8 +1,8 @@
-"""``workdir/report.html``: one self-contained page summarising a run.
+"""The run report: one self-contained HTML page summarising a run.
 
-The page holds the resolved config (``config.json``), the final scores
-(``evaluation.json``), and every picture of ``workdir/viz`` embedded as a base64 data
-URI, so the file can be mailed or opened offline; it loads nothing from the network.
+The page holds the resolved config, the final scores, and every picture embedded as a
+base64 data URI, so the file can be mailed or opened offline; it loads nothing from the
+network.
 Each embedded picture carries ``data-artefact="<file name>"`` so tools (and the tests)
 can tell which artefact it is.
 """
@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
-import os
 import pathlib
 from collections.abc import Mapping, Sequence
 
-__all__ = ["ARTEFACTS", "flatten", "render_report", "write_report"]
+__all__ = ["ARTEFACTS", "flatten", "render_report"]
 
-# (file in workdir/viz, section heading, caption), in page order.
+# (picture file name, section heading, caption), in page order.
 ARTEFACTS: tuple[tuple[str, str, str], ...] = (
-    ("curves.png", "Training", "Training curves from metrics.jsonl."),
+    ("curves.png", "Training", "Training curves from the run's scalar log."),
     ("kl.png", "Latents", "Average KL divergence of each latent from the prior."),
     (
         "mutual_info.png",
@@ -117,8 +115,8 @@ def render_report(
 
     Args:
       title: page heading.
-      config: the contents of ``config.json`` (or ``None``).
-      evaluation: the contents of ``evaluation.json`` (or ``None``).
+      config: the stored config record (``{"config": ..., ...}``), or ``None``.
+      evaluation: the evaluation record (``metrics``, ``step``, ...), or ``None``.
       artefacts: ``(path, section, caption)`` for each picture, in page order.
       notes: lines shown under the heading (e.g. what is missing and how to make it).
 
@@ -143,7 +141,7 @@ def render_report(
         parts.append(f"<p>Evaluated at step {html.escape(str(step))}.</p>")
         parts.append(_table(scores, ("metric", "score")))
     else:
-        parts.append('<p class="missing">No evaluation.json in this run.</p>')
+        parts.append('<p class="missing">No scores in this run (run `disentax evaluate`).</p>')
     section = None
     for path, heading, caption in artefacts:  # pictures of one heading flow side by side
         if heading != section:
@@ -157,52 +155,6 @@ def render_report(
     if config:
         parts.append(_table(flatten(config), ("key", "value")))
     else:
-        parts.append('<p class="missing">No config.json in this run.</p>')
+        parts.append('<p class="missing">No stored config in this run.</p>')
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def _read_json(path: pathlib.Path) -> dict | None:
-    if not path.is_file():
-        return None
-    with open(path, encoding="utf-8") as file:
-        return json.load(file)
-
-
-def write_report(workdir, *, step: int | None = None, notes: Sequence[str] = ()) -> pathlib.Path:
-    """Writes ``workdir/report.html`` from ``config.json``, ``evaluation.json``, ``viz/``.
-
-    Pictures of :data:`ARTEFACTS` that are absent from ``workdir/viz`` are left out.
-
-    Args:
-      workdir: the run folder.
-      step: the checkpoint step the pictures show (for the heading).
-      notes: extra lines shown under the heading.
-
-    Returns:
-      The path of the report.
-    """
-    workdir = pathlib.Path(workdir)
-    if not workdir.is_dir():
-        raise FileNotFoundError(f"workdir: no such run folder: {workdir}")
-    evaluation = _read_json(workdir / "evaluation.json")
-    artefacts = [
-        (workdir / "viz" / name, heading, caption)
-        for name, heading, caption in ARTEFACTS
-        if (workdir / "viz" / name).is_file()
-    ]
-    title = f"disentax run {workdir.resolve().name}"
-    if step is not None:
-        title += f", checkpoint step {step}"
-    page = render_report(
-        title=title,
-        config=_read_json(workdir / "config.json"),
-        evaluation=evaluation,
-        artefacts=artefacts,
-        notes=notes,
-    )
-    path = workdir / "report.html"
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(page, encoding="utf-8")
-    os.replace(temporary, path)
-    return path

@@ -100,7 +100,7 @@ def test_kl_heatmap_and_curve_figures(tmp_path):
     log = tmp_path / "metrics.jsonl"
     rows = [{"step": s, "loss": 10.0 / s, "recon": 5.0, "kl": 1.0 + s} for s in (1, 2, 4)]
     log.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
-    records = viz.read_metrics_jsonl(log)
+    records = viz.read_jsonl(log)
     assert records == rows
     curves = viz.curves_figure(records)
     assert [a.get_title() for a in curves.axes] == ["loss", "recon", "kl"]
@@ -110,11 +110,11 @@ def test_kl_heatmap_and_curve_figures(tmp_path):
 
     log.write_text('{"step": 1}\nnot json\n')
     with pytest.raises(ValueError, match=r"metrics.jsonl:2"):
-        viz.read_metrics_jsonl(log)
+        viz.read_jsonl(log)
     with pytest.raises(ValueError, match="records"):
         viz.curves_figure([{"step": 1}])
     with pytest.raises(FileNotFoundError, match="missing.jsonl"):
-        viz.read_metrics_jsonl(tmp_path / "missing.jsonl")
+        viz.read_jsonl(tmp_path / "missing.jsonl")
 
 
 def test_posterior_range_figure_numbers_the_steps(tiny_vae, tiny_images):

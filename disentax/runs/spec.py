@@ -1,9 +1,9 @@
-"""Reading a training config: validation, the run folder's config.json, building the parts.
+"""A training config checked and built: :class:`RunSpec` (plain values) and :class:`Parts`.
 
-Used by ``disentax.train.loop`` only (the one reader of configs). Every check happens
-before anything is compiled or written: unknown model, objective or dataset names, keys
-that do not exist, values of the wrong type or range, hyperparameters the objective
-rejects, and a run folder that holds a run of a different config.
+Every check happens before anything is compiled or written: unknown model, objective or
+dataset names, keys that do not exist, values of the wrong type or range,
+hyperparameters the objective rejects, and a run folder that holds a run of a different
+config.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ import json
 import pathlib
 from typing import Any
 
+from disentax.runs.folder import RunFolder
+
 __all__ = [
     "RESUMABLE_KEYS",
     "Parts",
     "RunSpec",
     "build",
     "check_workdir",
-    "read_config_json",
+    "read_config",
     "validate",
 ]
 
@@ -237,45 +239,38 @@ def build(spec: RunSpec) -> Parts:
     )
 
 
-def read_config_json(workdir: pathlib.Path):
-    """The resolved config stored in ``workdir/config.json`` as a ConfigDict."""
+def read_config(folder: RunFolder):
+    """The resolved config stored in a run folder, as a ``ConfigDict``."""
     import ml_collections
 
-    path = pathlib.Path(workdir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{workdir} holds no config.json (not a disentax run folder)")
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))["config"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not a readable disentax config.json: {err}") from err
-    return ml_collections.ConfigDict(stored)
+    return ml_collections.ConfigDict(folder.read_config())
 
 
 def check_workdir(workdir: pathlib.Path, resolved: dict) -> None:
     """Refuses a run folder that holds a run of a different config (nothing is touched).
 
     Raises:
-      ValueError: ``workdir`` is a file, holds checkpoints without a config.json, or its
-        config.json differs from ``resolved`` in a key outside :data:`RESUMABLE_KEYS`.
+      ValueError: ``workdir`` is a file, holds checkpoints without a stored config, or its
+        stored config differs from ``resolved`` in a key outside :data:`RESUMABLE_KEYS`.
     """
-    workdir = pathlib.Path(workdir)
+    folder = RunFolder(workdir)
+    workdir = folder.path
     if workdir.exists() and not workdir.is_dir():
         raise ValueError(f"workdir {workdir} exists and is not a folder")
-    path = workdir / "config.json"
-    if not path.exists():
-        checkpoints = workdir / "checkpoints"
+    if not folder.config.exists():
+        checkpoints = folder.checkpoints
         if checkpoints.is_dir() and any(checkpoints.iterdir()):
             raise ValueError(
-                f"workdir {workdir} holds checkpoints but no config.json; refusing to mix "
+                f"workdir {workdir} holds checkpoints but no {folder.CONFIG}; refusing to mix "
                 "runs (use a new --workdir)"
             )
         return
-    stored = _to_dict(read_config_json(workdir))
+    stored = folder.read_config()
     differences = []
     for key in sorted(set(stored) | set(resolved)):
         if key in RESUMABLE_KEYS:
             continue
-        # an optional key absent from an older config.json had its default value
+        # an optional key absent from an older stored config had its default value
         default = OPTIONAL_KEYS.get(key, "<absent>")
         if stored.get(key, default) != resolved.get(key, default):
             differences.append(

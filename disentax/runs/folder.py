@@ -1,0 +1,199 @@
+"""A run folder: every file name of a run in one place, atomic writes, provenance.
+
+A run folder holds ``config.json`` (the resolved config, library versions, devices),
+``metrics.jsonl`` and ``tensorboard/`` (the training log), ``checkpoints/<step>/`` (orbax),
+``evaluation.json`` (scores), ``viz/`` (pictures) and ``report.html``. No other module of
+disentax spells these names: the layers below receive paths and objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+
+__all__ = ["RunFolder", "library_versions", "provenance"]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries a run's numbers depend on."""
+    import importlib.metadata
+    import platform
+
+    versions = {"python": platform.python_version()}
+    for name in ("disentax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def provenance(mesh=None) -> dict[str, Any]:
+    """Versions, devices (of ``mesh``, else all devices) and the time, for a record."""
+    devices = list(mesh.devices.flat) if mesh is not None else jax.devices()
+    return {
+        "versions": library_versions(),
+        "devices": {
+            "count": len(devices),
+            "kind": devices[0].device_kind,
+            "platform": devices[0].platform,
+            "processes": jax.process_count(),
+        },
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFolder:
+    """The files of one run folder.
+
+    Args:
+      path: the folder (made absolute; need not exist yet).
+
+    Example:
+      >>> folder = RunFolder("runs/demo")
+      >>> folder.config.name, folder.checkpoints.name
+      ('config.json', 'checkpoints')
+    """
+
+    path: pathlib.Path
+
+    CONFIG = "config.json"
+    METRICS = "metrics.jsonl"
+    TENSORBOARD = "tensorboard"
+    CHECKPOINTS = "checkpoints"
+    EVALUATION = "evaluation.json"
+    VIZ = "viz"
+    REPORT = "report.html"
+
+    def __init__(self, path: str | os.PathLike):
+        object.__setattr__(self, "path", pathlib.Path(path).absolute())
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @property
+    def config(self) -> pathlib.Path:
+        """``config.json``: the resolved config and its provenance."""
+        return self.path / self.CONFIG
+
+    @property
+    def metrics(self) -> pathlib.Path:
+        """``metrics.jsonl``: one JSON object per log step."""
+        return self.path / self.METRICS
+
+    @property
+    def tensorboard(self) -> pathlib.Path:
+        """``tensorboard/``: the TensorBoard event files."""
+        return self.path / self.TENSORBOARD
+
+    @property
+    def checkpoints(self) -> pathlib.Path:
+        """``checkpoints/``: one numbered folder per saved step."""
+        return self.path / self.CHECKPOINTS
+
+    @property
+    def evaluation(self) -> pathlib.Path:
+        """``evaluation.json``: the scores of :func:`disentax.runs.evaluate`."""
+        return self.path / self.EVALUATION
+
+    @property
+    def viz(self) -> pathlib.Path:
+        """``viz/``: the pictures of :func:`disentax.runs.traverse`."""
+        return self.path / self.VIZ
+
+    @property
+    def report(self) -> pathlib.Path:
+        """``report.html``: the self-contained summary page."""
+        return self.path / self.REPORT
+
+    def checkpoint_steps(self) -> list[int]:
+        """The saved checkpoint steps, oldest first (``[]`` when there are none).
+
+        A step counts once its numbered folder is committed (orbax writes into a
+        temporary name and renames it when complete).
+        """
+        folder = self.checkpoints
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+
+    def latest_step(self) -> int | None:
+        """The newest checkpoint step, or None."""
+        steps = self.checkpoint_steps()
+        return steps[-1] if steps else None
+
+    def require_checkpoints(self, step: int | None = None) -> list[int]:
+        """The saved steps; raises FileNotFoundError naming the folder when none (or not
+        ``step``) is saved."""
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"workdir: no such run folder: {self.path}")
+        steps = self.checkpoint_steps()
+        if not steps:
+            raise FileNotFoundError(
+                f"no checkpoints in {self.checkpoints}: expected numbered step folders "
+                f"written by `disentax train --workdir {self.path}` (train first)"
+            )
+        if step is not None and step not in steps:
+            raise FileNotFoundError(
+                f"step: no checkpoint for step {step} in {self.checkpoints}; "
+                f"available steps: {steps}"
+            )
+        return steps
+
+    def read_json(self, path: pathlib.Path) -> dict | None:
+        """The JSON object in ``path`` (a file of this folder), or None if absent."""
+        if not path.is_file():
+            return None
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+
+    def write_json(self, path: pathlib.Path, record: Mapping) -> pathlib.Path:
+        """Writes ``record`` to ``path`` atomically (sorted keys, indented)."""
+        text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+        return self.write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    def write_atomic(self, path: pathlib.Path, write: Callable[[pathlib.Path], Any]):
+        """Calls ``write(temporary_path)`` and renames the result to ``path``.
+
+        A reader never sees a half-written file and a failed write leaves the old one.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
+        try:
+            write(temporary)
+            os.replace(temporary, path)
+        finally:
+            if temporary.exists():
+                temporary.unlink()
+        return path
+
+    def write_config(self, resolved: Mapping, *, mesh=None, **extra) -> pathlib.Path:
+        """Writes ``config.json``: ``{"config": resolved, versions, devices, written}``."""
+        return self.write_json(self.config, {"config": dict(resolved), **provenance(mesh), **extra})
+
+    def read_config(self) -> dict:
+        """The resolved config stored in ``config.json``.
+
+        Raises:
+          FileNotFoundError: no ``config.json`` (not a run folder).
+          ValueError: the file is not a disentax ``config.json``.
+        """
+        if not self.config.is_file():
+            raise FileNotFoundError(
+                f"{self.path} holds no {self.CONFIG} (not a disentax run folder)"
+            )
+        try:
+            stored = json.loads(self.config.read_text(encoding="utf-8"))["config"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(
+                f"{self.config} is not a readable disentax config.json: {err}"
+            ) from err
+        return stored

@@ -1,0 +1,209 @@
+"""The training job: ``train(config, workdir)`` trains or resumes one run in its folder.
+
+``train`` validates the whole config (names, keys, hyperparameters, batch vs device count)
+and the run folder before anything is compiled or written, then:
+
+1. writes the folder's config record (resolved config, library versions, devices);
+2. resumes from the newest readable checkpoint (and says so) or initialises a fresh
+   state in one jitted program, while the train step compiles in a background thread;
+3. runs :func:`disentax.train.fit`: scalars to the folder's log, TensorBoard and the
+   terminal; checkpoints every ``checkpoint_every`` steps, at the end, on SIGTERM/SIGINT
+   and when ``stop_fn`` says so.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import jax
+
+from disentax import parallel as par
+from disentax.data import sampling
+from disentax.runs import spec as spec_lib
+from disentax.runs.folder import RunFolder
+from disentax.runs.load import abstract_state
+from disentax.train import Checkpoints, Writer, fit, make_train_step, step_keys
+from disentax.train.runtime import seconds_since_process_start
+from disentax.train.state import INIT_COMPILER_OPTIONS
+
+__all__ = ["build_train_step", "train"]
+
+
+def build_train_step(spec: spec_lib.RunSpec, parts: spec_lib.Parts, mesh, **overrides):
+    """The train step of a validated config (:func:`~disentax.runs.spec.validate`, ``build``).
+
+    What the run's config fixes (model, objective, optimizers, hyperparameters,
+    reconstruction, parallel mode, in-step sampling when the dataset allows it) is passed
+    to :func:`disentax.train.make_train_step`; ``overrides`` replace any of its keyword
+    arguments (e.g. ``hyperparameters`` and ``num_models`` for a sweep).
+    """
+    kwargs = dict(
+        mesh=mesh,
+        dataset=parts.dataset if parts.sample_in_step else None,
+        batch_size=spec.batch_size if parts.sample_in_step else None,
+        hyperparameters=parts.hyperparameters,
+        reconstruction=spec.reconstruction,
+        discriminator=parts.discriminator,
+        discriminator_tx=parts.discriminator_tx,
+        parallel=spec.parallel,
+    )
+    kwargs.update(overrides)
+    return make_train_step(parts.model, parts.objective, parts.tx, **kwargs)
+
+
+def _trace_init(train_step, key, mesh):
+    """Traces the state initialisation once; returns ``(abstract_state, init)``.
+
+    ``abstract_state`` carries the replicated sharding the step is compiled for; ``init()``
+    compiles and runs that same trace as ``train_step.init(key)`` does (one program,
+    without backend optimisation: the same initial state, bit for bit).
+    """
+    traced = jax.jit(train_step.init_fn).trace(key)
+    sharding = par.replicated_sharding(mesh)
+    abstract = jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), traced.out_info
+    )
+
+    def init():
+        return train_step.place(traced.lower().compile(INIT_COMPILER_OPTIONS)(key))
+
+    return abstract, init
+
+
+def in_thread(fn: Callable[[], object], name: str = "compile-train-step") -> Callable[[], None]:
+    """Starts ``fn()`` in a thread; returns a function that waits and re-raises its error."""
+    errors: list[BaseException] = []
+
+    def target():
+        try:
+            fn()
+        except BaseException as err:  # noqa: BLE001 -- re-raised in the caller's thread
+            errors.append(err)
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+
+    def wait():
+        thread.join()
+        if errors:
+            raise errors[0]
+
+    return wait
+
+
+def _prepare(spec, workdir):
+    """Checks what needs the mesh, the folder and the parts; nothing written yet."""
+    mesh = par.make_mesh()
+    par.check_global_batch(spec.batch_size, mesh.size, name="config.batch_size")
+    if spec.parallel == "pmap" and jax.process_count() > 1:
+        raise ValueError("config.parallel='pmap' runs in a single process; use 'jit'")
+    spec_lib.check_workdir(workdir, spec.resolved)
+    return mesh, spec_lib.build(spec)
+
+
+def train(
+    config, workdir: str | os.PathLike, *, stop_fn: Callable[[int], bool] | None = None
+) -> dict:
+    """Trains (or resumes) the run described by ``config`` in ``workdir``.
+
+    Args:
+      config: ``ml_collections.ConfigDict`` with the keys of ``experiments/configs``
+        (``model``, ``objective``, ``dataset``, ``num_latents``, ``batch_size``,
+        ``num_steps``, ``learning_rate``, ``seed``, ``log_every``, ``checkpoint_every``,
+        ``evaluate``, ``parallel``, ...).
+      workdir: the run folder (created if missing).
+      stop_fn: ``stop_fn(step) -> bool``, asked after every step; True checkpoints the
+        step reached and returns (e.g. a deadline). It must answer alike on every process.
+
+    Returns:
+      The last logged scalars (window means), with ``step``.
+
+    Raises:
+      ValueError: a bad config (unknown name or key, bad value, batch not divisible by
+        the device count) or a workdir holding a run of another config; raised before
+        any compile, with nothing in the workdir touched.
+      NonFiniteLossError: the loss or gradient became NaN/inf; names the step and the
+        last good checkpoint.
+    """
+    process_start = seconds_since_process_start()
+    t_enter = time.perf_counter()
+    spec = spec_lib.validate(config)
+    folder = RunFolder(workdir)
+    mesh, parts = _prepare(spec, folder.path)
+    main = jax.process_index() == 0
+    if main:
+        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.write_config(spec.resolved, mesh=mesh)
+
+    train_step = build_train_step(spec, parts, mesh)
+    key = jax.random.key(spec.seed)
+    checkpoints = Checkpoints(folder.checkpoints, max_to_keep=spec.keep_checkpoints)
+    writer = None
+    try:
+        state, start = _initial_state(train_step, key, mesh, parts, checkpoints, spec, main)
+        if start >= spec.num_steps:
+            if main:
+                print(f"{folder.path} already trained to step {start} (num_steps={spec.num_steps})")
+            return {"step": start}
+        writer = Writer(
+            folder.metrics,
+            tensorboard_dir=folder.tensorboard,
+            num_steps=spec.num_steps,
+            start_step=start,
+            enabled=main,
+        )
+        batch_fn = None
+        if not parts.sample_in_step:
+            data_key = step_keys(train_step.unplace(state).key, 0)[0]
+            sharding = par.data_sharding(mesh)
+            batch_fn = lambda step: sampling.global_batch(  # noqa: E731
+                parts.dataset, data_key, step, spec.batch_size, sharding
+            )
+        last = fit(
+            train_step,
+            state,
+            num_steps=spec.num_steps,
+            log_every=spec.log_every,
+            checkpoint_every=spec.checkpoint_every,
+            checkpoints=checkpoints,
+            writer=writer,
+            stop_fn=stop_fn,
+            start_step=start,
+            batch_fn=batch_fn,
+            images_per_step=spec.batch_size,
+            startup_s=process_start + time.perf_counter() - t_enter,
+        )
+    finally:
+        checkpoints.close()
+        if writer is not None:
+            writer.close()
+    return {k: v for k, v in last.items() if k not in ("stopped", "first_step_s")}
+
+
+def _initial_state(train_step, key, mesh, parts, checkpoints, spec, main):
+    """The state to start from and its step: restored, or initialised; the step compiles
+    in a background thread meanwhile."""
+    latest = checkpoints.latest_step()
+    needed = latest is None or latest < spec.num_steps
+    if latest is None and spec.parallel == "jit":
+        # a fresh run traces the initialisation once, for the step's layout and the state
+        abstract_init, init_state = _trace_init(train_step, key, mesh)
+        compile_step = in_thread(train_step.precompile_fn(abstract_init))
+    else:
+        init_state = lambda: train_step.init(key)  # noqa: E731
+        compile_step = in_thread(train_step.precompile(key) if needed else (lambda: None))
+    if latest is not None:
+        abstract = abstract_state(parts, key, par.replicated_sharding(mesh))
+        state, start = checkpoints.restore(abstract)
+        state = train_step.place(state)
+        if main:
+            print(
+                f"resuming {checkpoints.directory.parent} from checkpoint step {start}", flush=True
+            )
+    else:
+        state, start = init_state(), 0
+    compile_step()
+    return state, start
