@@ -1,6 +1,6 @@
 """``host/allocator``: the reference train step under each host-allocator mode.
 
-The modes of :func:`disentax.runtime.configure_host_allocator` are process-wide and must be
+The modes of :func:`disentax._allocator.configure_host_allocator` are process-wide and must be
 set before JAX runs, so each measurement is a fresh child process (the benchmark process's
 core and one-thread XLA flags are inherited) that sets one mode, builds the library's β-VAE
 step at batch 64 on a fixed batch (as ``compare/torch/b64``), warms it up and times
@@ -13,7 +13,7 @@ rounds of the system-mode median divided by this mode's (above 1: faster);
 ``minor_faults_per_step`` (page faults per timed step); ``peak_rss_mb`` (the largest
 ``VmHWM`` over the rounds, the memory the mode costs) and the mode's own ``note``. This
 one-thread step allocates on the calling thread only, so ``huge_pages`` and ``one_arena``
-should tie here; the module docstring of :mod:`disentax.runtime` gives the two-core
+should tie here; the module docstring of :mod:`disentax._allocator` gives the two-core
 measurements that tell them apart.
 """
 
@@ -32,7 +32,7 @@ MODES = ("system", "retain", "huge_pages", "one_arena")
 
 _CHILD = """
 import json, resource, sys, time
-from disentax.runtime import configure_host_allocator
+from disentax._allocator import configure_host_allocator
 note = configure_host_allocator(sys.argv[1])
 import jax
 from benchmarks.train_steps import fixed_images, make_step

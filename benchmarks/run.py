@@ -190,7 +190,7 @@ def main(
         for n in names:
             print(n)
         return 0
-    from disentax.runtime import configure_host_allocator
+    from disentax._allocator import configure_host_allocator
 
     allocator_note = configure_host_allocator()  # as `disentax train` runs (idempotent)
     children: list[str] = []

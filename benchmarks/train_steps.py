@@ -27,12 +27,12 @@ from benchmarks import conv_forms, harness
 
 def build_parts(objective: str, batch_size: int):
     """``(spec, parts)`` of the shipped config of ``objective`` at ``batch_size``."""
-    from disentax import cli
-    from disentax.train import config_schema
+    from disentax import runs
+    from disentax.runs import spec as run_spec
 
-    config = cli.load_config(objective, [f"--config.batch_size={batch_size}"])
-    spec = config_schema.validate(config)
-    return spec, config_schema.build(spec)
+    config = runs.load_config(objective, [f"--config.batch_size={batch_size}"])
+    spec = run_spec.validate(config)
+    return spec, run_spec.build(spec)
 
 
 def make_step(

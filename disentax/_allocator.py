@@ -1,47 +1,29 @@
-"""Process-level settings of the host runtime, for programs that own their process.
+"""Process-level settings of the host allocator, private to the ``disentax`` command.
 
-XLA:CPU gives every execution of a compiled program one fresh temporary buffer for all
-its intermediates (``xla::CpuDeviceMemory``, through ``posix_memalign``) and frees it
-afterwards. glibc's ``malloc`` serves any block above its mmap threshold (at most 32 MiB)
-with a fresh ``mmap`` and returns it with ``munmap`` on free, and a thread's own arena
-falls back to ``mmap`` for blocks larger than its 64 MiB heaps whatever the threshold.
-So every train step of the reference β-VAE at batch 64 (a 74 MiB temporary buffer)
-page-faulted 18,926 zeroed 4 KiB pages in and out again.
+XLA:CPU gives every execution of a compiled program one fresh temporary buffer for its
+intermediates and frees it afterwards. glibc's ``malloc`` serves blocks above its mmap
+threshold with a fresh ``mmap`` and unmaps them on free (and a thread's own arena does so
+for blocks larger than its 64 MiB heaps), so every train step page-faults its temporary
+buffer in and out again. :func:`configure_host_allocator` keeps freed memory in the
+process instead:
 
-:func:`configure_host_allocator` keeps freed memory in the process instead. Its default
-mode, ``"huge_pages"``, turns off ``mmap`` for large blocks (the main heap grows with
-``brk``) and the trimming of the heap top, and makes JAX's CPU computations run inline on
-the calling thread (``jax_cpu_enable_async_dispatch=False``) rather than on a worker
-thread, so that a computation's temporary buffer is carved from the main heap: the next
-step reuses the pages of the last (0 page faults per step). Where the kernel offers
-transparent huge pages on request (``madvise`` mode) it also advises the first 1 GiB of
-that heap for them (``MADV_HUGEPAGE``), which cuts the TLB misses of XLA's large buffers;
-mode ``"retain"`` is the same without the advice.
+* ``"huge_pages"`` (default of ``disentax train`` and ``disentax bench``): no ``mmap`` for
+  large blocks, no trimming of the heap top, JAX's CPU computations run inline on the
+  calling thread (so their buffers come from the main heap), and the first 1 GiB of that
+  heap advised for transparent huge pages where the kernel is in ``madvise`` mode;
+* ``"retain"``: the same without the huge-page advice;
+* ``"one_arena"`` (default of ``disentax evaluate`` and its worker process): one glibc
+  arena for all threads (``M_ARENA_MAX=1``), because scoring allocates its large buffers
+  on XLA's worker threads; it slows compilation and two-thread training, so training does
+  not use it;
+* ``"system"``: glibc's defaults.
 
-XLA's intra-op worker threads keep their own malloc arenas, so a buffer above 64 MiB that
-one of them allocates is still mapped afresh. Mode ``"one_arena"`` caps glibc at one arena
-instead (``M_ARENA_MAX=1``, with the huge-page advice and asynchronous dispatch left on), so
-that every thread's blocks come from the one retained heap; the price is that all threads
-contend for that arena's lock, which slows the compiler's threads and two-thread
-execution. Measured on the 2-core development machine (``disentax bench
-host/allocator`` times the one-thread reference step under each mode):
-
-==========================================  =================  =================
-                                            ``"huge_pages"``   ``"one_arena"``
-==========================================  =================  =================
-``disentax train`` (2 cores), images/s      1,130-1,250        795-911
-first step from process start, cold         5.3-5.9 s          9.3-9.5 s
-BetaVAE score at the reference sizes        560 s              369 s
-==========================================  =================  =================
-
-The BetaVAE score's encoder runs on chunks of 2,048 images whose 303 MB temporary buffer
-is allocated on a worker thread. So ``disentax train`` and ``disentax bench`` use
-``"huge_pages"`` and ``disentax evaluate`` and the evaluation worker process use
-``"one_arena"``. The process keeps its high-water mark of host memory until it exits,
-which suits training, evaluation and benchmark processes. Python users may call it at
-the start of their own program, before JAX's CPU backend starts. The environment variable
-``DISENTAX_HOST_ALLOCATOR`` (one of the modes, or ``system`` for glibc's defaults)
-overrides the mode everywhere.
+The measurements behind these choices are in ``docs/performance/allocator.md``. The
+process keeps its high-water mark of host memory until it exits, which suits the
+command's own processes; library users who want the same in their program set the
+environment variable ``DISENTAX_HOST_ALLOCATOR`` (one of the modes) and run through the
+``disentax`` command, or call :func:`configure_host_allocator` themselves knowing that it
+changes their whole process. The variable overrides the mode everywhere.
 
 References:
     The GNU C Library manual, "Malloc Tunable Parameters" (``mallopt``: ``M_ARENA_MAX``,

@@ -6,8 +6,11 @@ run configuration follows the JAX ecosystem convention of ``ml_collections``:
 and ``--config.KEY=VALUE`` overrides single fields (parsed by
 ``ml_collections.config_flags``, which type-checks each value against the config).
 
-This module only parses and dispatches; the work is done by the library modules
-(``disentax.train.loop.run`` is the only code that reads a training config).
+This module only parses and dispatches: the jobs are :mod:`disentax.runs` (the only code
+that reads a training config or a run folder) and ``disentax.data`` for ``data list/show``.
+It also sets the process's host allocator (a private detail of the command: the
+``DISENTAX_HOST_ALLOCATOR`` environment variable chooses the mode, see
+``disentax/_allocator.py``).
 """
 
 from __future__ import annotations
@@ -21,75 +24,6 @@ from collections.abc import Sequence
 import disentax
 
 _SUBCOMMANDS = ("train", "evaluate", "traverse", "bench", "data")
-
-
-def configs_dir() -> pathlib.Path:
-    """The folder holding the shipped experiment configs (``experiments/configs``).
-
-    Looked for beside the package (a source checkout or editable install) and then in
-    the current directory.
-    """
-    candidates = [
-        pathlib.Path(__file__).resolve().parent.parent / "experiments" / "configs",
-        pathlib.Path.cwd() / "experiments" / "configs",
-    ]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(
-        "experiments/configs was not found beside the disentax package "
-        f"({candidates[0]}) nor in the current directory ({candidates[1]}); "
-        "install disentax from a source checkout with `pip install -e .` or pass "
-        "--config PATH to a config file."
-    )
-
-
-def resolve_config_path(config: str) -> pathlib.Path:
-    """A config argument is a path to a ``.py`` file or the name of a shipped config."""
-    path = pathlib.Path(config)
-    if path.suffix == ".py" or os.sep in config:
-        if not path.is_file():
-            raise FileNotFoundError(f"--config: no such config file: {path.resolve()}")
-        return path
-    shipped = configs_dir() / f"{config}.py"
-    if not shipped.is_file():
-        known = sorted(p.stem for p in configs_dir().glob("*.py") if not p.stem.startswith("_"))
-        raise FileNotFoundError(
-            f"--config: {config!r} is neither a .py file nor a shipped config; "
-            f"shipped configs in {configs_dir()}: {', '.join(known)}"
-        )
-    return shipped
-
-
-def load_config(config: str, overrides: Sequence[str] = ()):
-    """Loads ``get_config()`` from ``config`` and applies ``--config.KEY=VALUE`` overrides.
-
-    Args:
-      config: a path to a Python config file, or the name of a file in
-        ``experiments/configs`` (e.g. ``"default"``, ``"beta_tcvae"``).
-      overrides: command-line strings of the form ``--config.KEY=VALUE``.
-
-    Returns:
-      The locked ``ml_collections.ConfigDict``.
-
-    Raises:
-      ValueError: an override names a key the config does not have, or its value does
-        not parse as the key's type.
-    """
-    from absl import flags
-    from ml_collections import config_flags
-
-    path = resolve_config_path(config)
-    argv = ["disentax", f"--config={path}", *overrides]
-    flag_values = flags.FlagValues()
-    config_flags.DEFINE_config_file(
-        "config", default=None, flag_values=flag_values, lock_config=True, sys_argv=argv
-    )
-    try:
-        flag_values(argv)
-    except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as err:
-        raise ValueError(f"bad config override in {list(overrides)}: {err}") from err
-    return flag_values.config
 
 
 def _split_config_args(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
@@ -150,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num_processes", type=int, default=None, help="multi-host: process count")
     train.add_argument("--process_id", type=int, default=None, help="multi-host: this process")
 
-    evaluate = sub.add_parser("evaluate", help="score a trained run; writes evaluation.json")
+    evaluate = sub.add_parser("evaluate", help="score a trained run; writes its scores")
     evaluate.add_argument("--workdir", required=True, help="run folder holding checkpoints")
     evaluate.add_argument("--metrics", default=None, help="comma-separated metric names (all)")
     evaluate.add_argument("--step", type=int, default=None, help="checkpoint step (latest)")
@@ -168,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "second process), or auto (2 on a CPU with 2 or more cores; default)",
     )
 
-    traverse = sub.add_parser("traverse", help="latent traversals, plots and report.html")
+    traverse = sub.add_parser("traverse", help="latent traversals, plots and the run report")
     traverse.add_argument("--workdir", required=True, help="run folder holding checkpoints")
     traverse.add_argument("--step", type=int, default=None, help="checkpoint step (latest)")
     traverse.add_argument(
@@ -192,39 +126,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(args, config_name: str | None, overrides: list[str]) -> int:
-    from disentax import parallel
-    from disentax.train import loop
+    from disentax import parallel, runs
 
     config_name = config_name or "default"
-    config = load_config(config_name, overrides)
+    config = runs.load_config(config_name, overrides)
     workdir = args.workdir or os.path.join("runs", pathlib.Path(config_name).stem)
     parallel.initialize_distributed(
         coordinator=args.coordinator,
         num_processes=args.num_processes,
         process_id=args.process_id,
     )
-    loop.run(config, workdir)
+    runs.run(config, workdir)
     return 0
 
 
 def _cmd_evaluate(args) -> int:
-    from disentax import evaluation
+    from disentax import runs
 
     metrics = None if args.metrics is None else [m for m in args.metrics.split(",") if m]
     if args.workers == "auto":
-        workers = evaluation.default_workers()
+        workers = runs.default_workers()
     elif args.workers in ("1", "2"):
         workers = int(args.workers)
     else:
         raise ValueError(f"--workers: expected 1, 2 or auto, got {args.workers!r}")
-    evaluation.evaluate_workdir(
+    runs.evaluate(
         args.workdir, metrics=metrics, step=args.step, eval_sizes=args.sizes, workers=workers
     )
     return 0
 
 
 def _cmd_traverse(args) -> int:
-    from disentax import viz
+    from disentax import runs
 
     latents = None
     if args.latents is not None:
@@ -234,7 +167,7 @@ def _cmd_traverse(args) -> int:
             raise ValueError(
                 f"--latents: expected comma-separated integers, got {args.latents!r}"
             ) from err
-    written = viz.traverse_workdir(args.workdir, step=args.step, latents=latents)
+    written = runs.traverse(args.workdir, step=args.step, latents=latents)
     print(f"wrote {len(written)} files: {', '.join(sorted(written))}")
     return 0
 
@@ -266,14 +199,14 @@ def _cmd_data(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``disentax`` console script."""
-    from disentax.runtime import configure_host_allocator
+    from disentax._allocator import configure_host_allocator
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     rest, config_name, overrides = _split_config_args(argv)
     args = parser.parse_args(rest)  # exits 2 with usage on unknown commands / options
     # The command owns its process: let malloc reuse XLA's temporary buffers
-    # (disentax.runtime), before any JAX work so that every thread gets the settings.
+    # (disentax._allocator), before any JAX work so that every thread gets the settings.
     # Scoring allocates its large buffers on XLA's worker threads: one arena for all.
     configure_host_allocator(default="one_arena" if args.command == "evaluate" else "huge_pages")
     if (config_name is not None or overrides) and args.command != "train":

@@ -1,4 +1,4 @@
-"""disentax.runtime: the host allocator settings reuse XLA's temporary buffers."""
+"""disentax._allocator: the host allocator settings reuse XLA's temporary buffers."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from disentax import runtime
+from disentax import _allocator as allocator
 
 # A jitted program whose one temporary buffer (a barrier-materialised 96 MiB intermediate)
 # is larger than glibc's 64 MiB thread-arena heaps and its 32 MiB mmap threshold, so under
@@ -19,7 +19,7 @@ from disentax import runtime
 _CHILD = textwrap.dedent(
     """
     import json, resource, sys
-    from disentax.runtime import configure_host_allocator
+    from disentax._allocator import configure_host_allocator
     note = configure_host_allocator(sys.argv[1])
     import jax, jax.numpy as jnp
     from jax import lax
@@ -71,7 +71,7 @@ def test_retain_stops_per_call_page_faults():
     assert one["faults"] < 0.05 * system["faults"]
     assert one["note"].startswith("glibc malloc: one arena, no mmap, no trim")
     assert retain["huge_kb"] == system["huge_kb"] == 0  # nothing else asks for huge pages
-    if runtime._thp_mode() == "madvise":  # this machine's kernel: huge pages on request
+    if allocator._thp_mode() == "madvise":  # this machine's kernel: huge pages on request
         assert "1024 MiB of heap advised for huge pages" in huge["note"]
         assert huge["huge_kb"] >= 96 * 1024  # the 96 MiB buffer (and more) in 2 MiB pages
         assert "1024 MiB of heap advised for huge pages" in one["note"]
@@ -79,24 +79,24 @@ def test_retain_stops_per_call_page_faults():
 
 def test_bad_mode_names_the_argument(monkeypatch):
     with pytest.raises(ValueError, match="mode must be one of"):
-        runtime.configure_host_allocator("fast")
-    monkeypatch.setenv(runtime.ENV_VAR, "nope")
-    with pytest.raises(ValueError, match=runtime.ENV_VAR):
-        runtime.configure_host_allocator()
+        allocator.configure_host_allocator("fast")
+    monkeypatch.setenv(allocator.ENV_VAR, "nope")
+    with pytest.raises(ValueError, match=allocator.ENV_VAR):
+        allocator.configure_host_allocator()
 
 
 def test_default_applies_when_the_environment_is_silent(monkeypatch):
-    monkeypatch.delenv(runtime.ENV_VAR, raising=False)
+    monkeypatch.delenv(allocator.ENV_VAR, raising=False)
     with pytest.raises(ValueError, match="default must be one of"):
-        runtime.configure_host_allocator(default="fast")
-    monkeypatch.setenv(runtime.ENV_VAR, "system")  # the environment wins over the default
-    assert runtime.configure_host_allocator(default="one_arena").startswith("system malloc")
+        allocator.configure_host_allocator(default="fast")
+    monkeypatch.setenv(allocator.ENV_VAR, "system")  # the environment wins over the default
+    assert allocator.configure_host_allocator(default="one_arena").startswith("system malloc")
 
 
 def test_system_mode_changes_nothing(monkeypatch):
-    monkeypatch.setenv(runtime.ENV_VAR, "system")
-    assert runtime.configure_host_allocator() == (
-        f"system malloc defaults ({runtime.ENV_VAR}=system)"
+    monkeypatch.setenv(allocator.ENV_VAR, "system")
+    assert allocator.configure_host_allocator() == (
+        f"system malloc defaults ({allocator.ENV_VAR}=system)"
     )
 
 
@@ -110,7 +110,7 @@ def test_started_backend_is_reported_not_changed():
         """
         import jax
         jax.devices()
-        from disentax.runtime import configure_host_allocator
+        from disentax._allocator import configure_host_allocator
         print(configure_host_allocator("retain"))
         print(jax.config.values["jax_cpu_enable_async_dispatch"])
         """

@@ -12,8 +12,7 @@ import sys
 
 import pytest
 
-from disentax import cli, evaluation
-from disentax.train import loop
+from disentax import cli, runs
 
 SMALL = [
     "--config.model=fc",
@@ -34,12 +33,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run")
-    loop.run(cli.load_config("default", SMALL), workdir)
+    runs.run(runs.load_config("default", SMALL), workdir)
     return workdir
 
 
 def score(workdir, workers):
-    return evaluation.evaluate_workdir(
+    return runs.evaluate(
         workdir,
         metrics=METRICS,
         num_train=1000,
@@ -71,7 +70,7 @@ def test_two_workers_write_the_record_of_one(run_dir):
 
 
 def test_only_own_point_metrics_skip_the_shared_sets(run_dir):
-    record = evaluation.evaluate_workdir(
+    record = runs.evaluate(
         run_dir, metrics=["mig_sampled"], num_train=1000, num_test=100, workers=2
     )
     assert "sampling" not in record["seconds"] and "mig_sampled" in record["metrics"]
@@ -92,7 +91,7 @@ def test_default_workers_on_this_cpu():
     import os
 
     expected = 2 if len(os.sched_getaffinity(0)) >= 2 else 1
-    assert evaluation.default_workers() == expected
+    assert runs.default_workers() == expected
 
 
 def test_cli_workers_option_is_checked(tmp_path, capsys):

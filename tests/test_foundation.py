@@ -7,7 +7,7 @@ import jax
 import pytest
 
 import disentax
-from disentax import cli
+from disentax import cli, runs
 
 
 def test_version_is_a_string():
@@ -59,15 +59,15 @@ def test_load_config_applies_typed_overrides(tmp_path):
         "    c.objective = ml_collections.ConfigDict({'name': 'beta_vae', 'beta': 1.0})\n"
         "    return c\n"
     )
-    config = cli.load_config(str(path), ["--config.num_steps=7", "--config.objective.beta=4"])
+    config = runs.load_config(str(path), ["--config.num_steps=7", "--config.objective.beta=4"])
     assert config.num_steps == 7
     assert config.objective.beta == 4.0
     with pytest.raises(ValueError, match="override"):
-        cli.load_config(str(path), ["--config.no_such_key=1"])
+        runs.load_config(str(path), ["--config.no_such_key=1"])
     with pytest.raises(ValueError, match="override"):
-        cli.load_config(str(path), ["--config.num_steps=abc"])
+        runs.load_config(str(path), ["--config.num_steps=abc"])
 
 
 def test_missing_config_file_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.py"):
-        cli.resolve_config_path(str(tmp_path / "nope.py"))
+        runs.resolve_config_path(str(tmp_path / "nope.py"))

@@ -3,28 +3,31 @@
 * :func:`make_representation_fn` / :func:`make_posterior_fn`: a trained VAE as
   ``images -> codes`` (or ``images -> (mean, logvar)``), jittable.
 * :func:`sample_codes`: factors drawn, rendered and encoded in one jitted program.
-* :func:`evaluate` and its metric table :data:`METRICS`: every metric on one representation.
-* :func:`evaluate_workdir`: the same for a run folder, writing ``evaluation.json``.
+* :data:`METRICS`: the metric table, name -> :class:`Metric` (kernel, kind, keys,
+  promises); the one registry of metrics.
+* :func:`evaluate`: every requested metric of the table on one representation.
+
+Example:
+  >>> from disentax import evaluation
+  >>> sorted(evaluation.METRICS)[:3]
+  ['beta_vae_score', 'dci', 'downstream']
 """
 
-from disentax.evaluation.suite import (
-    EVAL_SIZES,
-    METRICS,
-    evaluate,
+from disentax.evaluation.representation import (
     make_posterior_fn,
     make_representation_fn,
-    resolve_eval_sizes,
     sample_codes,
 )
-from disentax.evaluation.workdir import SECOND_WORKER_METRICS, default_workers, evaluate_workdir
+from disentax.evaluation.suite import EVAL_SIZES, Scored, evaluate, resolve_eval_sizes
+from disentax.evaluation.table import KINDS, METRICS, Metric
 
 __all__ = [
     "EVAL_SIZES",
+    "KINDS",
     "METRICS",
-    "SECOND_WORKER_METRICS",
-    "default_workers",
+    "Metric",
+    "Scored",
     "evaluate",
-    "evaluate_workdir",
     "make_posterior_fn",
     "make_representation_fn",
     "resolve_eval_sizes",

@@ -1,6 +1,7 @@
-"""Evaluation of a run folder: ``evaluation.json``, optionally with a second worker process.
+"""Evaluation of a run folder: its evaluation record, optionally with a second process.
 
-* :func:`evaluate_workdir` scores a run folder's checkpoint and writes ``evaluation.json``.
+* :func:`evaluate` scores a run folder's checkpoint with :func:`disentax.evaluation.evaluate`
+  and writes the folder's evaluation record.
 * :func:`default_workers` picks how many evaluation processes suit this machine.
 """
 
@@ -16,21 +17,16 @@ from collections.abc import Mapping, Sequence
 import jax
 
 import disentax
-from disentax.evaluation.suite import (
-    METRICS,
-    evaluate,
-    make_posterior_fn,
-    make_representation_fn,
-    resolve_eval_sizes,
-)
+from disentax import evaluation
+from disentax.runs.folder import RunFolder
+from disentax.runs.load import LoadedRun, load
 
-__all__ = ["SECOND_WORKER_METRICS", "default_workers", "evaluate_workdir"]
+__all__ = ["SECOND_WORKER_METRICS", "default_workers", "evaluate"]
 
 
-# The metrics a second worker process takes (``evaluate_workdir(workers=2)``): the
-# interventional BetaVAE score and ``mig_sampled`` draw their own points, so that worker
-# skips the shared train/test sets; on the 2-core development machine they are about half
-# of a default run's evaluation (49 + 8 of 129 s, evaluation.json of a `disentax train`).
+# The metrics a second worker process takes (``evaluate(workers=2)``): the interventional
+# BetaVAE score and ``mig_sampled`` draw their own points, so that worker skips the shared
+# train/test sets, and they are a large share of a CPU evaluation (see the performance notes).
 SECOND_WORKER_METRICS = ("beta_vae_score", "mig_sampled")
 
 
@@ -46,8 +42,8 @@ def default_workers() -> int:
     return 2 if cores >= 2 else 1
 
 
-def evaluate_workdir(
-    workdir,
+def evaluate(
+    workdir: str | os.PathLike,
     *,
     metrics: Sequence[str] | None = None,
     step: int | None = None,
@@ -58,18 +54,20 @@ def evaluate_workdir(
     eval_sizes: str | None = None,
     workers: int = 1,
 ) -> dict:
-    """Evaluates the run in ``workdir`` and writes ``workdir/evaluation.json``.
+    """Evaluates the run in ``workdir`` and writes its evaluation record.
 
     Args:
       workdir: a run folder written by ``disentax train``.
-      metrics: names from :data:`METRICS` (default: all).
+      metrics: names from :data:`disentax.evaluation.METRICS` (default: all).
       step: checkpoint step (default: the newest).
       seed: evaluation seed (the study's ``evaluation.random_seed = 0``).
-      num_train, num_test, interventional_sizes: as in :func:`evaluate` (default: the
-        reference sizes; the BetaVAE/FactorVAE scores encode about 1.9M and 1M images
-        there, seconds on an accelerator but many minutes on a CPU).
-      eval_sizes: a named preset of :data:`EVAL_SIZES` (``"auto"``, ``"reference"``,
-        ``"quick"``) used when ``interventional_sizes`` is not given.
+      num_train: shared training points of the array metrics (reference: 10000).
+      num_test: shared test points (reference: 5000).
+      interventional_sizes: BetaVAE/FactorVAE sizes as in
+        :func:`disentax.evaluation.evaluate` (default: the reference sizes, about 1.9M and
+        1M encoded images: seconds on an accelerator, many minutes on a CPU).
+      eval_sizes: a named preset of :data:`disentax.evaluation.EVAL_SIZES` (``"auto"``,
+        ``"reference"``, ``"quick"``) used when ``interventional_sizes`` is not given.
       workers: 2 scores :data:`SECOND_WORKER_METRICS` in a second Python process (on the
         same backend) while this one scores the rest; the scores are those of one process
         (each metric's points come from its own key). :func:`default_workers` picks 2 on
@@ -81,67 +79,37 @@ def evaluate_workdir(
       processes scored, and the second one's metrics and wall seconds).
 
     Raises:
-      FileNotFoundError: no run (config or checkpoint) in ``workdir``.
+      FileNotFoundError: no run (stored config or checkpoint) in ``workdir``.
+      ValueError: an unknown metric name, preset or size.
     """
-    from disentax.train import load_run
-
     if interventional_sizes is None and eval_sizes is not None:
-        interventional_sizes = resolve_eval_sizes(eval_sizes)
-    workdir = pathlib.Path(workdir)
-    names = list(METRICS) if metrics is None else list(metrics)
-    unknown = [m for m in names if m not in METRICS]
+        interventional_sizes = evaluation.resolve_eval_sizes(eval_sizes)
+    folder = RunFolder(workdir)
+    names = list(evaluation.METRICS) if metrics is None else list(metrics)
+    unknown = [m for m in names if m not in evaluation.METRICS]
     if unknown:
-        raise ValueError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
+        raise ValueError(f"unknown metrics {unknown}; known: {sorted(evaluation.METRICS)}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1 (2: a second process), got {workers!r}")
+    sizes = {
+        "seed": int(seed),
+        "num_train": num_train,
+        "num_test": num_test,
+        "interventional_sizes": interventional_sizes,
+    }
     start = time.perf_counter()
+    second = [m for m in names if m in SECOND_WORKER_METRICS] if workers > 1 else []
     helper = None
-    if workers > 1:
-        if step is None:
-            step = _latest_step(workdir)
-        second = [m for m in names if m in SECOND_WORKER_METRICS]
-        if second and len(second) < len(names):
-            args = {
-                "workdir": str(workdir.absolute()),
-                "metrics": second,
-                "step": step,
-                "seed": seed,
-                "num_train": num_train,
-                "num_test": num_test,
-                "interventional_sizes": interventional_sizes,
-            }
-            helper = _Worker(args)
-            names = [m for m in names if m not in second]
+    if second and len(second) < len(names):
+        step = folder.latest_step() if step is None else step
+        helper = _Worker({"workdir": str(folder.path), "metrics": second, "step": step, **sizes})
+        names = [m for m in names if m not in second]
     try:
-        run = load_run(workdir, step=step)
-        representation_fn = make_representation_fn(run.model, run.params)
-        posterior_fn = make_posterior_fn(run.model, run.params)
-
-        def here(which):
-            return evaluate(
-                jax.random.key(seed),
-                run.dataset,
-                representation_fn,
-                metrics=which,
-                num_train=num_train,
-                num_test=num_test,
-                posterior_fn=posterior_fn,
-                interventional_sizes=interventional_sizes,
-            )
-
-        result = here(names)
+        run = load(folder.path, step=step)
+        result = _score(run, names, **sizes)
         workers_record = {"processes": 1}
         if helper is not None:
-            other = helper.result()
-            workers_record = {
-                "processes": 2,
-                "second_process": {
-                    "metrics": helper.metrics,
-                    "seconds": helper.seconds,
-                    "failed": other is None,
-                },
-            }
-            if other is None:  # the second process failed (reported): score its part here
-                other = here(helper.metrics)
-            _merge(result, other)
+            workers_record = _collect(helper, result, lambda which: _score(run, which, **sizes))
     finally:
         if helper is not None:
             helper.stop()
@@ -156,24 +124,40 @@ def evaluate_workdir(
         "device": jax.devices()[0].device_kind,
         "workers": workers_record,
     }
-    tmp = workdir / "evaluation.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, workdir / "evaluation.json")
+    folder.write_json(folder.evaluation, record)
     return record
 
 
-def _latest_step(workdir: pathlib.Path) -> int | None:
-    """The newest checkpoint step (None: let ``load_run`` report the missing run)."""
-    folder = workdir / "checkpoints"
-    if not folder.is_dir():
-        return None
-    from disentax.train.checkpoint import Checkpoints
+def _score(run: LoadedRun, names, *, seed, num_train, num_test, interventional_sizes) -> dict:
+    """:func:`disentax.evaluation.evaluate` of a loaded run's posterior mean."""
+    return evaluation.evaluate(
+        jax.random.key(seed),
+        run.dataset,
+        evaluation.make_representation_fn(run.model, run.params),
+        metrics=names,
+        num_train=num_train,
+        num_test=num_test,
+        posterior_fn=evaluation.make_posterior_fn(run.model, run.params),
+        interventional_sizes=interventional_sizes,
+    )
 
-    checkpoints = Checkpoints(folder, read_only=True)
-    try:
-        return checkpoints.latest_step()
-    finally:
-        checkpoints.close()
+
+def _collect(helper, result: dict, score_here) -> dict:
+    """Merges the second process's part into ``result`` (scoring it here if that process
+    failed); returns the ``workers`` record."""
+    other = helper.result()
+    record = {
+        "processes": 2,
+        "second_process": {
+            "metrics": helper.metrics,
+            "seconds": helper.seconds,
+            "failed": other is None,
+        },
+    }
+    if other is None:  # the second process failed (reported): score its part here
+        other = score_here(helper.metrics)
+    _merge(result, other)
+    return record
 
 
 def _merge(result: dict, other: dict) -> None:
@@ -200,7 +184,7 @@ class _Worker:
         command = [
             sys.executable,
             "-c",
-            "import sys; from disentax.evaluation.workdir import _worker_main; "
+            "import sys; from disentax.runs.evaluate import _worker_main; "
             "_worker_main(sys.argv[1:])",
             json.dumps({**args, "out": str(self._out)}),
         ]
@@ -238,21 +222,18 @@ class _Worker:
 
 def _worker_main(argv: Sequence[str]) -> None:
     """Entry of the second evaluation process: scores ``metrics`` and writes JSON."""
-    from disentax.runtime import configure_host_allocator
-    from disentax.train import load_run
+    from disentax import _allocator
 
     # this process is ours: reuse XLA's temporary buffers, whichever thread allocates them
-    configure_host_allocator(default="one_arena")
+    _allocator.configure_host_allocator(default="one_arena")
     args = json.loads(argv[0])
-    run = load_run(args["workdir"], step=args["step"])
-    result = evaluate(
-        jax.random.key(args["seed"]),
-        run.dataset,
-        make_representation_fn(run.model, run.params),
-        metrics=args["metrics"],
+    run = load(args["workdir"], step=args["step"])
+    result = _score(
+        run,
+        args["metrics"],
+        seed=args["seed"],
         num_train=args["num_train"],
         num_test=args["num_test"],
-        posterior_fn=make_posterior_fn(run.model, run.params),
         interventional_sizes=args["interventional_sizes"],
     )
     out = pathlib.Path(args["out"])

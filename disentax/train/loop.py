@@ -149,9 +149,9 @@ def fit(
                 # the first step includes compilation: report it, keep it out of steps/s
                 jax.block_until_ready(metrics)
                 first_step_s = startup_s + time.perf_counter() - t_enter
+                since = "process start" if startup_s else "the loop started"
                 writer.message(
-                    f"first train step done {first_step_s:.1f} s after process start "
-                    "(compile included)"
+                    f"first train step done {first_step_s:.1f} s after {since} (compile included)"
                 )
                 window_start, window_time = step, time.perf_counter()
             stopped = signals.requested(sync=step % log_every == 0) or None

@@ -21,11 +21,11 @@ How the hour is used:
   time, which on a quiet machine is the same number of wall minutes, leaving ~10 minutes
   of the hour for evaluation and pictures. On a loaded machine the tier does the same
   work in more wall time, up to ``--max_minutes`` of training (wall clock), at which the
-  lane interrupts its current chunk (SIGTERM to itself: ``loop.run`` checkpoints the
-  step it reached) and evaluates. ``lane<i>_cpu.json`` in the root keeps the CPU time
-  spent, so a resumed tier continues with what is left of its budget.
+  lane interrupts its current chunk (``disentax.runs.train``'s ``stop_fn``: the loop
+  checkpoints the step it reached) and evaluates. ``lane<i>_cpu.json`` in the root keeps
+  the CPU time spent, so a resumed tier continues with what is left of its budget.
 * Round robin: each lane trains its models in chunks of ``--chunk`` (500) steps, model
-  after model (``disentax.train.loop.run`` with a growing ``num_steps``, a resumable key:
+  after model (``disentax.runs.train`` with a growing ``num_steps``, a resumable key:
   each chunk continues the same run from its checkpoint; the persistent compilation
   cache in ``<root>/jax_cache`` spares the recompiles). A lane stops when another round
   would pass its CPU budget, so the models of a lane end at the same step unless the
@@ -57,7 +57,6 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -86,7 +85,7 @@ XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"  # each lane is also pinne
 
 def entries(*, num_steps: int, chunk: int, settings: dict | None = None) -> list:
     """The tier's :class:`run_study.Entry` list (``num_steps`` is the final step target)."""
-    from disentax import cli
+    from disentax import runs
     from experiments.studies.run_study import entry_from_config
 
     settings = {**SETTINGS, **(settings or {})}
@@ -101,7 +100,7 @@ def entries(*, num_steps: int, chunk: int, settings: dict | None = None) -> list
             "--config.evaluate=False",
             "--config.keep_checkpoints=2",
         ]
-        config = cli.load_config(shipped, overrides)
+        config = runs.load_config(shipped, overrides)
         (hyper,) = objective
         result.append(entry_from_config(config, name=name, label=label, hyperparameter=hyper))
     return result
@@ -123,7 +122,8 @@ def run_lane(
 ) -> None:
     """Trains one lane's models round robin until ``num_steps``, the lane's CPU budget or
     the wall-clock deadline, then evaluates them."""
-    from disentax.train import NonFiniteLossError, loop
+    from disentax import runs
+    from disentax.runs import NonFiniteLossError
     from experiments.studies import run_study
 
     names = LANES[lane]
@@ -138,20 +138,14 @@ def run_lane(
     def used() -> float:
         return earlier + time.process_time()
 
-    # The wall-clock deadline interrupts a chunk: SIGTERM makes loop.run checkpoint the
-    # step it reached and hand the signal back to this handler, which only notes it.
+    # The wall-clock deadline interrupts a chunk: the loop checkpoints the step reached.
     interrupted = threading.Event()
-    training = threading.Event()
-    training.set()
-    signal.signal(signal.SIGTERM, lambda signum, frame: interrupted.set())
 
-    def alarm() -> None:
-        time.sleep(max(0.0, deadline - time.time()))
-        while training.is_set():  # repeated: a signal during start-up is not seen by run
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(20)
+    def past_deadline(step: int) -> bool:
+        if time.time() >= deadline:
+            interrupted.set()
+        return interrupted.is_set()
 
-    threading.Thread(target=alarm, daemon=True).start()
     target, round_cpu = 0, 0.0
     while target < num_steps and cpu_minutes > 0 and not interrupted.is_set():
         target = min(target + chunk, num_steps)
@@ -170,7 +164,7 @@ def run_lane(
             config.num_steps = target
             _log(f"lane {lane}: {entry.name} to step {target}")
             try:
-                last = loop.run(config, root / entry.name)
+                last = runs.train(config, root / entry.name, stop_fn=past_deadline)
             except NonFiniteLossError as err:
                 # keep the last good checkpoint, train the lane's other models on
                 _log(f"lane {lane}: {entry.name} stopped: {err}")
@@ -188,7 +182,6 @@ def run_lane(
         )
     if interrupted.is_set():
         _log(f"lane {lane}: wall-clock deadline reached; stopped training")
-    training.clear()
     try:
         run_study.evaluate_entries(lane_entries, root, log=_log, **EVALUATION)
     except (ImportError, AttributeError) as err:
@@ -275,10 +268,11 @@ def finish(
     scored = [r for r in table["rows"] if "mig" in r["metrics"]]
     if scored:
         best = max(scored, key=lambda r: r["metrics"]["mig"])
-        from disentax import viz
+
+        from disentax import runs
 
         _log(f"traversals of the best model by MIG: {best['name']}")
-        written = viz.traverse_workdir(root / best["name"])
+        written = runs.traverse(root / best["name"])
         source = pathlib.Path(
             written.get("traversal.png", root / best["name"] / "viz" / "traversal.png")
         )

@@ -44,7 +44,7 @@ OBJECTIVES = ("beta_vae", "annealed_vae", "factor_vae", "dip_vae_i", "dip_vae_ii
 
 def grid_entries(objective: str, *, full_grid: bool, num_steps: int, log_every: int) -> list:
     """The tier's entries of one objective (its reference config, or its six grid values)."""
-    from disentax import cli
+    from disentax import runs
     from experiments.studies import locatello2019
     from experiments.studies.run_study import entry_from_config
 
@@ -58,11 +58,11 @@ def grid_entries(objective: str, *, full_grid: bool, num_steps: int, log_every: 
     ]
     if not full_grid:
         return [
-            entry_from_config(cli.load_config(objective, common), name=f"{objective}_reference")
+            entry_from_config(runs.load_config(objective, common), name=f"{objective}_reference")
         ]
     result = []
     for value in values:
-        config = cli.load_config(objective, [*common, f"--config.objective.{hyper}={value}"])
+        config = runs.load_config(objective, [*common, f"--config.objective.{hyper}={value}"])
         result.append(entry_from_config(config))
     return result
 
@@ -83,7 +83,8 @@ def main(argv=None) -> int:
 
     import jax
 
-    from experiments.studies import run_study, sweep, tables
+    from disentax import runs
+    from experiments.studies import run_study, tables
 
     objectives = [o for o in args.objectives.split(",") if o]
     unknown = sorted(set(objectives) - set(OBJECTIVES))
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
         )
         all_entries += entries
         share = (train_end - time.time()) / (len(objectives) - i)
-        result = sweep.train_sweep(
+        result = runs.train_sweep(
             [e.config for e in entries],
             [root / e.name for e in entries],
             deadline=time.time() + share,

@@ -4,10 +4,10 @@ A study is a list of :class:`Entry` (a run-folder name, a training config, the l
 the model and of its swept hyperparameter). :func:`run_study` does, for each entry and
 each phase resumable on its own:
 
-1. train: ``disentax.train.loop.run`` per config (``mode="sequential"``), or the entries
+1. train: :func:`disentax.runs.train` per config (``mode="sequential"``), or the entries
    that share an objective as one vmapped program (``mode="sweep"``,
-   :mod:`experiments.studies.sweep`); an interrupted run resumes from its checkpoints;
-2. evaluate: ``disentax.evaluation.evaluate_workdir`` (every metric), skipped when the
+   :func:`disentax.runs.train_sweep`); an interrupted run resumes from its checkpoints;
+2. evaluate: :func:`disentax.runs.evaluate` (every metric), skipped when the
    folder's ``evaluation.json`` already scores the trained step;
 3. tabulate: ``results.json``, ``results.md`` and ``scores.png`` (score per model and
    hyperparameter value, seeds as points; :mod:`experiments.studies.tables`).
@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 if __package__ in (None, ""):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
+from disentax import runs  # noqa: E402
 from experiments.studies import tables  # noqa: E402
 
 __all__ = ["Entry", "entry_from_config", "evaluate_entries", "run_study", "train_entries"]
@@ -82,11 +83,7 @@ def entry_from_config(
 
 
 def _trained_step(workdir: pathlib.Path) -> int | None:
-    folder = workdir / "checkpoints"
-    if not folder.is_dir():
-        return None
-    steps = [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()]
-    return max(steps) if steps else None
+    return runs.RunFolder(workdir).latest_step()
 
 
 def _sweep_groups(entries: Sequence[Entry]) -> list[list[Entry]]:
@@ -113,19 +110,16 @@ def train_entries(
     entries: Sequence[Entry], root, *, mode: str = "sequential", log: Callable[[str], None] = print
 ) -> dict[str, dict]:
     """Trains (or resumes) every entry; returns ``{name: timing}`` of this call."""
-    from disentax.train import loop
 
     if mode not in ("sequential", "sweep"):
         raise ValueError(f"mode must be 'sequential' or 'sweep', got {mode!r}")
     root = pathlib.Path(root)
     timings: dict[str, dict] = {}
     if mode == "sweep":
-        from experiments.studies import sweep
-
         for group in _sweep_groups(entries):
             names = [e.name for e in group]
             log(f"training sweep {names}")
-            result = sweep.train_sweep(
+            result = runs.train_sweep(
                 [_without_evaluation(e.config) for e in group],
                 [root / e.name for e in group],
                 log=log,
@@ -136,7 +130,7 @@ def train_entries(
     for entry in entries:
         log(f"training {entry.name}")
         t0 = time.perf_counter()
-        last = loop.run(_without_evaluation(entry.config), root / entry.name)
+        last = runs.train(_without_evaluation(entry.config), root / entry.name)
         timings[entry.name] = {
             "step": int(last.get("step", 0)),
             "seconds": time.perf_counter() - t0,
@@ -157,9 +151,8 @@ def evaluate_entries(
     """Writes ``evaluation.json`` (every metric unless ``metrics``) of each trained entry.
 
     A folder whose ``evaluation.json`` already scores its newest checkpoint is skipped.
-    ``evaluation_kwargs`` go to ``evaluate_workdir`` (e.g. ``interventional_sizes``).
+    ``evaluation_kwargs`` go to :func:`disentax.runs.evaluate` (e.g. ``interventional_sizes``).
     """
-    from disentax import evaluation
 
     for entry in entries:
         workdir = pathlib.Path(root) / entry.name
@@ -173,7 +166,7 @@ def evaluate_entries(
             continue
         log(f"evaluating {entry.name} at step {step}")
         t0 = time.perf_counter()
-        evaluation.evaluate_workdir(
+        runs.evaluate(
             workdir, metrics=None if metrics is None else list(metrics), **evaluation_kwargs
         )
         log(f"{entry.name}: evaluated in {time.perf_counter() - t0:.0f} s")
@@ -198,7 +191,7 @@ def run_study(
       root: folder of the run folders (``root/<entry.name>``).
       out: folder of ``results.json``, ``results.md`` and ``scores.png``.
       mode: ``"sequential"`` or ``"sweep"`` (see :func:`train_entries`).
-      metrics: metric names for ``evaluate_workdir`` (default: every metric).
+      metrics: metric names for :func:`disentax.runs.evaluate` (default: every metric).
       train: run the training phase.
       evaluate: run the evaluation phase.
       title: heading of the markdown table.
@@ -249,15 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--title", default="Study")
     args = parser.parse_args(argv)
 
-    from disentax import cli
-
     overrides = []
     for item in args.set:
         key, sep, _ = item.partition("=")
         if not sep or not key:
             parser.error(f"--set expects KEY=VALUE, got {item!r}")
         overrides.append(f"--config.{item}")
-    entries = [entry_from_config(cli.load_config(c, overrides)) for c in args.configs]
+    entries = [entry_from_config(runs.load_config(c, overrides)) for c in args.configs]
     metrics = None if args.metrics is None else [m for m in args.metrics.split(",") if m]
     run_study(
         entries,

@@ -15,6 +15,8 @@ import math
 import pathlib
 from collections.abc import Mapping, Sequence
 
+from disentax.runs.folder import RunFolder
+
 __all__ = ["HEADLINE_METRICS", "collect", "flatten_metrics", "read_evaluation", "write_all"]
 
 # Metrics shown first (and in this order) in the markdown table and the plot.
@@ -34,7 +36,7 @@ HEADLINE_METRICS = (
 
 def read_evaluation(workdir) -> dict | None:
     """``workdir/evaluation.json`` as a dict, or None when absent or unreadable."""
-    path = pathlib.Path(workdir) / "evaluation.json"
+    path = RunFolder(workdir).evaluation
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -56,7 +58,7 @@ def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, float]:
 
 
 def _last_training_record(workdir: pathlib.Path) -> dict:
-    path = workdir / "metrics.jsonl"
+    path = RunFolder(workdir).metrics
     if not path.is_file():
         return {}
     records = []

@@ -13,11 +13,13 @@ import jax
 import numpy as np
 import pytest
 
+from disentax import runs
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from experiments.studies import run_study, sweep, tables  # noqa: E402
+from experiments.studies import run_study, tables  # noqa: E402
 
 HAS_EVALUATION = importlib.util.find_spec("disentax.evaluation") is not None
 
@@ -84,7 +86,6 @@ def test_sweep_follows_each_single_model_run(sequential_root, tmp_path):
     learning rate 1e-3 for the few weights whose gradient is near 0). So: almost every
     weight agrees to 1e-4 and the median to 1e-6, while the two models differ from each
     other in most weights (checked), so a mixed-up key or hyperparameter fails."""
-    from disentax.train import load_run
 
     entries = _entries()
     run_study.train_entries(entries, tmp_path, mode="sweep")
@@ -92,9 +93,9 @@ def test_sweep_follows_each_single_model_run(sequential_root, tmp_path):
     def flat(run):
         return np.concatenate([np.ravel(x) for x in jax.tree.leaves(run.params)])
 
-    singles = {e.name: load_run(sequential_root / e.name) for e in entries}
+    singles = {e.name: runs.load(sequential_root / e.name) for e in entries}
     for entry in entries:
-        swept = load_run(tmp_path / entry.name)
+        swept = runs.load(tmp_path / entry.name)
         assert swept.step == singles[entry.name].step == 3
         diff = np.abs(flat(swept) - flat(singles[entry.name]))
         assert np.mean(diff > 1e-4) < 1e-3, np.sort(diff)[-10:]
@@ -102,27 +103,27 @@ def test_sweep_follows_each_single_model_run(sequential_root, tmp_path):
     between = np.abs(flat(singles["vae"]) - flat(singles["beta_vae"]))
     assert np.mean(between > 1e-4) > 0.5
     # resuming a finished sweep trains nothing more
-    again = sweep.train_sweep(
+    again = runs.train_sweep(
         [e.config for e in entries], [tmp_path / e.name for e in entries], log=lambda _: None
     )
     assert again["step"] == 3
 
 
 def test_sweep_rejects_configs_that_cannot_share_a_program():
-    from disentax.train import config_schema
+    from disentax.runs import spec as run_spec
 
     specs = [
-        config_schema.validate(_config(1.0)),
-        config_schema.validate(_config(10.0, objective="factor_vae")),
+        run_spec.validate(_config(1.0)),
+        run_spec.validate(_config(10.0, objective="factor_vae")),
     ]
     with pytest.raises(ValueError, match="one objective"):
-        sweep.check_sweep(specs)
+        runs.check_sweep(specs)
     other = _config(4.0)
     other.learning_rate = 1e-2
     with pytest.raises(ValueError, match="learning_rate"):
-        sweep.check_sweep([config_schema.validate(_config(1.0)), config_schema.validate(other)])
-    assert sweep.check_sweep(
-        [config_schema.validate(_config(1.0)), config_schema.validate(_config(4.0, seed=3))]
+        runs.check_sweep([run_spec.validate(_config(1.0)), run_spec.validate(other)])
+    assert runs.check_sweep(
+        [run_spec.validate(_config(1.0)), run_spec.validate(_config(4.0, seed=3))]
     ) == ("beta_vae", ["beta"])
 
 

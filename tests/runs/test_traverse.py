@@ -1,4 +1,4 @@
-"""traverse_workdir: every artefact from a checkpoint, clear errors, owns only its files."""
+"""runs.traverse: every artefact from a checkpoint, clear errors, owns only its files."""
 
 import hashlib
 import json
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import disentax.train
-from disentax import viz
+import disentax.runs.traverse as traverse_module
+from disentax import runs, viz
 
 
 class _Run(NamedTuple):
@@ -69,14 +69,14 @@ def fake_load_run(monkeypatch, tiny_vae):
     model, params = tiny_vae
     calls = []
 
-    def load_run(workdir, *, step=None):
+    def load(workdir, *, step=None):
         calls.append(step)
         config = ml_collections.ConfigDict(
             {"num_latents": 4, "objective": {"name": "beta_vae", "reconstruction": "bernoulli"}}
         )
         return _Run(config, model, params, _Blobs(), 200 if step is None else step)
 
-    monkeypatch.setattr(disentax.train, "load_run", load_run)
+    monkeypatch.setattr(traverse_module, "load", load)
     return calls
 
 
@@ -93,14 +93,14 @@ def test_writes_every_artefact_and_touches_nothing_else(tmp_path, fake_load_run)
     (folder / "viz").mkdir()
     (folder / "viz" / "notes.txt").write_text("mine")  # a user's file beside the artefacts
     before = _digests(folder)
-    written = viz.traverse_workdir(folder, num_seeds=2, num_steps=5, num_frames=6, num_reference=32)
+    written = runs.traverse(folder, num_seeds=2, num_steps=5, num_frames=6, num_reference=32)
     assert fake_load_run == [None]
     expected = {name for name, _, _ in viz.ARTEFACTS} | {"report.html"}
     assert set(written) == expected
     after = _digests(folder)
     assert {k: v for k, v in after.items() if k in before} == before  # inputs unchanged
     assert set(after) - set(before) == {f"viz/{n}" for n, _, _ in viz.ARTEFACTS} | {"report.html"}
-    assert set(after) - set(before) == set(viz.OWNED_FILES)
+    assert set(after) - set(before) == set(runs.OWNED_FILES)
     with Image.open(folder / "viz" / "traversal.gif") as gif:
         assert gif.n_frames == 6
     report = (folder / "report.html").read_text()
@@ -112,15 +112,15 @@ def test_writes_every_artefact_and_touches_nothing_else(tmp_path, fake_load_run)
 def test_step_and_latent_errors(tmp_path, fake_load_run):
     folder = _fake_run_folder(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"step 150 .*available steps: \[100, 200\]"):
-        viz.traverse_workdir(folder, step=150)
+        runs.traverse(folder, step=150)
     with pytest.raises(ValueError, match=r"valid latent indices are 0\.\.3"):
-        viz.traverse_workdir(folder, latents=[4])
+        runs.traverse(folder, latents=[4])
     assert not (folder / "viz").exists() and not (folder / "report.html").exists()
 
 
 def test_without_evaluation_or_log_the_report_says_what_is_missing(tmp_path, fake_load_run):
     folder = _fake_run_folder(tmp_path, evaluation=False, log=False)
-    written = viz.traverse_workdir(
+    written = runs.traverse(
         folder, step=100, num_seeds=1, num_steps=3, num_frames=4, num_reference=16
     )
     assert fake_load_run == [100]
@@ -135,7 +135,7 @@ def test_stale_or_misshapen_evaluation_is_reported_not_used(tmp_path, fake_load_
     record["step"] = 100
     record["matrices"]["mutual_info"] = np.zeros((5, 2)).tolist()  # 5 latents, model has 4
     (folder / "evaluation.json").write_text(json.dumps(record))
-    written = viz.traverse_workdir(folder, num_seeds=1, num_steps=3, num_frames=4, num_reference=16)
+    written = runs.traverse(folder, num_seeds=1, num_steps=3, num_frames=4, num_reference=16)
     assert "mutual_info.png" not in written and "dci_importance.png" in written
     report = (folder / "report.html").read_text()
     assert "from step 100 (evaluation.json)" in report and "checkpoint step 200" in report
@@ -151,7 +151,7 @@ def test_missing_checkpoints_name_the_folder(tmp_path, make):
         (folder / "checkpoints").mkdir()
     expected = str(folder) if make == "missing" else str(folder / "checkpoints")
     with pytest.raises(FileNotFoundError) as info:
-        viz.traverse_workdir(folder)
+        runs.traverse(folder)
     assert expected in str(info.value)
     if make != "missing":
         assert "expected numbered step folders" in str(info.value)

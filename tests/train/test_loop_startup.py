@@ -18,9 +18,10 @@ import jax
 import numpy as np
 import pytest
 
-from disentax import cli
 from disentax import parallel as par
-from disentax.train import config_schema, loop
+from disentax import runs
+from disentax.runs import spec as run_spec
+from disentax.runs import training
 
 SMALL = [
     "--config.model=fc",
@@ -45,12 +46,12 @@ def leaves(state):
 
 @pytest.mark.parametrize("overrides", [SMALL, ["--config.num_steps=1"]], ids=["fc", "default"])
 def test_traced_once_initial_state_equals_train_step_init(overrides):
-    spec = config_schema.validate(cli.load_config("default", overrides))
-    parts = config_schema.build(spec)
+    spec = run_spec.validate(runs.load_config("default", overrides))
+    parts = run_spec.build(spec)
     mesh = par.make_mesh()
-    train_step = loop.build_train_step(spec, parts, mesh)  # the step run() builds
+    train_step = training.build_train_step(spec, parts, mesh)  # the step run() builds
     key = jax.random.key(spec.seed)
-    abstract, init = loop._trace_init(train_step, key, mesh)
+    abstract, init = training._trace_init(train_step, key, mesh)
     expected = train_step.init(key)
     got = init()
     assert jax.tree.structure(got) == jax.tree.structure(expected)
@@ -63,14 +64,14 @@ def test_traced_once_initial_state_equals_train_step_init(overrides):
 
 def test_only_the_initialisation_and_the_step_compile(tmp_path, monkeypatch):
     compiled = []
-    message = loop.Writer.message
+    message = training.Writer.message
 
     def mark(self, text):
         if text.startswith("first train step done"):
             compiled.append("<first step>")
         message(self, text)
 
-    monkeypatch.setattr(loop.Writer, "message", mark)
+    monkeypatch.setattr(training.Writer, "message", mark)
 
     class Collect(logging.Handler):
         def emit(self, record):
@@ -83,7 +84,7 @@ def test_only_the_initialisation_and_the_step_compile(tmp_path, monkeypatch):
     before = jax.config.jax_log_compiles
     jax.config.update("jax_log_compiles", True)  # global: the step compiles in a thread
     try:
-        loop.run(cli.load_config("default", SMALL), tmp_path)
+        runs.run(runs.load_config("default", SMALL), tmp_path)
     finally:
         jax.config.update("jax_log_compiles", before)
         logging.getLogger("jax").removeHandler(handler)

@@ -6,8 +6,8 @@ import pathlib
 
 import pytest
 
-from disentax import cli, losses
-from disentax.train import config_schema
+from disentax import losses, runs
+from disentax.runs import spec as run_spec
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def test_grid_is_six_models_by_six_values_by_seeds():
 
 def test_every_point_passes_the_training_config_checks():
     for point in study.points(num_seeds=1):
-        spec = config_schema.validate(study.get_config(point))
+        spec = run_spec.validate(study.get_config(point))
         assert spec.hyperparameters[point.hyperparameter] == point.value
         assert (spec.batch_size, spec.num_steps, spec.learning_rate) == (64, 300_000, 1e-4)
 
@@ -47,8 +47,8 @@ def test_emitted_configs_load_through_the_cli(tmp_path):
     paths = study.emit(tmp_path, num_seeds=1, num_steps=100)
     assert len(paths) == 36
     for path in paths[::7]:
-        config = cli.load_config(str(path), ["--config.seed=3"])
-        spec = config_schema.validate(config)
+        config = runs.load_config(str(path), ["--config.seed=3"])
+        spec = run_spec.validate(config)
         assert (spec.num_steps, spec.seed) == (100, 3)
     with pytest.raises(ValueError, match="unknown config keys"):
         study.config_values(next(study.points()), nmu_steps=1)

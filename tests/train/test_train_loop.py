@@ -15,8 +15,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from disentax import cli
-from disentax.train import NonFiniteLossError, load_run, loop
+from disentax import runs
+from disentax.runs import NonFiniteLossError
 from disentax.train.writer import read_events
 
 SMALL = [
@@ -32,7 +32,7 @@ SMALL = [
 
 
 def small_config(*overrides):
-    return cli.load_config("default", [*SMALL, *overrides])
+    return runs.load_config("default", [*SMALL, *overrides])
 
 
 def read_metrics(workdir):
@@ -50,9 +50,9 @@ def snapshot(workdir):
 def trained(tmp_path_factory):
     """A 6-step run, then the same run continued to 9 steps."""
     workdir = tmp_path_factory.mktemp("run")
-    first = loop.run(small_config(), workdir)
+    first = runs.run(small_config(), workdir)
     after_six = snapshot(workdir)
-    resumed = loop.run(small_config("--config.num_steps=9"), workdir)
+    resumed = runs.run(small_config("--config.num_steps=9"), workdir)
     return {"workdir": workdir, "first": first, "resumed": resumed, "after_six": after_six}
 
 
@@ -89,8 +89,8 @@ def test_run_folder_layout(trained):
 
 def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(trained, tmp_path):
     assert trained["resumed"]["step"] == 9
-    loop.run(small_config("--config.num_steps=9"), tmp_path)
-    resumed, straight = load_run(trained["workdir"]), load_run(tmp_path)
+    runs.run(small_config("--config.num_steps=9"), tmp_path)
+    resumed, straight = runs.load(trained["workdir"]), runs.load(tmp_path)
     assert resumed.step == straight.step == 9
     chex.assert_trees_all_equal(resumed.params, straight.params)
     # the logged scalars after the resume point match too
@@ -99,7 +99,7 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(trained, tmp_path)
 
 def test_finished_run_started_again_does_nothing(trained, capsys):
     before = snapshot(trained["workdir"])
-    out = loop.run(small_config("--config.num_steps=9"), trained["workdir"])
+    out = runs.run(small_config("--config.num_steps=9"), trained["workdir"])
     assert out["step"] == 9
     assert "already trained to step 9" in capsys.readouterr().out
     after = snapshot(trained["workdir"])
@@ -109,25 +109,25 @@ def test_finished_run_started_again_does_nothing(trained, capsys):
 
 
 def test_load_run_contract(trained):
-    run = load_run(trained["workdir"], step=6)
+    run = runs.load(trained["workdir"], step=6)
     assert run.step == 6
     assert run.config.objective.name == "beta_tcvae"
     assert run.model.num_latents == 4
     assert run.dataset.observation_shape == (1, 1, 4)
     assert set(run.params) == {"encoder", "decoder"}
     with pytest.raises(FileNotFoundError, match="no checkpoint for step 5"):
-        load_run(trained["workdir"], step=5)
+        runs.load(trained["workdir"], step=5)
 
 
 def test_load_run_of_a_folder_without_run_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
-        load_run(tmp_path)
+        runs.load(tmp_path)
 
 
 def test_workdir_of_a_different_config_is_refused_untouched(trained):
     before = snapshot(trained["workdir"])
     with pytest.raises(ValueError, match=r"different config \(learning_rate: workdir has 0.001"):
-        loop.run(small_config("--config.learning_rate=0.01"), trained["workdir"])
+        runs.run(small_config("--config.learning_rate=0.01"), trained["workdir"])
     assert snapshot(trained["workdir"]) == before
 
 
@@ -155,7 +155,7 @@ def _with(config, **changes):
 def test_bad_config_fails_before_anything_is_written(tmp_path, changes, match):
     workdir = tmp_path / "run"
     with pytest.raises(ValueError, match=match):
-        loop.run(_with(small_config(), **changes), workdir)
+        runs.run(_with(small_config(), **changes), workdir)
     assert not workdir.exists()
 
 
@@ -165,13 +165,13 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(trained, tmp_path,
     for path in (workdir / "checkpoints" / "9").rglob("*"):
         if path.is_file():
             path.write_bytes(b"\0garbage")
-    assert load_run(workdir).step == 6  # read-only: reported, left in place
+    assert runs.load(workdir).step == 6  # read-only: reported, left in place
     assert "checkpoint 9" in capsys.readouterr().err
     assert (workdir / "checkpoints" / "9").exists()
     # a training run sets it aside (not deleted), resumes from 6 and saves 9 again
-    loop.run(small_config("--config.num_steps=9"), workdir)
+    runs.run(small_config("--config.num_steps=9"), workdir)
     assert list((workdir / "checkpoints_corrupt").iterdir())[0].name.startswith("9-")
-    chex.assert_trees_all_equal(load_run(workdir).params, load_run(trained["workdir"]).params)
+    chex.assert_trees_all_equal(runs.load(workdir).params, runs.load(trained["workdir"]).params)
 
 
 def test_non_finite_loss_names_step_and_last_good_checkpoint(tmp_path):
@@ -179,18 +179,18 @@ def test_non_finite_loss_names_step_and_last_good_checkpoint(tmp_path):
     # second forward pass, so the loss of step 2 is the first non-finite one.
     config = small_config("--config.learning_rate=1e30", "--config.checkpoint_every=1")
     with pytest.raises(NonFiniteLossError, match="step 2.*last good checkpoint is step 1") as err:
-        loop.run(config, tmp_path)
+        runs.run(config, tmp_path)
     assert (err.value.step, err.value.last_good_checkpoint) == (2, 1)
-    assert load_run(tmp_path).step == 1  # intact, and no checkpoint of the bad step
+    assert runs.load(tmp_path).step == 1  # intact, and no checkpoint of the bad step
     assert not (tmp_path / "checkpoints" / "2").exists()
-    leaves = jax.tree.leaves(load_run(tmp_path).params)
+    leaves = jax.tree.leaves(runs.load(tmp_path).params)
     assert all(np.isfinite(np.asarray(x)).all() for x in leaves)
 
 
 def test_pmap_run_matches_the_jit_run(trained, tmp_path):
     config = small_config("--config.parallel=pmap", "--config.num_steps=3")
-    loop.run(config, tmp_path)
-    pmapped, jitted = load_run(tmp_path), load_run(trained["workdir"], step=3)
+    runs.run(config, tmp_path)
+    pmapped, jitted = runs.load(tmp_path), runs.load(trained["workdir"], step=3)
     assert pmapped.step == 3
     # Adam divides each gradient by its running RMS: a weight whose gradient is at the
     # level of float rounding (summed in another order by pmap) can move by a fraction of

@@ -14,8 +14,8 @@ import signal
 import jax
 import pytest
 
-from disentax import cli
-from disentax.train import load_run, loop
+from disentax import runs
+from disentax.runs import training
 
 SMALL = [
     "--config.model=fc",
@@ -46,7 +46,7 @@ def signal_at(monkeypatch):
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def install(k, signum):
-        real = loop.make_train_step
+        real = training.make_train_step
 
         def make(*args, **kwargs):
             step = real(*args, **kwargs)
@@ -66,7 +66,7 @@ def signal_at(monkeypatch):
 
             return dataclasses.replace(step, fn=fn)
 
-        monkeypatch.setattr(loop, "make_train_step", make)
+        monkeypatch.setattr(training, "make_train_step", make)
         return calls
 
     yield install
@@ -76,12 +76,12 @@ def signal_at(monkeypatch):
 def test_sigint_stops_at_the_next_step_with_a_checkpoint(tmp_path, signal_at, capsys):
     calls = signal_at(7, signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
-        loop.run(cli.load_config("default", SMALL), tmp_path)
+        runs.run(runs.load_config("default", SMALL), tmp_path)
     assert len(calls["outputs"]) == 7  # no step dispatched after the signal
     assert calls["late"] == []  # never more than two steps ahead of the device
     assert "stopped by signal 2 at step 7; checkpoint saved" in capsys.readouterr().err
     assert checkpoint_steps(tmp_path) == [7]
-    assert load_run(tmp_path).step == 7
+    assert runs.load(tmp_path).step == 7
     # the handlers are restored: SIGINT is Python's default again
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
@@ -89,8 +89,8 @@ def test_sigint_stops_at_the_next_step_with_a_checkpoint(tmp_path, signal_at, ca
 def test_a_stopped_run_resumes_from_its_signal_checkpoint(tmp_path, signal_at):
     signal_at(23, signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
-        loop.run(cli.load_config("default", SMALL), tmp_path)
+        runs.run(runs.load_config("default", SMALL), tmp_path)
     assert checkpoint_steps(tmp_path) == [20, 23]
-    last = loop.run(cli.load_config("default", SMALL), tmp_path)
+    last = runs.run(runs.load_config("default", SMALL), tmp_path)
     assert last["step"] == 40
     assert checkpoint_steps(tmp_path)[-1] == 40

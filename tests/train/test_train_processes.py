@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import pytest
 
-from disentax.train import load_run
+from disentax import runs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORKER = pathlib.Path(__file__).with_name("multihost_worker.py")
@@ -97,7 +97,7 @@ def test_kill9_then_restart_equals_uninterrupted_run(tmp_path):
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"resuming {killed} from checkpoint step" in again.stdout
-    a, b = load_run(straight), load_run(killed)
+    a, b = runs.load(straight), runs.load(killed)
     assert a.step == b.step == 200
     chex.assert_trees_all_equal(a.params, b.params)
 
@@ -113,7 +113,7 @@ def test_sigterm_saves_a_checkpoint_then_terminates(tmp_path):
     assert stopped, err[-2000:]
     step = int(stopped[0].split(" at step ")[1].split(";")[0])
     assert checkpoint_steps(tmp_path)[-1] == step
-    assert load_run(tmp_path).step == step
+    assert runs.load(tmp_path).step == step
 
 
 def free_port():
@@ -231,7 +231,7 @@ def test_two_host_job_resumes_and_equals_one_host_of_four_devices(tmp_path):
     steps = [json.loads(line)["step"] for line in (multi_dir / "metrics.jsonl").open()]
     assert steps == [2, 4, 6, 8, 9]
 
-    one, two = load_run(single_dir), load_run(multi_dir)
+    one, two = runs.load(single_dir), runs.load(multi_dir)
     assert one.step == two.step == 9
     # gloo's all-reduce may sum in another order than the in-process one, and Adam's
     # normalised update turns a rounding difference in a near-zero gradient into an

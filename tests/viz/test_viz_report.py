@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from disentax import viz
+from disentax import runs, viz
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -61,7 +61,7 @@ def run_folder(tmp_path):
 
 
 def test_report_embeds_every_artefact_and_parses(run_folder):
-    path = viz.write_report(run_folder, step=300, notes=["a note & more"])
+    path = runs.write_report(run_folder, step=300, notes=["a note & more"])
     assert path == run_folder / "report.html"
     text = path.read_text(encoding="utf-8")
     parser = _Collector()
@@ -85,13 +85,13 @@ def test_report_embeds_every_artefact_and_parses(run_folder):
 def test_report_leaves_out_missing_artefacts_and_says_what_is_missing(tmp_path):
     (tmp_path / "viz").mkdir()
     Image.new("RGB", (4, 4)).save(tmp_path / "viz" / "kl.png")
-    text = viz.write_report(tmp_path).read_text()
+    text = runs.write_report(tmp_path).read_text()
     parser = _Collector()
     parser.feed(text)
     assert [img["data-artefact"] for img in parser.images] == ["kl.png"]
     assert "No evaluation.json" in text and "No config.json" in text
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        viz.write_report(tmp_path / "nowhere")
+        runs.write_report(tmp_path / "nowhere")
 
 
 def _chromium(*args, user_data_dir: pathlib.Path) -> subprocess.CompletedProcess:
@@ -113,7 +113,7 @@ def _chromium(*args, user_data_dir: pathlib.Path) -> subprocess.CompletedProcess
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium (apt-get install chromium)")
 def test_report_renders_in_headless_chromium(run_folder, tmp_path_factory):
-    report = viz.write_report(run_folder, step=300)
+    report = runs.write_report(run_folder, step=300)
     # A probe copy records, after the load event, every image's decoded width.
     probe = run_folder / "probe.html"
     script = (

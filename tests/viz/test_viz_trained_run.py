@@ -5,13 +5,13 @@ import json
 import pytest
 from PIL import Image
 
-from disentax import cli, viz
+from disentax import cli, runs
 
 
 @pytest.mark.slow
 def test_traverse_cli_on_a_trained_run(tmp_path, capsys):
     workdir = tmp_path / "run"
-    config = cli.load_config(
+    config = runs.load_config(
         "default",
         [
             "--config.model=fc",
@@ -22,14 +22,13 @@ def test_traverse_cli_on_a_trained_run(tmp_path, capsys):
             "--config.evaluate=False",
         ],
     )
-    from disentax.train import loop
 
-    loop.run(config, workdir)
+    runs.run(config, workdir)
     (workdir / "notes.txt").write_text("kept")
 
     assert cli.main(["traverse", "--workdir", str(workdir), "--step", "1"]) == 0
     heatmaps = {"viz/mutual_info.png", "viz/dci_importance.png"}  # need evaluation.json
-    for name in set(viz.OWNED_FILES) - heatmaps:
+    for name in set(runs.OWNED_FILES) - heatmaps:
         assert (workdir / name).is_file(), name
     assert (workdir / "notes.txt").read_text() == "kept"
     with Image.open(workdir / "viz" / "traversal.gif") as gif:
