@@ -126,14 +126,15 @@ def _torch_layer_fn(kind: str, x, w, g, needs_input_grad: bool, dtype: str):
 
 def _forms(kind: str) -> dict:
     """The benchmark's own forms plus the library's (``disentax.models.CONV_FORMS`` for
-    convolutions, ``disentax.models.FORMS`` for transposed ones)."""
+    convolutions, ``disentax.models.FORMS`` for transposed ones), timed as the private
+    kernels the layers call, without the layers' bias."""
     forms = dict(conv_forms.CONV_FORMS if kind == "conv" else conv_forms.DECONV_FORMS)
     try:
-        from disentax import models
+        from disentax.models import _conv
     except ImportError:
         return forms
-    lib = models.conv2d if kind == "conv" else models.conv_transpose2d
-    for form in models.CONV_FORMS if kind == "conv" else models.FORMS:
+    lib = _conv.conv2d if kind == "conv" else _conv.conv_transpose2d
+    for form in _conv.CONV_FORMS if kind == "conv" else _conv.FORMS:
         forms[f"disentax_{form}"] = functools.partial(lib, form=form)
     return forms
 

@@ -44,10 +44,9 @@ def bernoulli_nll(images: ArrayLike, logits: ArrayLike, *, subtract_entropy: boo
     images, logits = jnp.asarray(images), jnp.asarray(logits)
     _check_pair(images, logits, "logits")
     xent = jax.nn.softplus(logits) - logits * images
-    # The pixel sum as a product with ones: the same float32 sum in another order
-    # ("highest" precision: no bfloat16/TF32 passes on TPUs and GPUs). In the reference
-    # train step on XLA:CPU the fused reduction of this expression took ~2 ms and the
-    # product a fraction of it (the step 2.9% faster, paired).
+    # The pixel sum as a product with ones: the same float32 sum in another order, faster
+    # than XLA:CPU's fused reduction (docs/performance/models.md); "highest" precision so
+    # TPUs and GPUs do no bfloat16/TF32 passes.
     flat = xent.reshape(xent.shape[0], -1)
     loss = jnp.matmul(flat, jnp.ones((flat.shape[1],), flat.dtype), precision="highest")
     if subtract_entropy:

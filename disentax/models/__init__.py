@@ -3,16 +3,17 @@
 Public API: the reference modules (``ConvEncoder``, ``DeconvDecoder``, ``FCEncoder``,
 ``FCDecoder``, ``Discriminator``, ``VAE``), the factories ``MODELS`` / ``make_model`` /
 ``make_discriminator``, the pure functions ``init_params``, ``encode``, ``decode``,
-``forward`` (returning ``VAEOutput``), and the exact stride-2 layer forms
-(``StridedConv``, ``StridedConvTranspose``, ``conv2d``, ``conv_transpose2d``).
+``forward`` (returning ``VAEOutput``), and the stride-2 layers ``StridedConv`` and
+``StridedConvTranspose`` whose ``form=`` argument picks an exact computational form:
+``CONV_FORMS`` / ``FORMS`` are the allowed values, ``default_form`` what ``None`` picks.
+The forms themselves live in the private ``disentax.models._conv``.
 """
 
-from disentax.models.convolution import CONV_FORMS, FORMS, conv2d, conv_transpose2d
+from disentax.models._conv import CONV_FORMS, FORMS, default_form
 from disentax.models.decoders import DeconvDecoder, FCDecoder
 from disentax.models.discriminators import Discriminator, make_discriminator
 from disentax.models.encoders import ConvEncoder, FCEncoder
-from disentax.models.im2col import depth_to_space, space_to_depth
-from disentax.models.layers import StridedConv, StridedConvTranspose, default_form
+from disentax.models.layers import StridedConv, StridedConvTranspose
 from disentax.models.vae import (
     DTYPES,
     MODELS,
@@ -41,11 +42,8 @@ __all__ = [
     "StridedConv",
     "StridedConvTranspose",
     "VAEOutput",
-    "conv2d",
-    "conv_transpose2d",
     "decode",
     "default_form",
-    "depth_to_space",
     "encode",
     "forward",
     "init_params",
@@ -53,5 +51,4 @@ __all__ = [
     "make_discriminator",
     "make_fc_vae",
     "make_model",
-    "space_to_depth",
 ]

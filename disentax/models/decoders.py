@@ -15,7 +15,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from disentax.models.layers import StridedConvTranspose, check_forms
+from disentax.models._conv import check_forms
+from disentax.models.layers import StridedConvTranspose
 from disentax.typing import Array
 
 

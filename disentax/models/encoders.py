@@ -14,7 +14,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from disentax.models.layers import StridedConv, check_forms
+from disentax.models._conv import check_forms
+from disentax.models.layers import StridedConv
 from disentax.typing import Array
 
 
@@ -29,7 +30,7 @@ class ConvEncoder(nn.Module):
         channels: output channels of the stride-2 convolutions.
         kernel_sizes: their kernel sizes (same length as ``channels``).
         hidden: width of the dense layer after the convolutions.
-        forms: per-convolution computational form (see ``disentax.models.layers``), or
+        forms: per-convolution computational form (``CONV_FORMS``; see ``StridedConv``), or
             ``None`` for the backend defaults. Forms do not change parameters or results.
         dtype: computation dtype of the layers (``None``: float32); parameters stay
             float32 and ``mean``/``logvar`` are returned as float32.

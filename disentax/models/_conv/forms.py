@@ -3,7 +3,7 @@
 Every function here takes ``x [N,H,W,C]`` (NHWC) and a kernel ``[k,k,C,O]`` (HWIO, the
 layout and shape of ``flax.linen.Conv`` / ``flax.linen.ConvTranspose`` kernels), uses
 stride 2 and ``"SAME"`` padding, and needs an even kernel size and even spatial sizes
-(the reference architecture's k4 and k2 layers on 64x64 images). Three forms compute
+(the reference architecture's k4 and k2 layers on 64x64 images). These forms compute
 the same function:
 
 * ``"lax"``: ``lax.conv_general_dilated`` / ``lax.conv_transpose`` as XLA emits them.
@@ -14,14 +14,14 @@ the same function:
   custom VJP uses that it is the adjoint of a stride-2 convolution with the flipped,
   channel-swapped kernel, so its input gradient is one plain forward convolution. Kernel
   gradients of large layers are ``G^T P`` products over space-to-depth patches
-  (``disentax.models.im2col.conv_kernel_grad``), faster than XLA:CPU's own there.
+  (``im2col.conv_kernel_grad``), faster than XLA:CPU's own there.
 * ``"matmul"``: im2col and one matrix product per direction, with custom VJPs that keep
-  every product in a fast orientation (``disentax.models.im2col``). Exact too, but the
-  patch matrices cost more memory traffic than they save on XLA:CPU for this network.
+  every product in a fast orientation (``disentax.models._conv.im2col``). Exact too, but
+  the patch matrices cost more memory traffic than they save on XLA:CPU for this network.
 * ``"col2im"`` (transposed convolutions only): one per-pixel product ``x @ W`` with
   ``k*k*O`` columns and an overlap-add of its shifted windows
-  (``disentax.models.im2col.col2im_conv_transpose``); backward as ``"subpixel"``. The
-  fastest form on XLA:CPU for few output channels (the decoder's last layer).
+  (``im2col.col2im_conv_transpose``); backward as ``"subpixel"``. The fastest form on
+  XLA:CPU for few output channels (the decoder's last layer).
 
 The identities are exact (the same products and sums, in another order), so results
 agree with ``lax`` to rounding; tests check float64 agreement of values and gradients.
@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from disentax.models.im2col import (
+from disentax.models._conv.im2col import (
     col2im_conv_transpose,
     conv2d_matmul,
     conv_input_grad_phases,
@@ -53,8 +53,8 @@ from disentax.models.im2col import (
 )
 from disentax.typing import Array
 
-FORMS = ("lax", "subpixel", "matmul", "col2im")
-CONV_FORMS = ("lax", "subpixel", "matmul")  # the forms of a (non-transposed) convolution
+FORMS = ("lax", "subpixel", "matmul", "col2im")  # StridedConvTranspose's form= values
+CONV_FORMS = ("lax", "subpixel", "matmul")  # StridedConv's: no col2im for a convolution
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -94,11 +94,9 @@ def subpixel_conv(x: Array, weights: Array, offsets: tuple[int, int]) -> Array:
     row ``2m + s`` of the interleaved result is slot ``s`` at convolution row ``m``, so
     output row ``2i + p`` (phase ``p`` at convolution row ``i + p``) is its row
     ``2i + p + 1``, and the answer is the interleaved result without its first and last
-    row and column. No zero taps are multiplied, and the interleave is one transpose.
-    On XLA:CPU the per-phase slice-and-stack it replaces took 4.6-5.3 ms for the 8 MiB
-    output of the reference decoder's 32-channel layer in the step's profile, where a plain
-    transpose of that size takes 0.7 ms (the step became 3.4% faster). Used inside custom
-    VJPs only: XLA:CPU's own gradient of this form was several times slower.
+    row and column. No zero taps are multiplied, and the interleave is one transpose: a
+    per-phase slice-and-stack was slower on XLA:CPU (``docs/performance/models.md``). Used
+    inside custom VJPs only: XLA:CPU's own gradient of this form was slower.
 
     Args:
         x: ``[N,H,W,C]``.

@@ -3,11 +3,11 @@
 Each of the three products of a layer (forward, input gradient, weight gradient) is
 computed as a row-major ``[M, K] @ [K, O]`` product or as ``G^T P`` (contracting the long
 ``M`` axis of both operands), the two orientations XLA:CPU runs near its matmul peak; the
-orientations autodiff would produce (``P^T G`` and ``G W^T``) ran ~3x slower on the
-reference CPU. The convolution's input gradient is the sub-pixel phase product and the
-transposed convolution's input gradient is a stride-2 convolution of the cotangent with
-the flipped, transposed kernel (Dumoulin & Visin 2016, Sec. 4), so both directions reuse
-the same two kernels:
+orientations autodiff would produce (``P^T G`` and ``G W^T``) ran slower on the reference
+CPU (``docs/performance/models.md``). The convolution's input gradient is the sub-pixel
+phase product and the transposed convolution's input gradient is a stride-2 convolution
+of the cotangent with the flipped, transposed kernel (Dumoulin & Visin 2016, Sec. 4), so
+both directions reuse the same two kernels:
 
 * :func:`conv_patches` / stride-2 convolution: one stride-2 slice of ``pad(x)`` per tap,
   ``P [N*H/2*W/2, k*k*C]``.
@@ -106,9 +106,9 @@ def conv_kernel_grad(x: Array, g: Array, k: int) -> Array:
     ``dw[2a+py, 2b+px, c, o] = sum_{n,i,j} xs[n, i+a, j+b, (py,px,c)] g[n,i,j,o]`` with
     ``xs = space_to_depth(pad(x))``: for each of the ``q x q`` offsets ``(a, b)`` the
     cotangent is placed at that offset (zero padding) and one product contracts the long
-    ``N*H'*W'`` axis of both operands. Measured in the reference train step on XLA:CPU,
-    the ``q*q`` products beat one product over the placements concatenated on the channel
-    axis (2.5-4% of the step), which wrote the four placements out.
+    ``N*H'*W'`` axis of both operands: ``q*q`` products rather than one product over the
+    placements concatenated on the channel axis, which writes the four placements out and
+    made the reference step slower on XLA:CPU (``docs/performance/models.md``).
 
     Args:
         x: ``[N,H,W,C]`` the convolution's input (even ``H``, ``W``).
@@ -249,9 +249,9 @@ def col2im_conv_transpose(x: Array, kernel: Array) -> Array:
     ``out[n, 2i+py, 2j+px, o] = sum_{a,b} Z[n, i+off[py]+a, j+off[px]+b, (py,px,a,b,o)]``
     (zero outside ``x``). No zero taps are multiplied and ``x`` is read once, in its own
     layout; the product's ``N*H*W x k*k*O`` result is what the overlap-add reads, so the
-    form suits layers with few output channels (the reference decoder's last layer: on
-    XLA:CPU its forward took 2.5 ms here against 4.3 ms for the sub-pixel convolution with
-    ``4*O = 4`` output channels).
+    form suits layers with few output channels (the reference decoder's last layer, where
+    it beat the sub-pixel convolution with ``4*O = 4`` output channels on XLA:CPU;
+    ``docs/performance/models.md``).
 
     Args:
         x: ``[N,H,W,C]``.
