@@ -208,6 +208,11 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+def num_cached() -> int:
+    """How many loaded datasets are held (a failed read leaves none behind)."""
+    return len(_CACHE)
+
+
 def values_tuple(values) -> tuple | None:
     """Factor values as a hashable tuple of tuples of floats (pytree aux data)."""
     if values is None:

@@ -1,4 +1,4 @@
-"""FactorSpace: flat index order, uniform sampling, validation; the protocol."""
+"""FactorSpace: flat index order, uniform sampling, validation; per-row keys."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from disentax import data
 from disentax.data.ground_truth import FactorSpace, row_keys
 
 DSPRITES = FactorSpace((3, 6, 40, 32, 32), ("shape", "scale", "orientation", "posX", "posY"))
@@ -88,15 +87,3 @@ def test_row_keys_modes():
         row_keys(jax.random.split(jax.random.key(0), 2), f, space)
     with pytest.raises(TypeError, match="typed PRNG key"):
         row_keys(jnp.zeros(2, jnp.uint32), f, space)
-
-
-@pytest.mark.parametrize("name", ["dsprites", "scream_dsprites", "synthetic_noise"])
-def test_procedural_datasets_follow_the_protocol(name):
-    dataset = data.get(name)
-    assert isinstance(dataset, data.GroundTruthData)
-    f = dataset.sample_factors(jax.random.key(0), 8)
-    assert f.shape == (8, len(dataset.factor_sizes)) and f.dtype == jnp.int32
-    images = dataset.observations(f)
-    assert images.shape == (8, *dataset.observation_shape) and images.dtype == jnp.float32
-    assert 0.0 <= float(images.min()) and float(images.max()) <= 1.0
-    assert hash(dataset) == hash(data.get(name))

@@ -1,7 +1,6 @@
-"""`disentax data show|list` through the CLI; dataset names and their errors."""
+"""`disentax data show` and ``data.show``: image grids and factor tables."""
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from disentax import cli, data
@@ -28,36 +27,6 @@ def test_data_show_colour_and_vector_datasets(tmp_path):
     path = data.show("synthetic_identity", tmp_path, num=2)
     # A 4-vector becomes a 1 x 4 strip enlarged 32x: 2 tiles side by side.
     assert np.asarray(Image.open(path)).shape == (34, 2 * 129 + 1)
-
-
-def test_data_list_and_unknown_names(capsys):
-    assert cli.main(["data", "list"]) == 0
-    listed = capsys.readouterr().out.split()
-    assert listed == data.names()
-    for required in (
-        "dsprites",
-        "color_dsprites",
-        "noisy_dsprites",
-        "scream_dsprites",
-        "dsprites_file",
-        "shapes3d",
-        "mpi3d_toy",
-        "mpi3d_realistic",
-        "mpi3d_real",
-        "smallnorb",
-        "cars3d",
-        "synthetic_identity",
-    ):
-        assert required in listed
-    assert cli.main(["data", "show", "dsprite", "--workdir", "/nonexistent"]) == 1
-    err = capsys.readouterr().err
-    assert "unknown dataset 'dsprite'" in err and "dsprites, dsprites_file" in err
-    with pytest.raises(ValueError, match="known datasets: cars3d, color_dsprites"):
-        data.get("nope")
-    with pytest.raises(ValueError, match="procedural and reads no files"):
-        data.get("dsprites", data_dir="/tmp")
-    with pytest.raises(TypeError, match="dataset 'dsprites': bad arguments"):
-        data.get("dsprites", colour=True)
 
 
 def test_missing_file_through_the_cli(tmp_path, capsys):

@@ -6,21 +6,15 @@ import jax
 import numpy as np
 import pytest
 
+from disentax import data
 from disentax.data import tfds_adapter
-from disentax.data.files import DatasetFormatError
+from disentax.data.files import DatasetFormatError, DatasetNotFoundError
 
 
-def test_examples_in_any_order_become_a_grid():
+def test_examples_in_any_order_become_a_grid(fake_files):
     # TFDS-style examples (feature names of the shapes3d builder), shuffled.
-    rng = np.random.default_rng(0)
     sizes = (2, 2, 2, 2, 2, 3)
-    classes = np.indices(sizes).reshape(6, -1).T
-    images = rng.integers(0, 256, (len(classes), 8, 8, 3), dtype=np.uint8)
-    labels = tfds_adapter.SPECS["shapes3d"].labels
-    examples = [
-        {"image": images[i], **{k: classes[i, j] for j, k in enumerate(labels)}}
-        for i in rng.permutation(len(classes))
-    ]
+    examples, images, _ = fake_files.tfds_examples("shapes3d", sizes)
     ds = tfds_adapter.from_examples("shapes3d", examples, origin="test")
     assert ds.factor_sizes == sizes and ds.name == "tfds_shapes3d"
     f = ds.sample_factors(jax.random.key(0), 20)
@@ -31,6 +25,14 @@ def test_examples_in_any_order_become_a_grid():
         tfds_adapter.from_examples("shapes3d", [{"image": images[0]}], origin="test")
     with pytest.raises(DatasetFormatError, match="missing or repeated"):
         tfds_adapter.from_examples("shapes3d", examples[:1] + examples[:-1], origin="test")
+
+
+def test_load_reads_a_prepared_dataset_without_downloading(fake_files):
+    # A stand-in tensorflow_datasets module serves the examples (it asserts download=False).
+    images = fake_files.tfds("smallnorb")
+    ds = data.get("tfds_smallnorb", data_dir=fake_files.root)
+    assert ds.factor_names == ("category", "elevation", "azimuth", "lighting")
+    assert ds.observation_shape == images.shape[1:] and ds.takes_key
 
 
 @pytest.mark.skipif(
@@ -47,7 +49,5 @@ def test_clear_error_without_tensorflow_datasets():
     reason="tensorflow_datasets is not installed (optional extra disentax[tfds])",
 )
 def test_unprepared_tfds_dataset_is_reported(tmp_path):
-    from disentax.data.files import DatasetNotFoundError
-
     with pytest.raises(DatasetNotFoundError, match="not prepared"):
         tfds_adapter.load("dsprites", data_dir=tmp_path)
