@@ -58,9 +58,9 @@ def hashed_uniform(keys: Array, shape: tuple[int, ...]) -> Array:
     """Uniform [0, 1) noise ``[N, *shape]``, one independent stream per key.
 
     Each image draws 64 random bits from its key with ``jax.random.bits``; the value of
-    element ``i`` is ``mix(mix(b0 ^ i) ^ b1)`` (24 high bits), a counter-based hash about
-    ten times cheaper on CPU than drawing every pixel with threefry, which keeps
-    ``noisy_dsprites`` fast inside a train step.
+    element ``i`` is ``mix(mix(b0 ^ i) ^ b1)`` (24 high bits). A counter-based hash rather
+    than threefry per pixel, because it is much cheaper on CPU and so keeps
+    ``noisy_dsprites`` fast inside a train step (see docs/performance/data.md).
 
     References:
       Wellons. Prospecting for Hash Functions, 2018 (``lowbias32`` constants).
