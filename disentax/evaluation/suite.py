@@ -1,14 +1,13 @@
-"""Scoring a representation: representation functions, train/test sets, every metric.
+"""The metric suite: :func:`evaluate` runs the metric table on one representation.
 
-* :func:`make_representation_fn` turns a trained VAE into ``images -> codes`` (the
-  posterior mean by default, a posterior sample with ``mode="sampled"``), as a
-  ``jax.tree_util.Partial`` so the parameters are arguments of jitted programs.
-* :func:`sample_codes` draws factors, renders and encodes them in one jitted program.
-* :func:`evaluate` draws the reference-sized train and test sets (10,000 / 5,000 points,
-  as disentanglement_lib's study configs) and runs the requested metrics, timing each.
+:func:`evaluate` draws the reference-sized train and test sets (10,000 / 5,000 points, as
+disentanglement_lib's study configs) once, shares them among the metrics of kind
+``"codes"``, lets the others draw their own points from keys folded from the evaluation
+key, and times each metric. Each metric's run returns its values (:class:`Scored`); the
+record is assembled from them.
 
-Metric names (:data:`METRICS`): ``mig``, ``mig_sampled``, ``sap``, ``dci``,
-``modularity``, ``explicitness``, ``irs``, ``unsupervised``, ``beta_vae_score``,
+Metric names (:data:`disentax.evaluation.METRICS`): ``mig``, ``mig_sampled``, ``sap``,
+``dci``, ``modularity``, ``explicitness``, ``irs``, ``unsupervised``, ``beta_vae_score``,
 ``factor_vae_score``, ``downstream``. Scores are flat ``/``-joined keys, e.g.
 ``dci/disentanglement``; ``beta_vae_score`` and ``factor_vae_score`` hold the evaluation
 accuracy (their train accuracy and details sit under ``beta_vae_score/...``). UDR needs
@@ -22,190 +21,36 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from disentax import metrics as M
-from disentax.metrics.interventions import (
-    check_interventional_args,
-    chunking,
-    map_chunks,
-    split_representation_fn,
-)
+from disentax.evaluation.representation import sample_codes
+from disentax.evaluation.table import METRICS, Metric
+from disentax.metrics.interventions import check_interventional_args
 from disentax.typing import Array, PRNGKey
 
-__all__ = [
-    "EVAL_SIZES",
-    "METRICS",
-    "evaluate",
-    "make_posterior_fn",
-    "make_representation_fn",
-    "resolve_eval_sizes",
-    "sample_codes",
-]
+__all__ = ["EVAL_SIZES", "METRICS", "Scored", "evaluate", "resolve_eval_sizes"]
+
+# Metrics that draw their own points (keys folded from the evaluation key) instead of
+# scoring the shared train/test sets; when only these run, the sets are not drawn.
+OWN_POINTS = frozenset(name for name, metric in METRICS.items() if metric.kind != "codes")
+
+
+class Scored(NamedTuple):
+    """What one metric run returns: its scalar scores and its matrices, by output key."""
+
+    scores: dict[str, Array]
+    matrices: dict[str, Array]
 
 
 @dataclasses.dataclass(frozen=True)
-class _Encoder:
-    """Static part of a representation function: the model and what to return."""
+class _Inputs:
+    """Everything a metric of any kind may read (frozen: runners only read it)."""
 
-    model: object
-    mode: str
-
-    def __call__(self, params, key, images):
-        from disentax.models.vae import encode
-
-        mean, logvar = encode(self.model, params, images)
-        if self.mode == "mean":
-            return mean
-        if self.mode == "posterior":
-            return mean, logvar
-        # One fixed-noise draw per image: the noise key is folded with a hash of the
-        # pixels, so the same image always gets the same sample.
-        flat = images.reshape(images.shape[0], -1)
-        weights = jax.random.uniform(jax.random.key(17), (flat.shape[1],), jnp.float32)
-        hashes = jax.lax.bitcast_convert_type(flat @ weights, jnp.uint32)
-        noise = jax.vmap(lambda h: jax.random.normal(jax.random.fold_in(key, h), mean.shape[1:]))
-        return mean + jnp.exp(0.5 * logvar) * noise(hashes)
-
-
-def make_representation_fn(model, params, *, mode: str = "mean", key: PRNGKey | None = None):
-    """``images [M, H, W, C] -> codes [M, L]`` of a VAE, as a jittable pytree callable.
-
-    Args:
-      model: a :class:`disentax.models.VAE`.
-      params: its parameters.
-      mode: ``"mean"`` (the posterior mean, the study's default) or ``"sampled"``
-        (``mean + exp(logvar / 2) * eps``, with ``eps`` a fixed function of ``key`` and
-        the image, so repeated calls agree).
-      key: PRNG key of the ``"sampled"`` noise (default ``jax.random.key(0)``).
-
-    Returns:
-      A ``jax.tree_util.Partial``: call it on images; pass it to jitted functions.
-    """
-    if mode not in ("mean", "sampled"):
-        raise ValueError(f"mode must be 'mean' or 'sampled', got {mode!r}")
-    key = jax.random.key(0) if key is None else key
-    return jax.tree_util.Partial(_Encoder(model, mode), params, key)
-
-
-def make_posterior_fn(model, params):
-    """``images -> (mean [M, L], logvar [M, L])`` of a VAE (for ``mig_sampled``)."""
-    return jax.tree_util.Partial(_Encoder(model, "posterior"), params, jax.random.key(0))
-
-
-@functools.partial(jax.jit, static_argnames=("static_fn", "num", "points_per_chunk"))
-def _sample_codes(key, dataset, dyn_fn, *, static_fn, num, points_per_chunk):
-    represent = static_fn if static_fn is not None else dyn_fn
-    num_chunks, padded = chunking(num, points_per_chunk)
-
-    def chunk_fn(keys):
-        factors = jax.vmap(lambda k: dataset.sample_factors(k, 1)[0])(keys)
-        return represent(dataset.observations(factors)), factors
-
-    codes, factors = map_chunks(chunk_fn, jax.random.split(key, padded), num_chunks)
-    return jax.tree_util.tree_map(lambda a: a[:num], codes), factors[:num]
-
-
-def sample_codes(key, dataset, representation_fn, num: int, *, points_per_chunk: int = 1000):
-    """``(codes [num, L], factors [num, F])`` of ``num`` random points, one jitted program.
-
-    ``codes`` is whatever ``representation_fn`` returns per image (a tuple for
-    :func:`make_posterior_fn`).
-    """
-    check_interventional_args(key, dataset, num=num, points_per_chunk=points_per_chunk)
-    dyn_fn, static_fn = split_representation_fn(representation_fn)
-    return _sample_codes(
-        key,
-        dataset,
-        dyn_fn,
-        static_fn=static_fn,
-        num=int(num),
-        points_per_chunk=int(points_per_chunk),
-    )
-
-
-def _scalars(prefix: str, values: dict) -> dict[str, Array]:
-    return {f"{prefix}/{k}": v for k, v in values.items()}
-
-
-def _run_dci(s):
-    out = M.dci(s.codes_train, s.factors_train, s.codes_test, s.factors_test, num_classes=s.sizes)
-    s.matrices["dci_importance"] = out.pop("importance")
-    out["informativeness"] = out["informativeness_test"]
-    return _scalars("dci", out)
-
-
-def _run_mig(s):
-    bins = M.histogram_discretize(s.codes_train, num_bins=20)
-    s.matrices["mutual_info"] = M.discrete_mutual_info(bins, s.factors_train)
-    return {"mig": M.mig(s.codes_train, s.factors_train)}
-
-
-def _run_mig_sampled(s):
-    if s.posterior_fn is None:
-        return None
-    (mean, logvar), factors = sample_codes(
-        jax.random.fold_in(s.key, 3), s.dataset, s.posterior_fn, s.num_train
-    )
-    return {"mig_sampled": M.mig_sampled(jax.random.fold_in(s.key, 4), mean, logvar, factors)}
-
-
-def _run_irs(s):
-    out = M.irs(s.codes_train, s.factors_train)
-    s.matrices["irs_matrix"] = out.pop("irs_matrix")
-    return {"irs": out["irs"], "irs/num_active_dims": out["num_active_dims"]}
-
-
-def _run_beta_vae(s):
-    sizes = {k: v for k, v in s.interventional.items() if k != "num_variance_estimate"}
-    out = M.beta_vae_score(jax.random.fold_in(s.key, 5), s.dataset, s.representation_fn, **sizes)
-    return {"beta_vae_score": out["eval_accuracy"], **_scalars("beta_vae_score", out)}
-
-
-def _run_factor_vae(s):
-    out = M.factor_vae_score(
-        jax.random.fold_in(s.key, 6), s.dataset, s.representation_fn, **s.interventional
-    )
-    return {"factor_vae_score": out["eval_accuracy"], **_scalars("factor_vae_score", out)}
-
-
-# Name -> function of the evaluation state returning {key: scalar} (None: skipped).
-METRICS: dict[str, Callable] = {
-    "mig": _run_mig,
-    "mig_sampled": _run_mig_sampled,
-    "sap": lambda s: {"sap": M.sap(s.codes_train, s.factors_train, s.codes_test, s.factors_test)},
-    "dci": _run_dci,
-    "modularity": lambda s: {"modularity": M.modularity(s.codes_train, s.factors_train)},
-    "explicitness": lambda s: _scalars(
-        "explicitness",
-        M.explicitness(s.codes_train, s.factors_train, s.codes_test, s.factors_test),
-    ),
-    "irs": _run_irs,
-    "unsupervised": lambda s: _scalars("unsupervised", M.unsupervised_scores(s.codes_train)),
-    "beta_vae_score": _run_beta_vae,
-    "factor_vae_score": _run_factor_vae,
-    "downstream": lambda s: _scalars(
-        "downstream",
-        M.downstream_task(
-            s.codes_train,
-            s.factors_train,
-            s.codes_test,
-            s.factors_test,
-            num_train=tuple(n for n in (10, 100, 1000, 10000) if n <= s.num_train),
-            num_classes=s.sizes,
-        ),
-    ),
-}
-
-
-@dataclasses.dataclass
-class _State:
     key: PRNGKey
     dataset: object
     representation_fn: Callable
@@ -213,16 +58,46 @@ class _State:
     num_train: int
     sizes: tuple[int, ...]
     interventional: dict
-    codes_train: Array = None
-    factors_train: Array = None
-    codes_test: Array = None
-    factors_test: Array = None
-    matrices: dict = dataclasses.field(default_factory=dict)
+    train: tuple[Array, Array] | None  # (codes, factors) shared by the "codes" metrics
+    test: tuple[Array, Array] | None
 
 
-# Metrics that draw their own points (keys folded from the evaluation key) instead of
-# scoring the shared train/test sets; when only these run, the sets are not drawn.
-OWN_POINTS = frozenset({"mig_sampled", "beta_vae_score", "factor_vae_score"})
+def _run_codes(metric: Metric, inputs: _Inputs) -> dict | None:
+    return metric.score(*inputs.train, *inputs.test, num_classes=inputs.sizes)
+
+
+def _run_posterior(metric: Metric, inputs: _Inputs) -> dict | None:
+    if inputs.posterior_fn is None:
+        return None
+    (mean, logvar), factors = sample_codes(
+        jax.random.fold_in(inputs.key, metric.fold),
+        inputs.dataset,
+        inputs.posterior_fn,
+        inputs.num_train,
+    )
+    return metric.score(jax.random.fold_in(inputs.key, metric.fold + 1), mean, logvar, factors)
+
+
+def _run_interventional(metric: Metric, inputs: _Inputs) -> dict | None:
+    key = jax.random.fold_in(inputs.key, metric.fold)
+    return metric.score(key, inputs.dataset, inputs.representation_fn, **inputs.interventional)
+
+
+# Kind -> how evaluate calls a metric of that kind (None: skipped, needs posterior_fn).
+_RUNNERS = {
+    "codes": _run_codes,
+    "posterior": _run_posterior,
+    "interventional": _run_interventional,
+}
+
+
+def _run(metric: Metric, inputs: _Inputs) -> Scored | None:
+    """Scores one metric: its outputs split into scores and matrices (None: skipped)."""
+    out = _RUNNERS[metric.kind](metric, inputs)
+    if out is None:
+        return None
+    matrices = {k: v for k, v in out.items() if k in metric.matrices}
+    return Scored({k: v for k, v in out.items() if k not in metric.matrices}, matrices)
 
 
 def _num_codes(dataset, representation_fn) -> int:
@@ -242,10 +117,10 @@ _INTERVENTIONAL_SIZES = {
 }
 
 # Named sizes of the BetaVAE/FactorVAE scores. "reference" is the study's (about 1.9M and
-# 1M encoded images: seconds on an accelerator, ~20 CPU-minutes on a CPU core); "quick"
-# keeps the reference batch (64) and variance estimate but votes 500 train / 300 eval
-# times, about 0.16M images in all. "auto" is "reference" on accelerators, "quick" on CPU.
-# The sizes used are recorded in evaluation.json.
+# 1M encoded images: seconds on an accelerator, many minutes on a CPU); "quick" keeps the
+# reference batch (64) and variance estimate but votes 500 train / 300 eval times, about
+# 0.16M images in all. "auto" is "reference" on accelerators, "quick" on CPU. The sizes
+# used are recorded in the evaluation's ``sizes``.
 EVAL_SIZES = {
     "reference": {},
     "quick": {"num_train": 500, "num_eval": 300},
@@ -253,7 +128,12 @@ EVAL_SIZES = {
 
 
 def resolve_eval_sizes(name: str) -> dict:
-    """``interventional_sizes`` overrides of a named preset (``auto``/``reference``/``quick``)."""
+    """``interventional_sizes`` overrides of a named preset (``auto``/``reference``/``quick``).
+
+    Example:
+      >>> resolve_eval_sizes("quick")
+      {'num_train': 500, 'num_eval': 300}
+    """
     if name == "auto":
         name = "quick" if jax.default_backend() == "cpu" else "reference"
     if name not in EVAL_SIZES:
@@ -266,6 +146,24 @@ def _to_json(value):
     if array.ndim == 0:
         return array.item()
     return array.tolist()
+
+
+def _interventional_sizes(overrides: Mapping[str, int] | None) -> dict:
+    sizes = dict(_INTERVENTIONAL_SIZES)
+    extra = set(overrides or {}) - set(sizes)
+    if extra:
+        raise ValueError(f"interventional_sizes: unknown keys {sorted(extra)}")
+    sizes.update(overrides or {})
+    return sizes
+
+
+def _shared_sets(key, dataset, representation_fn, num_train, num_test):
+    """The train and test ``(codes, factors)`` of the "codes" metrics, and their seconds."""
+    start = time.perf_counter()
+    train = sample_codes(jax.random.fold_in(key, 1), dataset, representation_fn, num_train)
+    test = sample_codes(jax.random.fold_in(key, 2), dataset, representation_fn, num_test)
+    jax.block_until_ready((train[0], test[0]))
+    return train, test, time.perf_counter() - start
 
 
 def evaluate(
@@ -303,18 +201,31 @@ def evaluate(
       ``dci_importance`` ``[L, F]`` when those metrics ran, ``irs_matrix``), ``seconds``
       (per metric, plus ``sampling``; wall clock including compilation), ``sizes``,
       ``skipped`` (metrics that could not run, with the reason).
+
+    Example:
+      >>> import jax
+      >>> from disentax.data import Identity
+      >>> flat = lambda images: images.reshape(images.shape[0], -1)
+      >>> result = evaluate(jax.random.key(0), Identity((3, 4)), flat, metrics=["mig"],
+      ...                   num_train=200, num_test=100)
+      >>> round(result["metrics"]["mig"], 2)
+      1.0
     """
     names = list(METRICS) if metrics is None else list(metrics)
     unknown = [m for m in names if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
     check_interventional_args(key, dataset, num_train=num_train, num_test=num_test)
-    interventional = dict(_INTERVENTIONAL_SIZES)
-    extra = set(interventional_sizes or {}) - set(interventional)
-    if extra:
-        raise ValueError(f"interventional_sizes: unknown keys {sorted(extra)}")
-    interventional.update(interventional_sizes or {})
-    state = _State(
+    interventional = _interventional_sizes(interventional_sizes)
+    seconds, train, test = {}, None, None
+    if any(name not in OWN_POINTS for name in names):
+        train, test, seconds["sampling"] = _shared_sets(
+            key, dataset, representation_fn, num_train, num_test
+        )
+        num_codes = int(train[0].shape[1])
+    else:  # only metrics that draw their own points: the shared sets are not needed
+        num_codes = _num_codes(dataset, representation_fn)
+    inputs = _Inputs(
         key=key,
         dataset=dataset,
         representation_fn=representation_fn,
@@ -322,26 +233,14 @@ def evaluate(
         num_train=int(num_train),
         sizes=tuple(int(k) for k in dataset.factor_sizes),
         interventional=interventional,
+        train=train,
+        test=test,
     )
-    seconds = {}
-    if any(name not in OWN_POINTS for name in names):
-        start = time.perf_counter()
-        state.codes_train, state.factors_train = sample_codes(
-            jax.random.fold_in(key, 1), dataset, representation_fn, num_train
-        )
-        state.codes_test, state.factors_test = sample_codes(
-            jax.random.fold_in(key, 2), dataset, representation_fn, num_test
-        )
-        jax.block_until_ready((state.codes_train, state.codes_test))
-        seconds["sampling"] = time.perf_counter() - start
-        num_codes = int(state.codes_train.shape[1])
-    else:  # only metrics that draw their own points: the shared sets are not needed
-        num_codes = _num_codes(dataset, representation_fn)
-    scores, skipped = {}, {}
+    scores, matrices, skipped = {}, {}, {}
     for name in names:
         start = time.perf_counter()
         try:
-            out = METRICS[name](state)
+            out = _run(METRICS[name], inputs)
         except ValueError as err:  # degenerate-but-valid input, e.g. constant codes
             skipped[name] = str(err)
             continue
@@ -350,16 +249,17 @@ def evaluate(
             continue
         out = jax.block_until_ready(out)
         seconds[name] = time.perf_counter() - start
-        scores.update({k: _to_json(v) for k, v in out.items()})
+        scores.update({k: _to_json(v) for k, v in out.scores.items()})
+        matrices.update({k: _to_json(v) for k, v in out.matrices.items()})
     return {
         "metrics": scores,
-        "matrices": {k: _to_json(v) for k, v in state.matrices.items()},
+        "matrices": matrices,
         "seconds": seconds,
         "sizes": {
             "num_train": int(num_train),
             "num_test": int(num_test),
             "num_codes": num_codes,
-            "factor_sizes": list(state.sizes),
+            "factor_sizes": list(inputs.sizes),
             "interventional": interventional,
         },
         "skipped": skipped,

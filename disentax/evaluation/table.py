@@ -1,0 +1,250 @@
+"""The metric table: every metric of the suite, name -> :class:`Metric`.
+
+Each entry holds the metric's array kernel (a thin wrapper of a :mod:`disentax.metrics`
+kernel that names its outputs as the evaluation record does), what it scores (its kind),
+its output keys and what it promises on known representations. The table is the one
+registry of metrics: :func:`disentax.evaluation.evaluate` runs it, and the shared tests
+(``tests/evaluation/test_metric_table.py``) check every entry against what it declares.
+
+Adding a metric: its kernel module in :mod:`disentax.metrics`, its export in
+``disentax/metrics/__init__.py`` and its entry here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+
+from disentax import metrics as M
+from disentax.typing import Array
+
+__all__ = ["KINDS", "METRICS", "Metric"]
+
+# What a metric scores, and so how :func:`evaluate` calls its ``score``:
+#   "codes":          score(codes, factors, codes_test, factors_test, *, num_classes)
+#                     on the shared train/test sets;
+#   "posterior":      score(key, mean, logvar, factors) on num_train points of its own;
+#   "interventional": score(key, dataset, representation_fn, *, batch_size, num_train,
+#                     num_eval, num_variance_estimate), drawing its own points.
+KINDS = ("codes", "posterior", "interventional")
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """One entry of the metric table.
+
+    Attributes:
+      score: the array kernel; its arguments follow ``kind`` (see :data:`KINDS`). It
+        returns a flat dict of every output: the score keys and the matrices, jittable
+        and vmappable over a leading model axis of its code arguments.
+      kind: ``"codes"``, ``"posterior"`` or ``"interventional"``.
+      headline: the output key of the score a table shows first.
+      keys: the score keys ``score`` returns (``{n}`` stands for a number, e.g. a size).
+      matrices: the keys of the matrices it returns (``[L, F]`` arrays, kept apart).
+      identity: ``(low, high)`` bounds of the headline score of an identity
+        representation (codes = factors), or None where no such promise holds.
+      noise: ``(low, high)`` bounds of the headline score of codes independent of the
+        factors, or None where no such promise holds.
+      fold: for the kinds that draw their own points: the evaluation key is folded with
+        ``fold`` (``fold`` and ``fold + 1`` for ``"posterior"``: points, then scoring).
+
+    Example:
+      >>> METRICS["mig"].kind, METRICS["mig"].headline
+      ('codes', 'mig')
+    """
+
+    score: Callable[..., dict[str, Array]]
+    kind: str
+    headline: str
+    keys: tuple[str, ...]
+    matrices: tuple[str, ...] = ()
+    identity: tuple[float, float] | None = None
+    noise: tuple[float, float] | None = None
+    fold: int | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if not self.documents(self.headline):
+            raise ValueError(f"headline {self.headline!r} must be one of keys {self.keys}")
+        if (self.fold is None) != (self.kind == "codes"):
+            raise ValueError(
+                f"fold must be given exactly for the kinds that draw their own points, "
+                f"got fold={self.fold!r} for kind {self.kind!r}"
+            )
+
+    def documents(self, key: str) -> bool:
+        """Whether ``key`` is one of :attr:`keys` (``{n}`` matching any number)."""
+        return any(_pattern(k).fullmatch(key) for k in self.keys)
+
+
+def _pattern(key: str) -> re.Pattern:
+    return re.compile(re.escape(key).replace(re.escape("{n}"), "[0-9]+"))
+
+
+def _prefixed(prefix: str, values: Mapping) -> dict[str, Array]:
+    return {f"{prefix}/{k}": v for k, v in values.items()}
+
+
+def _mig(codes, factors, codes_test, factors_test, *, num_classes):
+    bins = M.histogram_discretize(codes, num_bins=20)
+    return {"mig": M.mig(codes, factors), "mutual_info": M.discrete_mutual_info(bins, factors)}
+
+
+def _mig_sampled(key, mean, logvar, factors):
+    return {"mig_sampled": M.mig_sampled(key, mean, logvar, factors)}
+
+
+def _sap(codes, factors, codes_test, factors_test, *, num_classes):
+    return {"sap": M.sap(codes, factors, codes_test, factors_test)}
+
+
+def _dci(codes, factors, codes_test, factors_test, *, num_classes):
+    out = M.dci(codes, factors, codes_test, factors_test, num_classes=num_classes)
+    importance = out.pop("importance")
+    out["informativeness"] = out["informativeness_test"]
+    return {**_prefixed("dci", out), "dci_importance": importance}
+
+
+def _modularity(codes, factors, codes_test, factors_test, *, num_classes):
+    return {"modularity": M.modularity(codes, factors)}
+
+
+def _explicitness(codes, factors, codes_test, factors_test, *, num_classes):
+    # num_classes not passed: class counts come from the factors, as evaluate always did.
+    return _prefixed("explicitness", M.explicitness(codes, factors, codes_test, factors_test))
+
+
+def _irs(codes, factors, codes_test, factors_test, *, num_classes):
+    out = M.irs(codes, factors)
+    return {
+        "irs": out["irs"],
+        "irs/num_active_dims": out["num_active_dims"],
+        "irs_matrix": out["irs_matrix"],
+    }
+
+
+def _unsupervised(codes, factors, codes_test, factors_test, *, num_classes):
+    return _prefixed("unsupervised", M.unsupervised_scores(codes))
+
+
+def _downstream(codes, factors, codes_test, factors_test, *, num_classes):
+    sizes = tuple(n for n in (10, 100, 1000, 10000) if n <= codes.shape[0])
+    out = M.downstream_task(
+        codes, factors, codes_test, factors_test, num_train=sizes, num_classes=num_classes
+    )
+    return _prefixed("downstream", out)
+
+
+def _beta_vae(key, dataset, representation_fn, *, num_variance_estimate, **sizes):
+    out = M.beta_vae_score(key, dataset, representation_fn, **sizes)
+    return {"beta_vae_score": out["eval_accuracy"], **_prefixed("beta_vae_score", out)}
+
+
+def _factor_vae(key, dataset, representation_fn, **sizes):
+    out = M.factor_vae_score(key, dataset, representation_fn, **sizes)
+    return {"factor_vae_score": out["eval_accuracy"], **_prefixed("factor_vae_score", out)}
+
+
+_DOWNSTREAM_KEYS = tuple(
+    f"downstream/{{n}}:{part}"
+    for part in (
+        "mean_train_accuracy",
+        "mean_test_accuracy",
+        "min_train_accuracy",
+        "min_test_accuracy",
+        "train_accuracy_factor_{n}",
+        "test_accuracy_factor_{n}",
+    )
+)
+_ACCURACIES = ("train_accuracy", "eval_accuracy")
+
+# The metric table, in the order evaluate runs them. Promises (identity, noise) are
+# checked with real numbers by the shared tests; None where the metric makes none.
+METRICS: dict[str, Metric] = {
+    "mig": Metric(
+        _mig, "codes", "mig", ("mig",), ("mutual_info",), identity=(0.9, 1.0), noise=(0, 0.1)
+    ),
+    "mig_sampled": Metric(
+        _mig_sampled,
+        "posterior",
+        "mig_sampled",
+        ("mig_sampled",),
+        identity=(0.9, 1.0),
+        noise=(0.0, 0.1),
+        fold=3,
+    ),
+    "sap": Metric(_sap, "codes", "sap", ("sap",), identity=(0.5, 1.0), noise=(0.0, 0.1)),
+    "dci": Metric(
+        _dci,
+        "codes",
+        "dci/disentanglement",
+        tuple(
+            f"dci/{k}"
+            for k in (
+                "disentanglement",
+                "completeness",
+                "informativeness_train",
+                "informativeness_test",
+                "informativeness",
+            )
+        ),
+        ("dci_importance",),
+        identity=(0.9, 1.0),
+        noise=(0.0, 0.3),
+    ),
+    "modularity": Metric(_modularity, "codes", "modularity", ("modularity",), identity=(0.9, 1.0)),
+    "explicitness": Metric(
+        _explicitness,
+        "codes",
+        "explicitness/test",
+        ("explicitness/train", "explicitness/test"),
+        identity=(0.9, 1.0),
+        noise=(0.4, 0.6),
+    ),
+    "irs": Metric(
+        _irs, "codes", "irs", ("irs", "irs/num_active_dims"), ("irs_matrix",), identity=(0.9, 1.0)
+    ),
+    "unsupervised": Metric(
+        _unsupervised,
+        "codes",
+        "unsupervised/gaussian_total_correlation",
+        tuple(
+            f"unsupervised/{k}"
+            for k in (
+                "gaussian_total_correlation",
+                "gaussian_wasserstein_correlation",
+                "gaussian_wasserstein_correlation_norm",
+                "mutual_info_score",
+            )
+        ),
+        noise=(0.0, 0.1),
+    ),
+    "beta_vae_score": Metric(
+        _beta_vae,
+        "interventional",
+        "beta_vae_score",
+        ("beta_vae_score", *(f"beta_vae_score/{k}" for k in _ACCURACIES)),
+        identity=(0.9, 1.0),
+        fold=5,
+    ),
+    "factor_vae_score": Metric(
+        _factor_vae,
+        "interventional",
+        "factor_vae_score",
+        (
+            "factor_vae_score",
+            *(f"factor_vae_score/{k}" for k in (*_ACCURACIES, "num_active_dims")),
+        ),
+        identity=(0.9, 1.0),
+        fold=6,
+    ),
+    "downstream": Metric(
+        _downstream,
+        "codes",
+        "downstream/100:mean_test_accuracy",
+        _DOWNSTREAM_KEYS,
+        identity=(0.9, 1.0),
+    ),
+}
