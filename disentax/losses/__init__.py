@@ -2,7 +2,9 @@
 
 Per-example pieces (``bernoulli_nll``, ``gaussian_nll``, ``gaussian_kl``,
 ``gaussian_log_density``, ``total_correlation``, ``permute_dims``, DIP-VAE covariances)
-and the six objectives of the reference study in ``OBJECTIVES``.
+and the objectives in ``OBJECTIVES`` (the six of the reference study), each an
+``Objective``: the function with its declared hyperparameters (defaults, checks), its own
+``aux`` keys and whether it ``needs_discriminator``.
 """
 
 from disentax.losses.divergence import (
@@ -12,8 +14,8 @@ from disentax.losses.divergence import (
     gaussian_log_density,
 )
 from disentax.losses.objectives import (
-    DEFAULT_HYPERPARAMETERS,
-    OBJECTIVES,
+    COMMON_AUX,
+    Objective,
     ObjectiveFn,
     annealed_vae,
     beta_tcvae,
@@ -22,7 +24,7 @@ from disentax.losses.objectives import (
     dip_vae_ii,
     factor_vae,
     factor_vae_discriminator_loss,
-    validate_hyperparameters,
+    objective,
 )
 from disentax.losses.reconstruction import (
     RECONSTRUCTIONS,
@@ -30,6 +32,7 @@ from disentax.losses.reconstruction import (
     gaussian_nll,
     reconstruction_nll,
 )
+from disentax.losses.registry import DEFAULT_HYPERPARAMETERS, OBJECTIVES, validate_hyperparameters
 from disentax.losses.total_correlation import (
     ESTIMATORS,
     mss_log_weights,
@@ -38,9 +41,11 @@ from disentax.losses.total_correlation import (
 )
 
 __all__ = [
+    "COMMON_AUX",
     "DEFAULT_HYPERPARAMETERS",
     "ESTIMATORS",
     "OBJECTIVES",
+    "Objective",
     "RECONSTRUCTIONS",
     "ObjectiveFn",
     "annealed_vae",
@@ -57,6 +62,7 @@ __all__ = [
     "gaussian_log_density",
     "gaussian_nll",
     "mss_log_weights",
+    "objective",
     "permute_dims",
     "reconstruction_nll",
     "total_correlation",

@@ -1,13 +1,19 @@
-"""The six objectives of the reference study, as pure functions.
+"""The six objectives of the reference study, as pure functions with their declarations.
 
-Every objective has the signature ``objective(images, out, *, step,
-reconstruction="bernoulli", **hyper) -> (loss, aux)``: ``images [N,H,W,C]``, ``out`` a
-forward pass with fields ``mean, logvar, z [N,L]`` and ``logits [N,H,W,C]``
-(``disentax.models.VAEOutput``), ``step`` the training step (may be traced). Reductions
-follow disentanglement_lib: sum over pixels and latents, mean over the batch. ``aux``
-holds ``loss``, ``recon``, ``kl``, ``elbo = -(recon + kl)`` and the objective's own terms.
-Hyperparameters are keyword-only and may be traced scalars (e.g. ``jax.vmap`` over β);
-concrete values are checked by :func:`validate_hyperparameters`.
+Every objective is an :class:`Objective`: a function ``objective(images, out, *, step=0,
+reconstruction="bernoulli", **hyper) -> (loss, aux)`` together with what it declares, its
+hyperparameters (defaults and checks), its own ``aux`` keys and whether it needs a
+discriminator. ``images [N,H,W,C]``, ``out`` a forward pass with fields ``mean, logvar,
+z [N,L]`` and ``logits [N,H,W,C]`` (``disentax.models.VAEOutput``), ``step`` the training
+step (may be traced). Reductions follow disentanglement_lib: sum over pixels and latents,
+mean over the batch. ``aux`` holds ``loss``, ``recon``, ``kl``, ``elbo = -(recon + kl)``
+(``COMMON_AUX``) and the objective's own terms. Hyperparameters are keyword-only and may be
+traced scalars (e.g. ``jax.vmap`` over β); concrete values are checked before use, missing
+ones take the declared defaults. ``disentax.losses.OBJECTIVES`` maps names to them.
+
+A new objective is a function decorated with :func:`objective` (in any losses module,
+built from :func:`vae_terms` and :func:`elbo_aux`), its entry in ``OBJECTIVES`` and its
+config in ``experiments/configs``.
 
 References:
     Higgins et al., "β-VAE", ICLR 2017. Burgess et al., "Understanding disentangling in
@@ -18,8 +24,10 @@ References:
     its hyperparameter grids and disentanglement_lib).
 """
 
+import dataclasses
+import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -39,61 +47,162 @@ class ForwardPass(Protocol):
 
 
 ObjectiveFn = Callable[..., tuple[Array, dict[str, Array]]]
+Check = Callable[[str, Any], None]  # (name, concrete value) -> None, or raises ValueError
 
-# Defaults inside the study's grids (Locatello et al. 2019, Table 2).
-DEFAULT_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
-    "beta_vae": {"beta": 4.0},
-    "annealed_vae": {"c_max": 25.0, "gamma": 1000.0, "iteration_threshold": 100000},
-    "beta_tcvae": {"beta": 6.0, "estimator": "mws", "dataset_size": None},
-    "factor_vae": {"gamma": 10.0},
-    "dip_vae_i": {"lambda_od": 10.0, "lambda_d_factor": 10.0},
-    "dip_vae_ii": {"lambda_od": 10.0, "lambda_d_factor": 1.0},
-}
-
-_NONNEGATIVE = ("beta", "c_max", "gamma", "lambda_od", "lambda_d_factor")
+COMMON_AUX = ("loss", "recon", "kl", "elbo")  # the aux keys every objective returns
 
 
-def validate_hyperparameters(name: str, hyper: Mapping[str, Any]) -> None:
-    """Raises ValueError naming the objective or hyperparameter that is not acceptable.
+# ------------------------------------------------------------------ hyperparameter checks
 
-    Checks: ``name`` is in ``OBJECTIVES``; every key is a hyperparameter of it; β, γ,
-    ``c_max``, ``lambda_od``, ``lambda_d_factor`` are finite and >= 0;
-    ``iteration_threshold`` > 0; ``estimator`` in ("mws", "mss"); ``dataset_size`` None
-    or a positive integer. Traced values (inside ``jit``/``vmap``) are not checked.
+
+def _real_scalar(key: str, value: Any) -> float:
+    arr = np.asarray(value)
+    if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.number) or arr.dtype == bool:
+        raise ValueError(f"{key} must be a real scalar, got {value!r}")
+    return float(arr)
+
+
+def nonnegative(key: str, value: Any) -> None:
+    """Check: a finite real scalar >= 0 (a weight such as β, γ, λ or a capacity)."""
+    v = _real_scalar(key, value)
+    if not (v >= 0 and v < float("inf")):
+        raise ValueError(f"{key} must be finite and >= 0, got {value!r}")
+
+
+def positive(key: str, value: Any) -> None:
+    """Check: a finite real scalar > 0 (e.g. a number of steps)."""
+    v = _real_scalar(key, value)
+    if not v > 0:
+        raise ValueError(f"{key} must be > 0, got {value!r}")
+    if not v < float("inf"):
+        raise ValueError(f"{key} must be finite and >= 0, got {value!r}")
+
+
+def one_of(options: tuple) -> Check:
+    """Check: one of ``options``."""
+
+    def check(key: str, value: Any) -> None:
+        if value not in options:
+            raise ValueError(f"{key} must be one of {options}, got {value!r}")
+
+    return check
+
+
+def _dataset_size(key: str, value: Any) -> None:
+    del key
+    check_dataset_size(value)
+
+
+# ------------------------------------------------------------------------ the record
+
+
+class Hyperparameter(NamedTuple):
+    """A declared hyperparameter: its default and the check of a concrete value."""
+
+    default: Any
+    check: Check | None = None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Objective:
+    """An objective function with its declarations (built by :func:`objective`).
+
+    Calling it validates the concrete hyperparameters given, fills in the defaults of the
+    missing ones and calls ``fn`` with all of them; ``discriminator_logits`` is passed on
+    to objectives that declare ``needs_discriminator``.
+
+    Attributes:
+        fn: ``fn(images, out, *, step, reconstruction, **hyper) -> (loss, aux)``.
+        hyperparameters: name -> :class:`Hyperparameter` (default, check).
+        aux: the ``aux`` keys it returns besides ``COMMON_AUX``.
+        needs_discriminator: trained with a discriminator on ``z`` (FactorVAE): it takes
+            ``discriminator_logits [N,2]`` and the train step adds the discriminator's
+            update (``factor_vae_discriminator_loss``).
     """
-    if name not in DEFAULT_HYPERPARAMETERS:
-        raise ValueError(
-            f"objective must be one of {sorted(DEFAULT_HYPERPARAMETERS)}, got {name!r}"
-        )
-    allowed = DEFAULT_HYPERPARAMETERS[name]
-    for key, value in hyper.items():
-        if key not in allowed:
-            raise ValueError(
-                f"{key!r} is not a hyperparameter of {name!r}; expected some of {sorted(allowed)}"
-            )
-        if isinstance(value, jax.core.Tracer):
-            continue
-        if key in _NONNEGATIVE or key == "iteration_threshold":
-            arr = np.asarray(value)
-            if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.number) or arr.dtype == bool:
-                raise ValueError(f"{key} must be a real scalar, got {value!r}")
-            v = float(arr)
-            if key == "iteration_threshold" and not v > 0:
-                raise ValueError(f"iteration_threshold must be > 0, got {value!r}")
-            if not (v >= 0 and v < float("inf")):
-                raise ValueError(f"{key} must be finite and >= 0, got {value!r}")
-        elif key == "estimator" and value not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {value!r}")
-        elif key == "dataset_size":
-            check_dataset_size(value)
+
+    fn: ObjectiveFn
+    hyperparameters: Mapping[str, Hyperparameter]
+    aux: tuple[str, ...] = ()
+    needs_discriminator: bool = False
+
+    def __post_init__(self):
+        hyper = {k: Hyperparameter(*v) for k, v in self.hyperparameters.items()}
+        object.__setattr__(self, "hyperparameters", hyper)
+        sig = inspect.signature(self.fn)
+        params = [
+            p.replace(default=hyper[p.name].default) if p.name in hyper else p
+            for p in sig.parameters.values()
+        ]
+        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+            object.__setattr__(self, attr, getattr(self.fn, attr))
+        object.__setattr__(self, "__wrapped__", self.fn)
+        object.__setattr__(self, "__signature__", sig.replace(parameters=params))
+
+    @property
+    def name(self) -> str:
+        """The function's name (its key in ``OBJECTIVES``)."""
+        return self.fn.__name__
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Default value of every hyperparameter."""
+        return {k: h.default for k, h in self.hyperparameters.items()}
+
+    def validate(self, hyper: Mapping[str, Any]) -> None:
+        """Raises ValueError naming the first hyperparameter in ``hyper`` that is unknown
+        or whose concrete value fails its check; traced values are not checked."""
+        for key, value in hyper.items():
+            if key not in self.hyperparameters:
+                raise ValueError(
+                    f"{key!r} is not a hyperparameter of {self.name!r}; "
+                    f"expected some of {sorted(self.hyperparameters)}"
+                )
+            check = self.hyperparameters[key].check
+            if check is not None and not isinstance(value, jax.core.Tracer):
+                check(key, value)
+
+    def resolve(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        """``hyper`` validated, with the defaults of the hyperparameters it lacks."""
+        self.validate(hyper)
+        return {**self.defaults, **hyper}
+
+    def __call__(self, images, out, *, step=0, reconstruction="bernoulli", **kwargs):
+        inputs = {}
+        if self.needs_discriminator:
+            inputs["discriminator_logits"] = kwargs.pop("discriminator_logits", None)
+        hyper = self.resolve(kwargs)
+        return self.fn(images, out, step=step, reconstruction=reconstruction, **inputs, **hyper)
 
 
-def _resolve(name: str, hyper: Mapping[str, Any]) -> dict[str, Any]:
-    validate_hyperparameters(name, hyper)
-    return {**DEFAULT_HYPERPARAMETERS[name], **hyper}
+def objective(
+    hyperparameters: Mapping[str, tuple], *, aux: tuple[str, ...] = (), needs_discriminator=False
+) -> Callable[[ObjectiveFn], Objective]:
+    """Decorator: declares an objective function's hyperparameters and needs.
+
+    Args:
+        hyperparameters: name -> ``(default, check)`` (see :class:`Hyperparameter`).
+        aux: the ``aux`` keys the function returns besides ``COMMON_AUX``.
+        needs_discriminator: see :class:`Objective`.
+
+    Example:
+        >>> from disentax.losses.objectives import elbo_aux, nonnegative, objective, vae_terms
+        >>> @objective({"beta": (1.0, nonnegative)})
+        ... def weighted_vae(images, out, *, step=0, reconstruction="bernoulli", beta):
+        ...     recon, kl = vae_terms(images, out, reconstruction)
+        ...     return elbo_aux(recon + beta * kl, recon, kl)
+        >>> weighted_vae.defaults
+        {'beta': 1.0}
+    """
+    return lambda fn: Objective(
+        fn, hyperparameters, aux=aux, needs_discriminator=needs_discriminator
+    )
 
 
-def _vae_terms(images, out: ForwardPass, reconstruction: str) -> tuple[Array, Array]:
+# -------------------------------------------------------------------- shared terms
+
+
+def vae_terms(images, out: ForwardPass, reconstruction: str) -> tuple[Array, Array]:
+    """``(recon, kl)``: batch means of the reconstruction NLL and of ``KL(q(z|x) || p(z))``."""
     if reconstruction not in RECONSTRUCTIONS:
         raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
     recon = jnp.mean(reconstruction_nll(images, out.logits, reconstruction))
@@ -101,32 +210,63 @@ def _vae_terms(images, out: ForwardPass, reconstruction: str) -> tuple[Array, Ar
     return recon, kl
 
 
-def _aux(loss, recon, kl, **extra) -> tuple[Array, dict[str, Array]]:
+def elbo_aux(loss, recon, kl, **extra) -> tuple[Array, dict[str, Array]]:
+    """``(loss, aux)`` with ``COMMON_AUX`` and ``extra``."""
     return loss, {"loss": loss, "recon": recon, "kl": kl, "elbo": -(recon + kl), **extra}
 
 
-def beta_vae(images, out: ForwardPass, *, step=0, reconstruction="bernoulli", **hyper):
+# ------------------------------------------------------------------- the objectives
+# Defaults inside the study's grids (Locatello et al. 2019, Table 2).
+
+
+@objective({"beta": (4.0, nonnegative)})
+def beta_vae(images, out: ForwardPass, *, step=0, reconstruction="bernoulli", beta):
     """β-VAE: ``recon + β kl``. Hyperparameter: ``beta`` (β=1 is the VAE)."""
     del step
-    h = _resolve("beta_vae", hyper)
-    recon, kl = _vae_terms(images, out, reconstruction)
-    return _aux(recon + h["beta"] * kl, recon, kl)
+    recon, kl = vae_terms(images, out, reconstruction)
+    return elbo_aux(recon + beta * kl, recon, kl)
 
 
-def annealed_vae(images, out: ForwardPass, *, step=0, reconstruction="bernoulli", **hyper):
+@objective(
+    {
+        "c_max": (25.0, nonnegative),
+        "gamma": (1000.0, nonnegative),
+        "iteration_threshold": (100000, positive),
+    },
+    aux=("capacity",),
+)
+def annealed_vae(
+    images,
+    out: ForwardPass,
+    *,
+    step=0,
+    reconstruction="bernoulli",
+    c_max,
+    gamma,
+    iteration_threshold,
+):
     """AnnealedVAE: ``recon + γ |kl - C(step)|``, ``C = min(c_max, c_max step / threshold)``.
 
     Hyperparameters: ``c_max``, ``gamma``, ``iteration_threshold``. ``aux["capacity"]`` is C.
     """
-    h = _resolve("annealed_vae", hyper)
-    recon, kl = _vae_terms(images, out, reconstruction)
+    recon, kl = vae_terms(images, out, reconstruction)
     step = jnp.asarray(step, recon.dtype)
-    capacity = jnp.minimum(h["c_max"], h["c_max"] * step / h["iteration_threshold"])
-    loss = recon + h["gamma"] * jnp.abs(kl - capacity)
-    return _aux(loss, recon, kl, capacity=capacity)
+    capacity = jnp.minimum(c_max, c_max * step / iteration_threshold)
+    loss = recon + gamma * jnp.abs(kl - capacity)
+    return elbo_aux(loss, recon, kl, capacity=capacity)
 
 
-def beta_tcvae(images, out: ForwardPass, *, step=0, reconstruction="bernoulli", **hyper):
+@objective(
+    {
+        "beta": (6.0, nonnegative),
+        "estimator": ("mws", one_of(ESTIMATORS)),
+        "dataset_size": (None, _dataset_size),
+    },
+    aux=("tc",),
+)
+def beta_tcvae(
+    images, out: ForwardPass, *, step=0, reconstruction="bernoulli", beta, estimator, dataset_size
+):
     """β-TCVAE: ``recon + kl + (β - 1) tc`` with a minibatch TC estimate on ``out.z``.
 
     Hyperparameters: ``beta``, ``estimator`` ("mws" | "mss"), ``dataset_size`` (see
@@ -134,14 +274,14 @@ def beta_tcvae(images, out: ForwardPass, *, step=0, reconstruction="bernoulli", 
     ``(L-1) log(N B)`` is omitted, as in disentanglement_lib). ``aux["tc"]``.
     """
     del step
-    h = _resolve("beta_tcvae", hyper)
-    recon, kl = _vae_terms(images, out, reconstruction)
+    recon, kl = vae_terms(images, out, reconstruction)
     tc = total_correlation(
-        out.z, out.mean, out.logvar, estimator=h["estimator"], dataset_size=h["dataset_size"]
+        out.z, out.mean, out.logvar, estimator=estimator, dataset_size=dataset_size
     )
-    return _aux(recon + kl + (h["beta"] - 1.0) * tc, recon, kl, tc=tc)
+    return elbo_aux(recon + kl + (beta - 1.0) * tc, recon, kl, tc=tc)
 
 
+@objective({"gamma": (10.0, nonnegative)}, aux=("tc", "discriminator/tc"), needs_discriminator=True)
 def factor_vae(
     images,
     out: ForwardPass,
@@ -149,7 +289,7 @@ def factor_vae(
     step=0,
     reconstruction="bernoulli",
     discriminator_logits=None,
-    **hyper,
+    gamma,
 ):
     """FactorVAE: ``recon + kl + γ mean(D(z)_0 - D(z)_1)`` (VAE side).
 
@@ -162,7 +302,6 @@ def factor_vae(
     ``aux["tc"]`` (also as ``aux["discriminator/tc"]``).
     """
     del step
-    h = _resolve("factor_vae", hyper)
     if discriminator_logits is None:
         raise ValueError("factor_vae needs discriminator_logits [N, 2] (the discriminator on z)")
     logits = jnp.asarray(discriminator_logits)
@@ -170,9 +309,9 @@ def factor_vae(
         raise ValueError(
             f"discriminator_logits must have shape [{out.z.shape[0]}, 2], got {logits.shape}"
         )
-    recon, kl = _vae_terms(images, out, reconstruction)
+    recon, kl = vae_terms(images, out, reconstruction)
     tc = jnp.mean(logits[:, 0] - logits[:, 1])
-    return _aux(recon + kl + h["gamma"] * tc, recon, kl, tc=tc, **{"discriminator/tc": tc})
+    return elbo_aux(recon + kl + gamma * tc, recon, kl, tc=tc, **{"discriminator/tc": tc})
 
 
 def factor_vae_discriminator_loss(logits_z, logits_permuted) -> tuple[Array, dict[str, Array]]:
@@ -204,17 +343,21 @@ def factor_vae_discriminator_loss(logits_z, logits_permuted) -> tuple[Array, dic
     return loss, {"discriminator/loss": loss, "discriminator/accuracy": accuracy}
 
 
-def _dip(name: str, images, out: ForwardPass, reconstruction: str, hyper):
-    h = _resolve(name, hyper)
-    recon, kl = _vae_terms(images, out, reconstruction)
-    logvar = out.logvar if name == "dip_vae_ii" else None
+def _dip(images, out: ForwardPass, reconstruction: str, logvar, lambda_od, lambda_d_factor):
+    recon, kl = vae_terms(images, out, reconstruction)
     offdiag, diag = dip_penalties(dip_covariance(out.mean, logvar))
-    lambda_d = h["lambda_d_factor"] * h["lambda_od"]
-    loss = recon + kl + h["lambda_od"] * offdiag + lambda_d * diag
-    return _aux(loss, recon, kl, **{"dip/offdiag": offdiag, "dip/diag": diag})
+    lambda_d = lambda_d_factor * lambda_od
+    loss = recon + kl + lambda_od * offdiag + lambda_d * diag
+    return elbo_aux(loss, recon, kl, **{"dip/offdiag": offdiag, "dip/diag": diag})
 
 
-def dip_vae_i(images, out: ForwardPass, *, step=0, reconstruction="bernoulli", **hyper):
+@objective(
+    {"lambda_od": (10.0, nonnegative), "lambda_d_factor": (10.0, nonnegative)},
+    aux=("dip/offdiag", "dip/diag"),
+)
+def dip_vae_i(
+    images, out: ForwardPass, *, step=0, reconstruction="bernoulli", lambda_od, lambda_d_factor
+):
     """DIP-VAE-I: ``recon + kl + λ_od Σ_{i≠j} Cov_ij² + λ_d Σ_i (Cov_ii - 1)²``.
 
     ``Cov`` is the batch covariance of ``out.mean``; ``λ_d = lambda_d_factor * lambda_od``.
@@ -222,20 +365,16 @@ def dip_vae_i(images, out: ForwardPass, *, step=0, reconstruction="bernoulli", *
     ``aux["dip/diag"]`` are the unweighted penalties.
     """
     del step
-    return _dip("dip_vae_i", images, out, reconstruction, hyper)
+    return _dip(images, out, reconstruction, None, lambda_od, lambda_d_factor)
 
 
-def dip_vae_ii(images, out: ForwardPass, *, step=0, reconstruction="bernoulli", **hyper):
+@objective(
+    {"lambda_od": (10.0, nonnegative), "lambda_d_factor": (1.0, nonnegative)},
+    aux=("dip/offdiag", "dip/diag"),
+)
+def dip_vae_ii(
+    images, out: ForwardPass, *, step=0, reconstruction="bernoulli", lambda_od, lambda_d_factor
+):
     """DIP-VAE-II: as DIP-VAE-I with ``Cov = Cov(mean) + diag(mean_n exp(logvar_n))``."""
     del step
-    return _dip("dip_vae_ii", images, out, reconstruction, hyper)
-
-
-OBJECTIVES: dict[str, ObjectiveFn] = {
-    "beta_vae": beta_vae,
-    "annealed_vae": annealed_vae,
-    "beta_tcvae": beta_tcvae,
-    "factor_vae": factor_vae,
-    "dip_vae_i": dip_vae_i,
-    "dip_vae_ii": dip_vae_ii,
-}
+    return _dip(images, out, reconstruction, out.logvar, lambda_od, lambda_d_factor)

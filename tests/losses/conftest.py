@@ -1,0 +1,59 @@
+"""The losses tests' shared batch: a tiny forward pass to feed every objective.
+
+``batch`` holds ``images [8,6,6,1]`` in [0, 1], a forward pass ``out`` (``mean``,
+``logvar``, ``z [8,4]`` and ``logits [8,6,6,1]``), discriminator logits ``[8,2]`` for the
+objectives that need them, and the batch means of the Bernoulli NLL and the Gaussian KL
+computed from the tested pieces (the ``recon`` and ``kl`` every objective reports).
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from disentax import losses
+
+N, L = 8, 4
+
+
+class Out(NamedTuple):
+    mean: jax.Array
+    logvar: jax.Array
+    z: jax.Array
+    logits: jax.Array
+
+
+class Batch(NamedTuple):
+    images: jax.Array
+    out: Out
+    discriminator_logits: jax.Array
+    recon: float
+    kl: float
+
+    def call(self, name: str, out: Out | None = None, step: Any = 0, **hyper):
+        """``OBJECTIVES[name]`` on this batch (``out`` replaced if given); discriminator
+        logits are passed to the objectives that declare ``needs_discriminator``."""
+        if losses.OBJECTIVES[name].needs_discriminator:
+            hyper.setdefault("discriminator_logits", self.discriminator_logits)
+        out = self.out if out is None else out
+        return losses.OBJECTIVES[name](self.images, out, step=step, **hyper)
+
+
+def make_batch(seed: int = 0) -> Batch:
+    keys = jax.random.split(jax.random.key(seed), 5)
+    images = jax.random.uniform(keys[0], (N, 6, 6, 1))
+    mean = jax.random.normal(keys[1], (N, L))
+    logvar = 0.5 * jax.random.normal(keys[2], (N, L))
+    z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(keys[3], (N, L))
+    logits = jax.random.normal(keys[4], (N, 6, 6, 1))
+    out = Out(mean, logvar, z, logits)
+    recon = float(jnp.mean(losses.bernoulli_nll(images, logits)))
+    kl = float(jnp.mean(jnp.sum(losses.gaussian_kl(mean, logvar), axis=1)))
+    d_logits = jax.random.normal(jax.random.key(9), (N, 2))
+    return Batch(images, out, d_logits, recon, kl)
+
+
+@pytest.fixture(scope="session")
+def batch() -> Batch:
+    return make_batch()
