@@ -144,17 +144,15 @@ def validate(config) -> RunSpec:
             f"config.objective.name {name!r} is unknown; known: {sorted(losses.OBJECTIVES)}"
         )
     hyper = {k: v for k, v in objective.items() if k != "name"}
-    defaults = getattr(losses, "DEFAULT_HYPERPARAMETERS", {}).get(name)
-    if defaults is not None:
-        extra = sorted(set(hyper) - set(defaults))
-        if extra:
-            raise ValueError(
-                f"config.objective has hyperparameters {extra} that {name} does not take; "
-                f"it takes {sorted(defaults)}"
-            )
-        hyper = {**defaults, **hyper}
-    if hasattr(losses, "validate_hyperparameters"):
-        losses.validate_hyperparameters(name, hyper)
+    defaults = losses.DEFAULT_HYPERPARAMETERS[name]
+    extra = sorted(set(hyper) - set(defaults))
+    if extra:
+        raise ValueError(
+            f"config.objective has hyperparameters {extra} that {name} does not take; "
+            f"it takes {sorted(defaults)}"
+        )
+    hyper = {**defaults, **hyper}
+    losses.validate_hyperparameters(name, hyper)
     known_data = data.names()
     if d["dataset"] not in known_data:
         raise ValueError(f"config.dataset {d['dataset']!r} is unknown; known: {known_data}")
@@ -224,7 +222,7 @@ def build(spec: RunSpec) -> Parts:
         dtype=spec.dtype,
     )
     discriminator = discriminator_tx = None
-    if spec.objective == "factor_vae":
+    if losses.OBJECTIVES[spec.objective].needs_discriminator:
         discriminator = models.make_discriminator(spec.num_latents)
         discriminator_tx = optax.adam(**DISCRIMINATOR_ADAM)
     return Parts(
