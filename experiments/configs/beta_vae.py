@@ -19,24 +19,11 @@ References:
   Disentangled Representations", ICML 2019.
 """
 
-import ml_collections
+import pathlib
+import runpy
+
+base_config = runpy.run_path(str(pathlib.Path(__file__).with_name("_base.py")))["base_config"]
 
 
-def get_config() -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict()
-    config.model = "conv"
-    config.objective = ml_collections.ConfigDict({"name": "beta_vae", "beta": 4.0})
-    config.dataset = "dsprites"
-    config.num_latents = 10
-    config.batch_size = 64
-    config.num_steps = 300_000
-    config.learning_rate = 1e-4
-    config.seed = 0
-    config.log_every = 1000
-    config.checkpoint_every = 10_000
-    config.evaluate = True
-    config.parallel = "jit"
-    config.dtype = "float32"  # computation dtype of the layers; parameters stay float32
-    config.reconstruction = "bernoulli"
-    config.keep_checkpoints = 3
-    return config
+def get_config():
+    return base_config({"name": "beta_vae", "beta": 4.0})
