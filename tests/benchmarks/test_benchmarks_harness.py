@@ -20,6 +20,7 @@ from benchmarks import conv_forms, harness, layers  # noqa: E402
 from benchmarks import run as bench_run  # noqa: E402
 
 
+@pytest.mark.perf
 def test_measure_excludes_warmup_and_reports_spread():
     calls = []
 
@@ -34,6 +35,7 @@ def test_measure_excludes_warmup_and_reports_spread():
     assert len(timing.times_s) == 5 and len(timing.cpu_times_s) == 5
 
 
+@pytest.mark.perf
 def test_measure_calibrates_calls_per_repeat():
     timing = harness.measure(lambda: time.sleep(0.001), repeats=3, min_repeat_s=0.2)
     # number = ceil(0.2 s / probe); the probe stays far below 0.05 s even on a loaded host
@@ -42,6 +44,7 @@ def test_measure_calibrates_calls_per_repeat():
     assert harness.measure(lambda: time.sleep(0.001), repeats=2, min_repeat_s=0.0).number == 1
 
 
+@pytest.mark.perf
 def test_interleaved_paired_ratio():
     report = harness.measure_interleaved(
         {"fast": lambda: time.sleep(0.01), "slow": lambda: time.sleep(0.04)},
