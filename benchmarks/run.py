@@ -281,3 +281,21 @@ def with_checkout_on_path(env: dict[str, str]) -> dict[str, str]:
     imports ``benchmarks`` (and the checkout's ``disentax``) from here."""
     root = pathlib.Path(__file__).resolve().parent.parent
     return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))}
+
+
+def run_perf_tests(pytest_args: list[str] | None = None) -> int:
+    """Runs the tests behind the ``perf`` marker (timings, OS counters) and returns
+    pytest's exit status. The default ``pytest`` run leaves them out (``-m 'not perf'``
+    in pyproject.toml); this is the same as ``pytest -m perf`` from the checkout."""
+    import subprocess
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "pytest", "-m", "perf", *(pytest_args or [])]
+    return subprocess.run(command, cwd=root, check=False).returncode
+
+
+if __name__ == "__main__":
+    # `python -m benchmarks.run --perf-tests [pytest args]`; benchmarks: `disentax bench`.
+    if sys.argv[1:2] != ["--perf-tests"]:
+        sys.exit("usage: python -m benchmarks.run --perf-tests [pytest args]")
+    sys.exit(run_perf_tests(sys.argv[2:]))
