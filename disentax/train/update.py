@@ -5,7 +5,8 @@ objective and, for FactorVAE, the discriminator's step with its own optimizer, b
 the parameters before the update (the discriminator sees detached ``z``; the VAE sees the
 discriminator's logits with its parameters frozen), so neither gradient leaks into the
 other part. Under pmap, ``gather`` all-gathers the per-device outputs so the objective sees
-the global batch and ``reduce_grads`` averages the gradients (see ``disentax.train.step``).
+the global batch and ``reduce_grads`` averages the gradients (see ``disentax.train.step_pmap``).
+:func:`make_update` builds it for either layout.
 
 References:
   Kim & Mnih, "Disentangling by Factorising", ICML 2018 (FactorVAE's two-part update).
@@ -23,13 +24,21 @@ import optax
 
 from disentax.train.state import TrainState
 
-__all__ = ["Update", "step_keys"]
+__all__ = ["Update", "make_update", "step_keys"]
 
 
 def step_keys(state_key: jax.Array, step) -> tuple[jax.Array, jax.Array]:
-    """``(data_key, noise_key)`` of one step: the data key is the same for every step
-    (batches are drawn from ``fold_in(data_key, step)`` by the data module); the noise key
-    is ``fold_in(model_key, step)``."""
+    """The data and noise keys of one step.
+
+    Args:
+      state_key: the state's root key (``TrainState.key``).
+      step: the step number (``TrainState.step``), an int or an int32 scalar.
+
+    Returns:
+      ``(data_key, noise_key)``: the data key is the same for every step (batches are
+      drawn from ``fold_in(data_key, step)`` by the data module); the noise key is
+      ``fold_in(model_key, step)``, where ``data_key, model_key = split(state_key)``.
+    """
     data_key, model_key = jax.random.split(state_key)
     return data_key, jax.random.fold_in(model_key, step)
 
@@ -117,3 +126,57 @@ class Update:
             step=state.step + 1, params=new_params, opt_state=new_opt, key=state.key
         )
         return new_state, metrics
+
+
+def make_update(
+    model,
+    objective: Callable,
+    tx: optax.GradientTransformation,
+    *,
+    reconstruction: str,
+    discriminator=None,
+    discriminator_tx: optax.GradientTransformation | None = None,
+    axis_name: str | None = None,
+    num_shards: int = 1,
+) -> Update:
+    """The :class:`Update` of one layout: the global view (jit) or one pmap shard.
+
+    Args:
+      model: the VAE module.
+      objective: an ``ObjectiveFn`` (``disentax.losses.OBJECTIVES``).
+      tx: optax optimizer of the VAE parameters.
+      reconstruction: ``"bernoulli"`` or ``"gaussian"``.
+      discriminator: FactorVAE discriminator module; turns on the two-part update.
+      discriminator_tx: the discriminator's own optimizer.
+      axis_name: None when the update sees the global batch (jit over a mesh); the pmap
+        axis name when it sees one device's rows (outputs all-gathered, gradients
+        averaged over that axis).
+      num_shards: the pmap device count (1 with ``axis_name=None``).
+
+    Returns:
+      The update ``(state, images, hyper) -> (state, metrics)``.
+    """
+    from disentax import losses
+
+    if axis_name is None:
+        gather, reduce_grads, shard_index = (lambda t: t), (lambda g: g), (lambda: 0)
+    else:
+        gather = lambda t: jax.tree.map(  # noqa: E731
+            lambda x: jax.lax.all_gather(x, axis_name, tiled=True), t
+        )
+        reduce_grads = lambda g: jax.lax.pmean(g, axis_name)  # noqa: E731
+        shard_index = lambda: jax.lax.axis_index(axis_name)  # noqa: E731
+    return Update(
+        model=model,
+        objective=objective,
+        tx=tx,
+        reconstruction=reconstruction,
+        discriminator=discriminator,
+        discriminator_tx=discriminator_tx,
+        discriminator_loss=losses.factor_vae_discriminator_loss if discriminator else None,
+        permute_dims=losses.permute_dims if discriminator else None,
+        gather=gather,
+        reduce_grads=reduce_grads,
+        num_shards=num_shards,
+        shard_index=shard_index,
+    )
