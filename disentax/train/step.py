@@ -1,20 +1,23 @@
 """The train step: one pure, jit-compiled state transition ``(state, batch) -> (state, metrics)``.
 
 :func:`make_train_step` closes over everything static (model, objective, optimizer,
-hyperparameters, dataset, mesh) and returns a :class:`TrainStep`, a callable wrapping one
-compiled program:
+hyperparameters, dataset, mesh), checks it, and hands the build to one of the paths, each
+in its own module; it returns a :class:`TrainStep`, a callable wrapping the compiled
+program:
 
-* ``parallel="jit"`` (default): ``jax.jit`` over a ``Mesh`` with explicit
-  ``NamedSharding``: the state is replicated and donated, the batch is split over the
-  mesh's ``"data"`` axis. XLA partitions the global-batch computation, so batch-level
-  terms (the total-correlation estimators, DIP-VAE's covariance, FactorVAE's permutation)
-  see the whole global batch, exactly as on one device.
-* ``parallel="pmap"``: the same update with ``jax.pmap`` for pmap-era code. Each device
-  encodes and decodes its rows; the outputs are all-gathered so the objective sees the
-  global batch, and the gradients are averaged with ``pmean`` (the transpose of the
-  all-gather scatters each device's share of the cotangent back, scaled by the device
-  count, which the mean undoes). The state is kept stacked over devices
+* ``parallel="jit"`` (default, :mod:`disentax.train.step_jit`): ``jax.jit`` over a
+  ``Mesh`` with explicit ``NamedSharding``; the state is replicated and donated, the batch
+  is split over the mesh's ``"data"`` axis, and batch-level terms see the whole global
+  batch, exactly as on one device.
+* ``num_models=S`` (:mod:`disentax.train.step_sweep`): a sweep, S models over a leading
+  model axis of the state and ``[S]`` hyperparameters in one program (``sweep_mode``
+  ``"vmap"`` or ``"unrolled"``), compiled by the jit path.
+* ``parallel="pmap"`` (:mod:`disentax.train.step_pmap`): the same update with
+  ``jax.pmap`` for pmap-era code; the state is kept stacked over devices
   (:meth:`TrainStep.place` / :meth:`TrainStep.unplace`).
+
+All paths share the single-model update (:mod:`disentax.train.update`) and in-step
+sampling (:mod:`disentax.train.step_sampling`).
 
 Data: ``train_step(state, None)`` samples the batch inside the step from a procedural or
 device-resident dataset, ``factors = sample_factors_for_step(dataset, data_key, step, N)``;
@@ -23,18 +26,6 @@ same ``data_key`` (:func:`step_keys`), so both give the same batches.
 
 Randomness: ``data_key, model_key = split(state.key)``; the step's noise (the
 reparameterised ``z``, FactorVAE's permutation) comes from ``fold_in(model_key, step)``.
-
-Sweeps: ``num_models=S`` runs the update over a leading model axis of the state (one
-key, step and parameter set per model) and over per-model hyperparameters (``[S]`` arrays),
-so S small models train in one compiled program; each model follows the trajectory of
-its own single-model run. ``sweep_mode="vmap"`` batches the S updates (``jax.vmap``: one
-grouped convolution per layer, what fills an accelerator); ``sweep_mode="unrolled"``
-places S copies of the update side by side in the program, each model's layers as plain
-convolutions. ``None`` picks per backend (:data:`SWEEP_MODES`): on XLA:CPU the grouped
-convolutions of the vmapped conv VAE ran at 0.60x a single model's images/s (8 models,
-one thread, ``disentax bench train_step/beta_vae/b64/sweep8``), while one core has no
-idle lanes for batching to fill, so the CPU default is ``"unrolled"`` (compile time
-grows with S instead).
 
 References:
   Locatello et al., "Challenging Common Assumptions in the Unsupervised Learning of
@@ -56,18 +47,12 @@ from jax.sharding import Mesh
 
 from disentax import parallel as par
 from disentax.train.state import TrainState, create_train_state
-from disentax.train.update import Update, step_keys
+from disentax.train.step_jit import STEP_COMPILER_OPTIONS, make_jit_model_step, make_jit_step
+from disentax.train.step_pmap import make_pmap_step
+from disentax.train.step_sweep import SWEEP_MODES, make_sweep_step, split_hyperparameters
+from disentax.train.update import make_update, step_keys
 
 __all__ = ["STEP_COMPILER_OPTIONS", "SWEEP_MODES", "TrainStep", "make_train_step", "step_keys"]
-
-# Per-platform XLA options of the jitted step. On CPU, LLVM optimisation level 1 compiles
-# the reference conv VAE's beta-TCVAE step in ~70% of the default level's time, with the
-# same step time (measured with the default config: 8.5 vs 11.8 CPU-s to compile, 0.405
-# vs 0.411 CPU-s a step): the step's time is in the convolution and matmul library calls.
-STEP_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 1}}
-
-# How a sweep (``num_models``) is executed, per platform; platforms not listed use "vmap".
-SWEEP_MODES = {"cpu": "unrolled"}
 
 
 def _images_of(batch):
@@ -78,27 +63,6 @@ def _images_of(batch):
     if isinstance(batch, tuple | list):
         return batch[0]
     return batch
-
-
-def _sample_images(dataset, state_key, step, global_batch, shard=None):
-    """Images ``[N,H,W,C]`` of the step's global batch (or of ``shard=(start, size)``).
-
-    The batch is ``disentax.data.sampling.batch_for_step(dataset, data_key, step, N)``;
-    a shard renders only its rows of that same batch.
-    """
-    from disentax.data import sampling
-
-    data_key, _ = step_keys(state_key, step)
-    if shard is None:
-        images, _ = sampling.batch_for_step(dataset, data_key, step, global_batch)
-        return images
-    start, size = shard
-    factors = sampling.sample_factors_for_step(dataset, data_key, step, global_batch)
-    factors = jax.lax.dynamic_slice_in_dim(factors, start, size)
-    if getattr(dataset, "takes_key", False):
-        keys = sampling.row_keys_for_step(data_key, step, global_batch)
-        return dataset.observations(factors, key=jax.lax.dynamic_slice_in_dim(keys, start, size))
-    return dataset.observations(factors)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,8 +176,9 @@ def make_train_step(
       discriminator_tx: the discriminator's own optimizer.
       parallel: ``"jit"`` (mesh + NamedSharding) or ``"pmap"``.
       num_models: ``S`` for a sweep (jit only), else None.
-      sweep_mode: ``"vmap"`` or ``"unrolled"`` (see the module docstring); ``None`` picks
-        the platform's default from :data:`SWEEP_MODES`. Both give the same trajectories.
+      sweep_mode: ``"vmap"`` or ``"unrolled"`` (see :mod:`disentax.train.step_sweep`);
+        ``None`` picks the platform's default from :data:`SWEEP_MODES`. Both give the same
+        trajectories.
       donate: donate the state buffers (default True).
 
     Returns:
@@ -222,7 +187,74 @@ def make_train_step(
     Raises:
       ValueError: unknown objective or parallel mode, a batch not divisible by the device
         count, hyperparameters of the wrong shape, a discriminator without its optimizer.
+      TypeError: an objective that is neither callable nor a name.
     """
+    objective = _resolve_objective(objective)
+    if sweep_mode is None:
+        sweep_mode = SWEEP_MODES.get(mesh.devices.flat[0].platform, "vmap")
+    _check_arguments(
+        mesh=mesh,
+        dataset=dataset,
+        batch_size=batch_size,
+        discriminator=discriminator,
+        discriminator_tx=discriminator_tx,
+        parallel=parallel,
+        num_models=num_models,
+        sweep_mode=sweep_mode,
+    )
+    static_hyper, swept_hyper = split_hyperparameters(hyperparameters or {}, num_models)
+    pmap_mode = parallel == "pmap"
+    update = make_update(
+        model,
+        objective,
+        tx,
+        reconstruction=reconstruction,
+        discriminator=discriminator,
+        discriminator_tx=discriminator_tx,
+        axis_name=par.DATA_AXIS if pmap_mode else None,
+        num_shards=mesh.size if pmap_mode else 1,
+    )
+    global_batch = batch_size if dataset is not None else None
+    if pmap_mode:
+        built = make_pmap_step(
+            update,
+            static_hyper,
+            mesh=mesh,
+            dataset=dataset,
+            global_batch=global_batch,
+            donate=donate,
+        )
+    else:
+        one_model = make_jit_model_step(update, static_hyper, mesh=mesh, global_batch=global_batch)
+        if num_models is None:
+            step_fn = lambda state, images, data: one_model(state, images, {}, data)  # noqa: E731
+        else:
+            step_fn = make_sweep_step(
+                one_model, swept_hyper, num_models=num_models, sweep_mode=sweep_mode
+            )
+        built = make_jit_step(step_fn, mesh=mesh, dataset=dataset, donate=donate)
+    fn, precompile_fn, placed_dataset = built
+    init_fn = _make_init_fn(
+        model,
+        tx,
+        discriminator=discriminator,
+        discriminator_tx=discriminator_tx,
+        out_sharding=None if pmap_mode else par.replicated_sharding(mesh),
+    )
+    return TrainStep(
+        fn=fn,
+        mesh=mesh,
+        parallel=parallel,
+        num_models=num_models,
+        global_batch=global_batch,
+        init_fn=init_fn,
+        dataset=placed_dataset,
+        precompile_fn=precompile_fn,
+    )
+
+
+def _resolve_objective(objective):
+    """The objective function of a name in ``disentax.losses.OBJECTIVES`` or a callable."""
     from disentax import losses
 
     if isinstance(objective, str):
@@ -233,6 +265,13 @@ def make_train_step(
         objective = losses.OBJECTIVES[objective]
     if not callable(objective):
         raise TypeError(f"objective must be callable or a name, got {type(objective).__name__}")
+    return objective
+
+
+def _check_arguments(
+    *, mesh, dataset, batch_size, discriminator, discriminator_tx, parallel, num_models, sweep_mode
+):
+    """Raises ValueError for arguments of :func:`make_train_step` that do not fit together."""
     if parallel not in ("jit", "pmap"):
         raise ValueError(f"parallel must be 'jit' or 'pmap', got {parallel!r}")
     if (discriminator is None) != (discriminator_tx is None):
@@ -242,135 +281,15 @@ def make_train_step(
             raise ValueError(f"num_models must be a positive int, got {num_models!r}")
         if parallel != "jit":
             raise ValueError("sweeps (num_models) run with parallel='jit' only")
-    if sweep_mode is None:
-        sweep_mode = SWEEP_MODES.get(mesh.devices.flat[0].platform, "vmap")
     if sweep_mode not in ("vmap", "unrolled"):
         raise ValueError(f"sweep_mode must be 'vmap', 'unrolled' or None, got {sweep_mode!r}")
     if batch_size is not None:
         par.check_global_batch(batch_size, mesh.size)
     if batch_size is not None and dataset is None:
         raise ValueError("batch_size is given for in-step sampling but dataset is None")
-    static_hyper, swept_hyper = _sweep_hyperparameters(hyperparameters or {}, num_models)
 
-    pmap_mode = parallel == "pmap"
-    axis = par.DATA_AXIS
-    update = Update(
-        model=model,
-        objective=objective,
-        tx=tx,
-        reconstruction=reconstruction,
-        discriminator=discriminator,
-        discriminator_tx=discriminator_tx,
-        discriminator_loss=losses.factor_vae_discriminator_loss if discriminator else None,
-        permute_dims=losses.permute_dims if discriminator else None,
-        gather=(
-            (lambda t: jax.tree.map(lambda x: jax.lax.all_gather(x, axis, tiled=True), t))
-            if pmap_mode
-            else (lambda t: t)
-        ),
-        reduce_grads=(lambda g: jax.lax.pmean(g, axis)) if pmap_mode else (lambda g: g),
-        num_shards=mesh.size if pmap_mode else 1,
-        shard_index=(lambda: jax.lax.axis_index(axis)) if pmap_mode else (lambda: 0),
-    )
-    global_batch = batch_size if dataset is not None else None
-    data_spec = par.data_sharding(mesh)
 
-    def one_model(state, images, swept, data):
-        if images is None:
-            if pmap_mode:
-                local = global_batch // mesh.size
-                shard = (jax.lax.axis_index(axis) * local, local)
-                images = _sample_images(data, state.key, state.step, global_batch, shard)
-            else:
-                images = _sample_images(data, state.key, state.step, global_batch)
-                images = jax.lax.with_sharding_constraint(images, data_spec)
-        return update(state, images, {**static_hyper, **swept})
-
-    def step_fn(state, images, data):
-        if num_models is None:
-            return one_model(state, images, {}, data)
-        if sweep_mode == "vmap":
-            return jax.vmap(one_model, in_axes=(0, None, 0, None))(state, images, swept_hyper, data)
-        outputs = [
-            one_model(
-                jax.tree.map(lambda x, i=i: x[i], state),
-                images,
-                {name: value[i] for name, value in swept_hyper.items()},
-                data,
-            )
-            for i in range(num_models)
-        ]
-        return jax.tree.map(lambda *xs: jnp.stack(xs), *outputs)
-
-    donate_argnums = (0,) if donate else ()
-    replicated = par.replicated_sharding(mesh)
-    compiler_options = STEP_COMPILER_OPTIONS.get(mesh.devices.flat[0].platform)
-    if pmap_mode:
-        # pmap closes over the dataset (a device-resident dataset becomes a constant of
-        # the program); the jit path passes it as a replicated argument instead.
-        devices = list(mesh.devices.flat)
-        pmapped = {
-            sampled: jax.pmap(
-                (lambda s: step_fn(s, None, dataset))
-                if sampled
-                else (lambda s, x: step_fn(s, x, dataset)),
-                axis_name=axis,
-                devices=devices,
-                donate_argnums=donate_argnums,
-            )
-            for sampled in (True, False)
-        }
-
-        def fn(state, images, data):
-            del data
-            if images is None:
-                state, metrics = pmapped[True](state)
-            else:
-                state, metrics = pmapped[False](state, images)
-            return state, jax.tree.map(lambda m: m[0], metrics)
-
-        def precompile(abstract_state):
-            del abstract_state  # pmap compiles on the first call
-            return lambda: None
-
-        placed_dataset = None
-    else:
-        jitted = {
-            True: jax.jit(
-                lambda s, data: step_fn(s, None, data),
-                in_shardings=(replicated, replicated),
-                out_shardings=(replicated, replicated),
-                donate_argnums=donate_argnums,
-                compiler_options=compiler_options,
-            ),
-            False: jax.jit(
-                lambda s, x: step_fn(s, x, None),
-                in_shardings=(replicated, data_spec),
-                out_shardings=(replicated, replicated),
-                donate_argnums=donate_argnums,
-                compiler_options=compiler_options,
-            ),
-        }
-
-        def fn(state, images, data):
-            if images is None:
-                return jitted[True](state, data)
-            return jitted[False](state, images)
-
-        def precompile(abstract_state):
-            # ahead-of-time compile of the in-step-sampling program; calls then use it
-            if dataset is None:
-                return lambda: None
-            lowered = jitted[True].lower(abstract_state, placed_dataset)
-
-            def finish():
-                jitted[True] = lowered.compile()
-
-            return finish
-
-        # a device-resident dataset is put on the devices once, replicated
-        placed_dataset = None if dataset is None else jax.device_put(dataset, replicated)
-
+def _make_init_fn(model, tx, *, discriminator, discriminator_tx, out_sharding):
     def init_fn(key):
         return create_train_state(
             key,
@@ -378,35 +297,7 @@ def make_train_step(
             tx,
             discriminator=discriminator,
             discriminator_tx=discriminator_tx,
-            out_sharding=None if pmap_mode else replicated,
+            out_sharding=out_sharding,
         )
 
-    return TrainStep(
-        fn=fn,
-        mesh=mesh,
-        parallel=parallel,
-        num_models=num_models,
-        global_batch=global_batch,
-        init_fn=init_fn,
-        dataset=placed_dataset,
-        precompile_fn=precompile,
-    )
-
-
-def _sweep_hyperparameters(hyper: Mapping[str, Any], num_models: int | None):
-    """Splits hyperparameters into closed-over constants and per-model ``[S]`` arrays."""
-    static: dict[str, Any] = {}
-    swept: dict[str, jax.Array] = {}
-    for name, value in hyper.items():
-        if isinstance(value, str | bool) or value is None:
-            static[name] = value
-            continue
-        shape = np.shape(value)
-        if shape == ():
-            static[name] = value
-        elif num_models is not None and shape == (num_models,):
-            swept[name] = jnp.asarray(value)
-        else:
-            expected = "a scalar" if num_models is None else f"a scalar or shape ({num_models},)"
-            raise ValueError(f"hyperparameter {name!r} must be {expected}, got shape {shape}")
-    return static, swept
+    return init_fn

@@ -1,0 +1,120 @@
+"""The jit path: the step compiled with ``jax.jit`` over a ``Mesh`` with explicit shardings.
+
+The state is replicated and donated, the batch is split over the mesh's ``"data"`` axis.
+XLA partitions the global-batch computation, so batch-level terms (the total-correlation
+estimators, DIP-VAE's covariance, FactorVAE's permutation) see the whole global batch,
+exactly as on one device. Single models and sweeps (:mod:`disentax.train.step_sweep`)
+are compiled here alike.
+
+Two programs are compiled on demand: one samples its batch inside the step from a
+device-resident or procedural dataset (passed as a replicated argument, put on the
+devices once), the other takes a global ``images`` array from a host pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+from jax.sharding import Mesh
+
+from disentax import parallel as par
+from disentax.train.step_sampling import sample_images
+from disentax.train.update import Update
+
+__all__ = ["STEP_COMPILER_OPTIONS", "make_jit_model_step", "make_jit_step"]
+
+# Per-platform XLA options of the jitted step. CPU compiles at LLVM level 1: it compiles
+# faster than the default level with the same step time, which is spent in the convolution
+# and matmul library calls (docs/performance/train.md).
+STEP_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 1}}
+
+
+def make_jit_model_step(
+    update: Update,
+    static_hyper: Mapping[str, Any],
+    *,
+    mesh: Mesh,
+    global_batch: int | None,
+) -> Callable:
+    """The single-model step of the jit path, sampling its batch when given none.
+
+    Args:
+      update: the global-view update (``make_update(..., axis_name=None)``).
+      static_hyper: hyperparameters shared by every model, closed over.
+      mesh: the data-parallel mesh; sampled images are constrained to its data sharding.
+      global_batch: ``N`` for in-step sampling, else None.
+
+    Returns:
+      ``one_model(state, images, swept, data) -> (state, metrics)``: ``images`` None
+      samples the global batch from ``data``; ``swept`` holds per-model hyperparameters.
+    """
+    data_spec = par.data_sharding(mesh)
+
+    def one_model(state, images, swept, data):
+        if images is None:
+            images = sample_images(data, state.key, state.step, global_batch)
+            images = jax.lax.with_sharding_constraint(images, data_spec)
+        return update(state, images, {**static_hyper, **swept})
+
+    return one_model
+
+
+def make_jit_step(
+    step_fn: Callable, *, mesh: Mesh, dataset=None, donate: bool = True
+) -> tuple[Callable, Callable, Any]:
+    """Compiles ``step_fn`` with ``jax.jit`` over ``mesh``.
+
+    Args:
+      step_fn: ``(state, images, data) -> (state, metrics)``, one model or a sweep.
+      mesh: the data-parallel mesh.
+      dataset: the jittable dataset of in-step sampling, or None.
+      donate: donate the state buffers.
+
+    Returns:
+      ``(fn, precompile_fn, placed_dataset)`` for :class:`disentax.train.step.TrainStep`:
+      ``fn(state, images, data)`` runs the sampling program when ``images`` is None and
+      the host-batch program otherwise; ``precompile_fn(abstract_state)`` lowers the
+      sampling program and returns a function that compiles it; ``placed_dataset`` is
+      ``dataset`` replicated on the mesh's devices.
+    """
+    donate_argnums = (0,) if donate else ()
+    replicated = par.replicated_sharding(mesh)
+    compiler_options = STEP_COMPILER_OPTIONS.get(mesh.devices.flat[0].platform)
+    jitted = {
+        True: jax.jit(
+            lambda s, data: step_fn(s, None, data),
+            in_shardings=(replicated, replicated),
+            out_shardings=(replicated, replicated),
+            donate_argnums=donate_argnums,
+            compiler_options=compiler_options,
+        ),
+        False: jax.jit(
+            lambda s, x: step_fn(s, x, None),
+            in_shardings=(replicated, par.data_sharding(mesh)),
+            out_shardings=(replicated, replicated),
+            donate_argnums=donate_argnums,
+            compiler_options=compiler_options,
+        ),
+    }
+
+    def fn(state, images, data):
+        if images is None:
+            return jitted[True](state, data)
+        return jitted[False](state, images)
+
+    def precompile(abstract_state):
+        # ahead-of-time compile of the in-step-sampling program; calls then use it
+        if dataset is None:
+            return lambda: None
+        lowered = jitted[True].lower(abstract_state, placed_dataset)
+
+        def finish():
+            jitted[True] = lowered.compile()
+
+        return finish
+
+    # a device-resident dataset is put on the devices once, replicated
+    placed_dataset = None if dataset is None else jax.device_put(dataset, replicated)
+    return fn, precompile, placed_dataset

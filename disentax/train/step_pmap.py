@@ -1,0 +1,89 @@
+"""The pmap path: the same update with ``jax.pmap``, kept for pmap-era code.
+
+Each device encodes and decodes its rows; the outputs are all-gathered so the objective
+sees the global batch, and the gradients are averaged with ``pmean`` (the transpose of
+the all-gather scatters each device's share of the cotangent back, scaled by the device
+count, which the mean undoes). The state is kept stacked over devices
+(``TrainStep.place`` / ``TrainStep.unplace``). In-step sampling renders only each
+device's rows of the global batch. Sweeps run on the jit path only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+from jax.sharding import Mesh
+
+from disentax import parallel as par
+from disentax.train.step_sampling import sample_images
+from disentax.train.update import Update
+
+__all__ = ["make_pmap_step"]
+
+
+def make_pmap_step(
+    update: Update,
+    static_hyper: Mapping[str, Any],
+    *,
+    mesh: Mesh,
+    dataset=None,
+    global_batch: int | None = None,
+    donate: bool = True,
+) -> tuple[Callable, Callable, None]:
+    """The step of one model with ``jax.pmap`` over the mesh's devices.
+
+    Args:
+      update: the per-shard update (``make_update(..., axis_name=DATA_AXIS,
+        num_shards=mesh.size)``).
+      static_hyper: the objective's hyperparameters, closed over.
+      mesh: the data-parallel mesh; its devices, in order, are the pmap devices.
+      dataset: the jittable dataset of in-step sampling, or None.
+      global_batch: ``N`` for in-step sampling, else None.
+      donate: donate the state buffers.
+
+    Returns:
+      ``(fn, precompile_fn, None)`` for :class:`disentax.train.step.TrainStep`:
+      ``fn(state, images, data)`` runs on the stacked state and images ``[D, N/D, ...]``
+      (or samples when ``images`` is None) and returns device 0's metrics;
+      ``precompile_fn`` does nothing (pmap compiles on the first call).
+    """
+    axis = par.DATA_AXIS
+
+    def step_fn(state, images, data):
+        if images is None:
+            local = global_batch // mesh.size
+            shard = (jax.lax.axis_index(axis) * local, local)
+            images = sample_images(data, state.key, state.step, global_batch, shard)
+        return update(state, images, {**static_hyper})
+
+    # pmap closes over the dataset (a device-resident dataset becomes a constant of the
+    # program); the jit path passes it as a replicated argument instead.
+    devices = list(mesh.devices.flat)
+    donate_argnums = (0,) if donate else ()
+    pmapped = {
+        sampled: jax.pmap(
+            (lambda s: step_fn(s, None, dataset))
+            if sampled
+            else (lambda s, x: step_fn(s, x, dataset)),
+            axis_name=axis,
+            devices=devices,
+            donate_argnums=donate_argnums,
+        )
+        for sampled in (True, False)
+    }
+
+    def fn(state, images, data):
+        del data
+        if images is None:
+            state, metrics = pmapped[True](state)
+        else:
+            state, metrics = pmapped[False](state, images)
+        return state, jax.tree.map(lambda m: m[0], metrics)
+
+    def precompile(abstract_state):
+        del abstract_state  # pmap compiles on the first call
+        return lambda: None
+
+    return fn, precompile, None
