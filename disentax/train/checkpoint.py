@@ -66,8 +66,8 @@ class Checkpoints:
 
     @property
     def _manager(self):
-        """The orbax manager, made on first use: a fresh run imports orbax (0.3 s) only
-        when it saves its first checkpoint, not before its first train step."""
+        """The orbax manager, made on first use: a fresh run imports orbax when it saves
+        its first checkpoint, so the import does not delay its first train step."""
         if self._manager_ is None:
             import orbax.checkpoint as ocp
 

@@ -10,8 +10,8 @@ For vmapped sweeps every leaf carries a leading model axis ``[S, ...]`` (one ste
 one key, one set of parameters per model).
 
 :func:`create_train_state` initialises parameters and optimizer state in one jitted
-program (a per-parameter initialisation would compile one small program per parameter
-shape, which costs seconds on CPU).
+program: a per-parameter initialisation would compile one small program per parameter
+shape.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ import optax
 
 __all__ = ["INIT_COMPILER_OPTIONS", "TrainState", "create_train_state", "split_init_keys"]
 
+# The initialisation runs once, so it is compiled without backend optimisation: an
+# optimised compile of the initialisers' random-bit generation costs more than it saves
+# (docs/performance/train.md).
 INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 
 
@@ -46,7 +49,14 @@ class TrainState:
 
 
 def split_init_keys(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``(vae_init_key, discriminator_init_key, train_key)`` derived from a run's seed key."""
+    """The initialisation keys and the run's root key, derived from its seed key.
+
+    Args:
+      key: typed key from ``jax.random.key(seed)``.
+
+    Returns:
+      ``(vae_init_key, discriminator_init_key, train_key)``.
+    """
     keys = jax.random.split(key, 3)
     return keys[0], keys[1], keys[2]
 
@@ -87,6 +97,11 @@ def create_train_state(
 
     Returns:
       The initial state, step 0.
+
+    Raises:
+      TypeError: ``key`` is not a typed PRNG key.
+      ValueError: ``key`` has more than one axis, or ``discriminator`` and
+        ``discriminator_tx`` are not given together.
     """
     if not isinstance(key, jax.Array) or not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         raise TypeError("key must be a typed PRNG key from jax.random.key(seed)")
@@ -105,9 +120,7 @@ def create_train_state(
         )
         return jax.vmap(one)(k) if k.ndim == 1 else one(k)
 
-    # The initialisation runs once, so it is compiled without backend optimisation: on
-    # CPU, XLA spends most of an optimised compile of the initialisers on the
-    # random-bit generation (tens of seconds for the conv VAE), against a few at -O0.
+    # compiled with INIT_COMPILER_OPTIONS (no backend optimisation: it runs once)
     if isinstance(key, jax.core.Tracer):  # traced (e.g. jax.eval_shape): no compile here
         return jax.jit(init, out_shardings=out_sharding)(key)
     lowered = jax.jit(init, out_shardings=out_sharding).lower(key)
