@@ -39,7 +39,15 @@ import time
 if __package__ in (None, ""):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
-OBJECTIVES = ("beta_vae", "annealed_vae", "factor_vae", "dip_vae_i", "dip_vae_ii", "beta_tcvae")
+
+def tier_objectives() -> tuple[str, ...]:
+    """Every objective in ``disentax.losses.OBJECTIVES``: the study's six in the order of its
+    grid, then any other (at its shipped config's settings, also with ``--full_grid``)."""
+    from disentax import losses
+    from experiments.studies import locatello2019
+
+    study = [name for name in locatello2019.GRID if name in losses.OBJECTIVES]
+    return (*study, *(name for name in losses.OBJECTIVES if name not in study))
 
 
 def grid_entries(objective: str, *, full_grid: bool, num_steps: int, log_every: int) -> list:
@@ -48,7 +56,6 @@ def grid_entries(objective: str, *, full_grid: bool, num_steps: int, log_every: 
     from experiments.studies import locatello2019
     from experiments.studies.run_study import entry_from_config
 
-    hyper, values, _ = locatello2019.GRID[objective]
     common = [
         f"--config.num_steps={num_steps}",
         f"--config.log_every={log_every}",
@@ -56,10 +63,11 @@ def grid_entries(objective: str, *, full_grid: bool, num_steps: int, log_every: 
         "--config.evaluate=False",
         "--config.keep_checkpoints=1",
     ]
-    if not full_grid:
+    if not full_grid or objective not in locatello2019.GRID:
         return [
             entry_from_config(runs.load_config(objective, common), name=f"{objective}_reference")
         ]
+    hyper, values, _ = locatello2019.GRID[objective]
     result = []
     for value in values:
         config = runs.load_config(objective, [*common, f"--config.objective.{hyper}={value}"])
@@ -73,7 +81,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="results/gpu_tier")
     parser.add_argument("--minutes", type=float, default=8.5, help="whole-call budget")
     parser.add_argument("--evaluation_minutes", type=float, default=2.5)
-    parser.add_argument("--objectives", default=",".join(OBJECTIVES))
+    known = tier_objectives()
+    parser.add_argument("--objectives", default=",".join(known))
     parser.add_argument("--full_grid", action="store_true", help="36 models, 6 sweeps")
     parser.add_argument("--metrics", default=None, help="comma-separated (default: all)")
     parser.add_argument("--num_steps", type=int, default=300_000, help="step cap")
@@ -87,9 +96,9 @@ def main(argv=None) -> int:
     from experiments.studies import run_study, tables
 
     objectives = [o for o in args.objectives.split(",") if o]
-    unknown = sorted(set(objectives) - set(OBJECTIVES))
+    unknown = sorted(set(objectives) - set(known))
     if unknown:
-        parser.error(f"unknown objectives {unknown}; known: {list(OBJECTIVES)}")
+        parser.error(f"unknown objectives {unknown}; known: {list(known)}")
     device = jax.devices()[0]
     print(f"device: {device.device_kind} ({device.platform}), {jax.device_count()} device(s)")
     root = pathlib.Path(args.root)

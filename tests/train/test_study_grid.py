@@ -24,7 +24,7 @@ study = load_study()
 
 
 def test_grid_is_six_models_by_six_values_by_seeds():
-    assert sorted(study.GRID) == sorted(losses.OBJECTIVES)
+    assert len(study.GRID) == 6 and set(study.GRID) <= set(losses.OBJECTIVES)  # the study's six
     assert all(len(values) == 6 for _, values, _ in study.GRID.values())
     points = list(study.points())
     assert len(points) == 6 * 6 * 50
