@@ -77,7 +77,8 @@ def stored_reference(path: str, num_train: int, num_test: int) -> dict:
 def main() -> None:
     import jax
 
-    from disentax.metrics import dci, gbt
+    from disentax.metrics import dci
+    from disentax.metrics.estimators import gbt
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bins", default="16,32,64,128")

@@ -12,7 +12,7 @@ Everything (sampling, rendering, encoding, the classifier fit) runs in one jitte
 program when the dataset's ``observations`` are jittable (procedural and
 device-resident datasets).
 
-Deliberate differences: the classifier is :func:`disentax.metrics.probes.
+Deliberate differences: the classifier is :func:`disentax.metrics.estimators.
 fit_logistic_regression` (L-BFGS with the same objective and budget, in float32);
 points are drawn from JAX keys instead of a NumPy ``RandomState``, so the numbers match
 the reference in distribution, not draw for draw.
@@ -31,13 +31,13 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from disentax.metrics.estimators.logistic import fit_logistic_regression, predict_logistic_logits
 from disentax.metrics.interventions import (
     check_interventional_args,
     chunking,
     map_chunks,
     split_representation_fn,
 )
-from disentax.metrics.probes import fit_logistic_regression, predict_logistic_logits
 from disentax.typing import Array, PRNGKey
 
 __all__ = ["beta_vae_features", "beta_vae_score"]

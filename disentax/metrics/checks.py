@@ -23,7 +23,9 @@ __all__ = [
     "class_counts",
     "check_factors",
     "check_labels",
+    "check_nonnegative",
     "check_num_bins",
+    "check_positive_int",
     "check_same_num_columns",
     "check_same_num_points",
     "check_train_test",
@@ -202,6 +204,20 @@ def check_num_bins(num_bins: int, num_points: int, *, name: str = "num_bins") ->
         raise ValueError(
             f"{name}={num_bins} needs at least as many points, got only {num_points} points"
         )
+
+
+def check_nonnegative(value, name: str) -> None:
+    """Checks a hyperparameter that may be traced: ``>= 0`` when concrete."""
+    if is_concrete(value) and not float(np.asarray(value)) >= 0.0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+
+
+def check_positive_int(value, name: str) -> None:
+    """Checks a static count (iterations, sweeps): a Python int ``>= 1``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be a static Python int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
 
 
 def single_valued_factors(factors: Array, *, metric: str, name: str = "factors") -> None:

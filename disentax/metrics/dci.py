@@ -13,7 +13,7 @@ the reference reports it (its lists are named ``*_loss`` but hold accuracies).
 
 Estimators of ``R``:
 
-* ``"gbt"`` (default, jittable): :func:`disentax.metrics.gbt.gradient_boosted_trees`,
+* ``"gbt"`` (default, jittable): :func:`disentax.metrics.estimators.gradient_boosted_trees`,
   the reference's ``GradientBoostingClassifier()`` semantics on histogram splits, all
   factors and classes in one program.
 * ``"sklearn"``: host-side, NOT jittable: one scikit-learn ``GradientBoostingClassifier()``
@@ -21,7 +21,7 @@ Estimators of ``R``:
   scikit-learn's trees break ties between features with the NumPy global RNG.
 * ``"lasso"`` (jittable): Eastwood & Williams' original linear estimator: codes and factor
   values standardised with the training statistics, one Lasso per factor
-  (:func:`disentax.metrics.probes.fit_lasso`), ``R = |W|``. Informativeness is then the
+  (:func:`disentax.metrics.estimators.fit_lasso`), ``R = |W|``. Informativeness is then the
   coefficient of determination ``R^2 = 1 - MSE / Var`` of the standardised factor on each
   split (higher is better, like the accuracies).
 
@@ -46,8 +46,8 @@ from disentax.metrics.checks import (
     check_train_test,
     is_concrete,
 )
-from disentax.metrics.gbt import gradient_boosted_trees
-from disentax.metrics.probes import fit_lasso
+from disentax.metrics.estimators.gbt import gradient_boosted_trees
+from disentax.metrics.estimators.linear import fit_lasso
 from disentax.typing import Array, ArrayLike
 
 __all__ = ["completeness", "dci", "dci_from_importance", "disentanglement"]

@@ -11,10 +11,11 @@ keys).
 Predictors:
 
 * ``"logistic"``: multinomial logistic regression with a fixed L2 strength
-  (:func:`disentax.metrics.probes.fit_logistic_regression`, ``l2 = 1/C``). The reference
+  (:func:`disentax.metrics.estimators.fit_logistic_regression`, ``l2 = 1/C``). The
+  reference
   uses ``LogisticRegressionCV(Cs=10, cv=5)``, which picks ``C`` by cross-validation; a
   fixed ``C`` (default 1, scikit-learn's default) is the deliberate difference here.
-* ``"gbt"``: :func:`disentax.metrics.gbt.gradient_boosted_trees` (scikit-learn's
+* ``"gbt"``: :func:`disentax.metrics.estimators.gradient_boosted_trees` (scikit-learn's
   ``GradientBoostingClassifier()`` semantics); at ``n = 10000`` it is DCI's predictor, so
   ``"10000:mean_test_accuracy"`` equals DCI's ``informativeness_test`` on the same data.
 
@@ -36,8 +37,8 @@ from disentax.metrics.checks import (
     check_train_test,
     is_concrete,
 )
-from disentax.metrics.gbt import gradient_boosted_trees
-from disentax.metrics.probes import fit_logistic_regression, predict_logistic_logits
+from disentax.metrics.estimators.gbt import gradient_boosted_trees
+from disentax.metrics.estimators.logistic import fit_logistic_regression, predict_logistic_logits
 from disentax.typing import Array, ArrayLike
 
 __all__ = ["downstream_task"]

@@ -73,11 +73,12 @@ def histogram_discretize(codes: ArrayLike, *, num_bins: int = 20) -> Array:
     """
     codes = check_codes(codes)
     check_histogram_bins(num_bins, codes.shape[0])
-    return _histogram_discretize(codes, num_bins=int(num_bins))
+    return equal_width_bins(codes, num_bins=int(num_bins))
 
 
 @functools.partial(jax.jit, static_argnames=("num_bins",))
-def _histogram_discretize(codes: Array, *, num_bins: int) -> Array:
+def equal_width_bins(codes: Array, *, num_bins: int) -> Array:
+    """The kernel of :func:`histogram_discretize` (no checks): ``[N, L]`` int32 bin labels."""
     low, high = codes.min(axis=0), codes.max(axis=0)
     constant = low == high
     low = jnp.where(constant, low - 0.5, low)
@@ -170,7 +171,7 @@ def binned_mutual_info(bins: Array, labels: Array, *, num_bins: int) -> Array:
     """
     n = bins.shape[0]
     if n * num_bins >= 2**31:
-        return _binned_mutual_info_segments(bins, labels, num_bins=num_bins)
+        return binned_mutual_info_segments(bins, labels, num_bins=num_bins)
     onehot = jax.nn.one_hot(bins, num_bins, dtype=jnp.float32)  # [N, L, B]
     bin_entropy = _entropy_from_count_sum(_sum_xlogx(onehot.sum(0), axis=-1), n)  # [L]
     columns = labels.T.astype(jnp.int32)  # [K, N]
@@ -188,7 +189,7 @@ def binned_mutual_info(bins: Array, labels: Array, *, num_bins: int) -> Array:
     return jnp.maximum(mutual_info.T, 0.0)
 
 
-def _binned_mutual_info_segments(bins: Array, labels: Array, *, num_bins: int) -> Array:
+def binned_mutual_info_segments(bins: Array, labels: Array, *, num_bins: int) -> Array:
     """``binned_mutual_info`` by one float sort per label column and segment sums (for
     sizes whose int32 pair keys would overflow)."""
     n = bins.shape[0]

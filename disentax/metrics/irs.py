@@ -39,7 +39,7 @@ from disentax.metrics.checks import (
     check_same_num_points,
     single_valued_factors,
 )
-from disentax.metrics.information import _histogram_discretize, check_histogram_bins
+from disentax.metrics.information import check_histogram_bins, equal_width_bins
 from disentax.typing import Array, ArrayLike
 
 __all__ = ["irs"]
@@ -146,7 +146,7 @@ def _irs(codes, factors, *, num_bins, q_num, q_den):
     active = codes.max(axis=0) > codes.min(axis=0)  # variance > 0, without rounding
     centred = jnp.abs(codes - codes.mean(0))
     max_dev = centred.max(axis=0)  # [L]
-    groups = _histogram_discretize(factors.astype(jnp.float32), num_bins=num_bins)  # [N, F]
+    groups = equal_width_bins(factors.astype(jnp.float32), num_bins=num_bins)  # [N, F]
     informative = ~jnp.all(factors == factors[:1], axis=0)  # [F]
 
     # Both interpolation points of a group of m points are among its `top` largest values.

@@ -39,10 +39,10 @@ from disentax.metrics.checks import (
     single_valued_factors,
 )
 from disentax.metrics.information import (
-    _histogram_discretize,
     binned_mutual_info,
     check_histogram_bins,
     entropies,
+    equal_width_bins,
 )
 from disentax.typing import Array, ArrayLike, PRNGKey
 
@@ -95,7 +95,7 @@ def mig(codes: ArrayLike, factors: ArrayLike, *, num_bins: int = 20) -> Array:
 
 @functools.partial(jax.jit, static_argnames=("num_bins",))
 def _mig(codes: Array, factors: Array, *, num_bins: int) -> Array:
-    bins = _histogram_discretize(codes, num_bins=num_bins)
+    bins = equal_width_bins(codes, num_bins=num_bins)
     mutual_info = binned_mutual_info(bins, factors, num_bins=num_bins)
     return mig_from_mutual_info(mutual_info, entropies(factors))
 

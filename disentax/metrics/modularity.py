@@ -11,7 +11,7 @@
   (``ddof=0``; a constant code is left at 0 rather than divided by zero), one multinomial
   logistic regression per factor on all codes (scikit-learn defaults ``C=1``, lbfgs,
   ``max_iter=100``, ``tol=1e-4``; all factors' probes are fitted side by side by
-  ``probes.fit_logistic_regression_heads``, each with its own L-BFGS memory, line search
+  ``estimators.fit_logistic_regression_heads``, each with its own L-BFGS memory, line search
   and stopping test), then the one-vs-rest ROC AUC of each class's predicted probability
   (exact, from ranks with ties counted one half), macro-averaged over classes, averaged
   over factors, on the train and on the test split. Classes are those seen in training
@@ -41,14 +41,17 @@ from disentax.metrics.checks import (
     class_counts,
     single_valued_factors,
 )
+from disentax.metrics.estimators.logistic import (
+    logistic_heads_lbfgs,
+    predict_logistic_heads_proba,
+)
+from disentax.metrics.estimators.ranks import roc_auc_probabilities
 from disentax.metrics.information import (
-    _histogram_discretize,
     binned_mutual_info,
     check_histogram_bins,
     entropies,
+    equal_width_bins,
 )
-from disentax.metrics.probes import _fit_heads, predict_logistic_heads_proba
-from disentax.metrics.ranks import roc_auc_probabilities
 from disentax.typing import Array, ArrayLike
 
 __all__ = ["explicitness", "modularity", "modularity_from_mutual_info"]
@@ -87,7 +90,7 @@ def modularity(codes: ArrayLike, factors: ArrayLike, *, num_bins: int = 20) -> A
 
 @functools.partial(jax.jit, static_argnames=("num_bins",))
 def _modularity(codes: Array, factors: Array, *, num_bins: int) -> Array:
-    bins = _histogram_discretize(codes, num_bins=num_bins)
+    bins = equal_width_bins(codes, num_bins=num_bins)
     mutual_info = binned_mutual_info(bins, factors, num_bins=num_bins)
     return modularity_from_mutual_info(mutual_info, entropies(factors) > 0)
 
@@ -112,7 +115,7 @@ def explicitness(
         (each above the factor's values); read from concrete factors when omitted,
         required when the factors are traced (``jax.jit`` over them).
       num_steps: static L-BFGS iteration budget (all probes are fitted in one run of
-        ``probes.fit_logistic_regression_heads``; each stops at scikit-learn's
+        ``estimators.fit_logistic_regression_heads``; each stops at scikit-learn's
         tolerance).
 
     Returns:
@@ -159,7 +162,7 @@ def _explicitness(codes_train, factors_train, codes_test, factors_test, *, class
     std = jnp.where(std > 0, std, 1.0)
     x_train = (codes_train - mean) / std
     x_test = (codes_test - mean) / std
-    params = _fit_heads(
+    params = logistic_heads_lbfgs(
         x_train,
         factors_train,
         jnp.float32(1.0),

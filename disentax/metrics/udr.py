@@ -11,7 +11,7 @@ correlation; rows and columns of latents with ``kl <= kl_threshold`` are dropped
 (0/0 and NaN entries count as 0, as ``np.nan_to_num``), and model ``b``'s score is the
 median over ``a != b`` of ``d[a, b]``.
 
-Differences from the reference, deliberate: the Lasso is ``probes.fit_lasso`` (cyclic
+Differences from the reference, deliberate: the Lasso is ``estimators.fit_lasso`` (cyclic
 coordinate descent, fixed sweeps) rather than scikit-learn's tolerance-stopped solver;
 a pair in which a model has no latent above the threshold scores 0 instead of NaN.
 
@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from disentax.metrics.checks import is_concrete
-from disentax.metrics.probes import _fit_lasso
-from disentax.metrics.ranks import spearman_correlation
+from disentax.metrics.estimators.linear import lasso_coordinate_descent
+from disentax.metrics.estimators.ranks import spearman_correlation
 from disentax.typing import Array, ArrayLike
 
 __all__ = ["relative_strength_disentanglement", "udr"]
@@ -129,7 +129,7 @@ def _udr(codes, kl, kl_threshold, alpha, *, correlation, filter_low_kl, num_swee
 
     def pair(a, b):
         if correlation == "lasso":
-            params = _fit_lasso(scaled[a], scaled[b], alpha, num_sweeps=num_sweeps)
+            params = lasso_coordinate_descent(scaled[a], scaled[b], alpha, num_sweeps=num_sweeps)
             matrix = jnp.abs(params.weights)  # [L_a, L_b]
         else:
             matrix = jnp.abs(spearman_correlation(scaled[a], scaled[b]))

@@ -35,9 +35,9 @@ import jax.numpy as jnp
 
 from disentax.metrics.checks import check_codes
 from disentax.metrics.information import (
-    _histogram_discretize,
     binned_pairwise_mutual_info,
     check_histogram_bins,
+    equal_width_bins,
 )
 from disentax.typing import Array, ArrayLike
 
@@ -90,7 +90,7 @@ def _mutual_info_score(codes: Array, num_bins: int) -> Array:
     num_codes = codes.shape[1]
     if num_codes < 2:
         return jnp.float32(0.0)
-    bins = _histogram_discretize(codes, num_bins=num_bins)
+    bins = equal_width_bins(codes, num_bins=num_bins)
     pairwise = binned_pairwise_mutual_info(bins, num_bins=num_bins)
     off_diagonal = pairwise * (1.0 - jnp.eye(num_codes, dtype=pairwise.dtype))
     return jnp.sum(off_diagonal) / (num_codes**2 - num_codes)

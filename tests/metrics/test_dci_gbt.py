@@ -20,8 +20,8 @@ import pytest
 import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier
 
-from disentax.metrics import gbt
 from disentax.metrics.dci import completeness, dci, disentanglement
+from disentax.metrics.estimators import gbt
 
 
 def _scipy_dci(importance):

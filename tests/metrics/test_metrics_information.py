@@ -150,7 +150,7 @@ def test_sort_and_segment_forms_of_binned_mutual_info_agree():
         [rng.integers(0, 5, 500), rng.choice([3, 10**6, 2**30], 500), bins[:, 0] // 2], axis=1
     ).astype(np.int32)
     fast = information.binned_mutual_info(bins, labels, num_bins=12)
-    slow = information._binned_mutual_info_segments(bins, labels, num_bins=12)
+    slow = information.binned_mutual_info_segments(bins, labels, num_bins=12)
     np.testing.assert_allclose(fast, slow, atol=2e-6)
     expected = [[mutual_info_score(b, lab) for lab in labels.T] for b in bins.T]
     np.testing.assert_allclose(fast, expected, atol=2e-5)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from disentax import metrics
-from disentax.metrics.information import _histogram_discretize
+from disentax.metrics import estimators
+from disentax.metrics.information import equal_width_bins
 from disentax.metrics.mig import _mig, _mig_sampled
 from disentax.metrics.modularity import _explicitness, _modularity
 from disentax.metrics.sap import _discrete_scores
@@ -67,7 +68,7 @@ KERNELS = {
         lambda c, ct, lv: metrics.discrete_mutual_info(
             metrics.histogram_discretize(c), FACTORS, num_values_a=20
         ),
-        _histogram_discretize,
+        equal_width_bins,
     ),
 }
 
@@ -104,14 +105,14 @@ def test_udr_and_probes_under_jit():
     udr(codes + 1.0, kl)
     fit = jax.jit(
         chex.assert_max_traces(
-            lambda x, y: metrics.fit_logistic_regression(x, y, num_classes=5), n=1
+            lambda x, y: estimators.fit_logistic_regression(x, y, num_classes=5), n=1
         )
     )
     params = fit(codes[0], FACTORS[:, 2])
-    eager = metrics.fit_logistic_regression(codes[0], FACTORS[:, 2], num_classes=5)
+    eager = estimators.fit_logistic_regression(codes[0], FACTORS[:, 2], num_classes=5)
     chex.assert_trees_all_close(
-        metrics.predict_logistic_proba(params, codes[0]),
-        metrics.predict_logistic_proba(eager, codes[0]),
+        estimators.predict_logistic_proba(params, codes[0]),
+        estimators.predict_logistic_proba(eager, codes[0]),
         atol=1e-5,
     )
     fit(codes[1], FACTORS[:, 2])

@@ -12,7 +12,7 @@ import scipy.stats
 from sklearn.linear_model import Lasso, LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from disentax.metrics import (
+from disentax.metrics.estimators import (
     average_ranks,
     fit_lasso,
     fit_linear_regression,
