@@ -18,14 +18,14 @@ Example:
 """
 
 from disentax.runs.config import configs_dir, load_config, resolve_config_path
-from disentax.runs.evaluate import default_workers, evaluate
 from disentax.runs.folder import RunFolder
-from disentax.runs.load import LoadedRun, load
+from disentax.runs.loading import LoadedRun, load
+from disentax.runs.pictures import OWNED_FILES, traverse, write_report
 from disentax.runs.pipeline import run
+from disentax.runs.scoring import default_workers, evaluate
 from disentax.runs.spec import RunSpec, validate
 from disentax.runs.sweep import check_sweep, train_sweep
 from disentax.runs.training import train
-from disentax.runs.traverse import OWNED_FILES, traverse, write_report
 from disentax.train import NonFiniteLossError
 
 __all__ = [

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import jax
 
 from disentax.runs import spec as spec_lib
-from disentax.runs.evaluate import default_workers, evaluate
 from disentax.runs.folder import RunFolder
+from disentax.runs.pictures import traverse
+from disentax.runs.scoring import default_workers, evaluate
 from disentax.runs.training import train
-from disentax.runs.traverse import traverse
 
 __all__ = ["run"]
 

@@ -24,7 +24,7 @@ from disentax import parallel as par
 from disentax.data import sampling
 from disentax.runs import spec as spec_lib
 from disentax.runs.folder import RunFolder
-from disentax.runs.load import abstract_state
+from disentax.runs.loading import abstract_state
 from disentax.train import Checkpoints, Writer, fit, make_train_step, step_keys
 from disentax.train.runtime import seconds_since_process_start
 from disentax.train.state import INIT_COMPILER_OPTIONS

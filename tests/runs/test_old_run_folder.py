@@ -16,7 +16,7 @@ import pytest
 
 from disentax import runs
 from disentax.runs import spec as run_spec
-from disentax.runs.load import abstract_state
+from disentax.runs.loading import abstract_state
 from disentax.train import Checkpoints, create_train_state
 
 FIXTURE = pathlib.Path(__file__).with_name("fixtures") / "run_0.1.0"

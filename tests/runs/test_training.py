@@ -19,21 +19,6 @@ from disentax import runs
 from disentax.runs import NonFiniteLossError
 from disentax.train.writer import read_events
 
-SMALL = [
-    "--config.model=fc",
-    "--config.dataset=synthetic_identity",
-    "--config.batch_size=8",
-    "--config.num_latents=4",
-    "--config.num_steps=6",
-    "--config.log_every=2",
-    "--config.checkpoint_every=3",
-    "--config.evaluate=False",
-]
-
-
-def small_config(*overrides):
-    return runs.load_config("default", [*SMALL, *overrides])
-
 
 def read_metrics(workdir):
     lines = (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()
@@ -47,12 +32,12 @@ def snapshot(workdir):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tiny_config, tmp_path_factory):
     """A 6-step run, then the same run continued to 9 steps."""
     workdir = tmp_path_factory.mktemp("run")
-    first = runs.run(small_config(), workdir)
+    first = runs.run(tiny_config(), workdir)
     after_six = snapshot(workdir)
-    resumed = runs.run(small_config("--config.num_steps=9"), workdir)
+    resumed = runs.run(tiny_config("--config.num_steps=9"), workdir)
     return {"workdir": workdir, "first": first, "resumed": resumed, "after_six": after_six}
 
 
@@ -87,9 +72,9 @@ def test_run_folder_layout(trained):
     assert steps == [3, 6, 9]
 
 
-def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(trained, tmp_path):
+def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tiny_config, trained, tmp_path):
     assert trained["resumed"]["step"] == 9
-    runs.run(small_config("--config.num_steps=9"), tmp_path)
+    runs.run(tiny_config("--config.num_steps=9"), tmp_path)
     resumed, straight = runs.load(trained["workdir"]), runs.load(tmp_path)
     assert resumed.step == straight.step == 9
     chex.assert_trees_all_equal(resumed.params, straight.params)
@@ -97,9 +82,9 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(trained, tmp_path)
     assert read_metrics(trained["workdir"])[-1]["loss"] == read_metrics(tmp_path)[-1]["loss"]
 
 
-def test_finished_run_started_again_does_nothing(trained, capsys):
+def test_finished_run_started_again_does_nothing(tiny_config, trained, capsys):
     before = snapshot(trained["workdir"])
-    out = runs.run(small_config("--config.num_steps=9"), trained["workdir"])
+    out = runs.run(tiny_config("--config.num_steps=9"), trained["workdir"])
     assert out["step"] == 9
     assert "already trained to step 9" in capsys.readouterr().out
     after = snapshot(trained["workdir"])
@@ -124,10 +109,10 @@ def test_load_run_of_a_folder_without_run_names_it(tmp_path):
         runs.load(tmp_path)
 
 
-def test_workdir_of_a_different_config_is_refused_untouched(trained):
+def test_workdir_of_a_different_config_is_refused_untouched(tiny_config, trained):
     before = snapshot(trained["workdir"])
     with pytest.raises(ValueError, match=r"different config \(learning_rate: workdir has 0.001"):
-        runs.run(small_config("--config.learning_rate=0.01"), trained["workdir"])
+        runs.run(tiny_config("--config.learning_rate=0.01"), trained["workdir"])
     assert snapshot(trained["workdir"]) == before
 
 
@@ -152,14 +137,16 @@ def _with(config, **changes):
         ({"eval_sizes": "huge"}, "config.eval_sizes"),
     ],
 )
-def test_bad_config_fails_before_anything_is_written(tmp_path, changes, match):
+def test_bad_config_fails_before_anything_is_written(tiny_config, tmp_path, changes, match):
     workdir = tmp_path / "run"
     with pytest.raises(ValueError, match=match):
-        runs.run(_with(small_config(), **changes), workdir)
+        runs.run(_with(tiny_config(), **changes), workdir)
     assert not workdir.exists()
 
 
-def test_corrupt_latest_checkpoint_falls_back_to_the_previous(trained, tmp_path, capsys):
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(
+    tiny_config, trained, tmp_path, capsys
+):
     workdir = tmp_path / "copy"
     shutil.copytree(trained["workdir"], workdir)
     for path in (workdir / "checkpoints" / "9").rglob("*"):
@@ -169,15 +156,15 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(trained, tmp_path,
     assert "checkpoint 9" in capsys.readouterr().err
     assert (workdir / "checkpoints" / "9").exists()
     # a training run sets it aside (not deleted), resumes from 6 and saves 9 again
-    runs.run(small_config("--config.num_steps=9"), workdir)
+    runs.run(tiny_config("--config.num_steps=9"), workdir)
     assert list((workdir / "checkpoints_corrupt").iterdir())[0].name.startswith("9-")
     chex.assert_trees_all_equal(runs.load(workdir).params, runs.load(trained["workdir"]).params)
 
 
-def test_non_finite_loss_names_step_and_last_good_checkpoint(tmp_path):
+def test_non_finite_loss_names_step_and_last_good_checkpoint(tiny_config, tmp_path):
     # Adam moves every parameter by ~learning_rate in its first step: 1e30 overflows the
     # second forward pass, so the loss of step 2 is the first non-finite one.
-    config = small_config("--config.learning_rate=1e30", "--config.checkpoint_every=1")
+    config = tiny_config("--config.learning_rate=1e30", "--config.checkpoint_every=1")
     with pytest.raises(NonFiniteLossError, match="step 2.*last good checkpoint is step 1") as err:
         runs.run(config, tmp_path)
     assert (err.value.step, err.value.last_good_checkpoint) == (2, 1)
@@ -187,8 +174,8 @@ def test_non_finite_loss_names_step_and_last_good_checkpoint(tmp_path):
     assert all(np.isfinite(np.asarray(x)).all() for x in leaves)
 
 
-def test_pmap_run_matches_the_jit_run(trained, tmp_path):
-    config = small_config("--config.parallel=pmap", "--config.num_steps=3")
+def test_pmap_run_matches_the_jit_run(tiny_config, trained, tmp_path):
+    config = tiny_config("--config.parallel=pmap", "--config.num_steps=3")
     runs.run(config, tmp_path)
     pmapped, jitted = runs.load(tmp_path), runs.load(trained["workdir"], step=3)
     assert pmapped.step == 3

@@ -17,16 +17,8 @@ import pytest
 from disentax import runs
 from disentax.runs import training
 
-SMALL = [
-    "--config.model=fc",
-    "--config.dataset=synthetic_identity",
-    "--config.batch_size=8",
-    "--config.num_latents=4",
-    "--config.num_steps=40",
-    "--config.log_every=20",
-    "--config.checkpoint_every=20",
-    "--config.evaluate=False",
-]
+# What differs from the shared tiny config (tests/conftest.py).
+SMALL = ("--config.num_steps=40", "--config.log_every=20", "--config.checkpoint_every=20")
 
 
 def checkpoint_steps(workdir):
@@ -73,10 +65,10 @@ def signal_at(monkeypatch):
     signal.signal(signal.SIGINT, previous)
 
 
-def test_sigint_stops_at_the_next_step_with_a_checkpoint(tmp_path, signal_at, capsys):
+def test_sigint_stops_at_the_next_step_with_a_checkpoint(tiny_config, tmp_path, signal_at, capsys):
     calls = signal_at(7, signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
-        runs.run(runs.load_config("default", SMALL), tmp_path)
+        runs.run(tiny_config(*SMALL), tmp_path)
     assert len(calls["outputs"]) == 7  # no step dispatched after the signal
     assert calls["late"] == []  # never more than two steps ahead of the device
     assert "stopped by signal 2 at step 7; checkpoint saved" in capsys.readouterr().err
@@ -86,11 +78,11 @@ def test_sigint_stops_at_the_next_step_with_a_checkpoint(tmp_path, signal_at, ca
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_stopped_run_resumes_from_its_signal_checkpoint(tmp_path, signal_at):
+def test_a_stopped_run_resumes_from_its_signal_checkpoint(tiny_config, tmp_path, signal_at):
     signal_at(23, signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
-        runs.run(runs.load_config("default", SMALL), tmp_path)
+        runs.run(tiny_config(*SMALL), tmp_path)
     assert checkpoint_steps(tmp_path) == [20, 23]
-    last = runs.run(runs.load_config("default", SMALL), tmp_path)
+    last = runs.run(tiny_config(*SMALL), tmp_path)
     assert last["step"] == 40
     assert checkpoint_steps(tmp_path)[-1] == 40

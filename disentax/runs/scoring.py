@@ -19,7 +19,7 @@ import jax
 import disentax
 from disentax import evaluation
 from disentax.runs.folder import RunFolder
-from disentax.runs.load import LoadedRun, load
+from disentax.runs.loading import LoadedRun, load
 
 __all__ = ["SECOND_WORKER_METRICS", "default_workers", "evaluate"]
 
@@ -184,7 +184,7 @@ class _Worker:
         command = [
             sys.executable,
             "-c",
-            "import sys; from disentax.runs.evaluate import _worker_main; "
+            "import sys; from disentax.runs.scoring import _worker_main; "
             "_worker_main(sys.argv[1:])",
             json.dumps({**args, "out": str(self._out)}),
         ]

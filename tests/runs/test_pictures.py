@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import disentax.runs.traverse as traverse_module
+import disentax.runs.pictures as traverse_module
 from disentax import runs, viz
 
 

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from disentax.runs.folder import RunFolder
-from disentax.runs.load import load
+from disentax.runs.loading import load
 from disentax.viz import animations, decoding, grids, plots, report, traversals
 from disentax.viz.rendering import render
 

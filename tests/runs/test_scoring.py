@@ -14,16 +14,8 @@ import pytest
 
 from disentax import cli, runs
 
-SMALL = [
-    "--config.model=fc",
-    "--config.dataset=synthetic_identity",
-    "--config.batch_size=8",
-    "--config.num_latents=3",
-    "--config.num_steps=4",
-    "--config.log_every=2",
-    "--config.checkpoint_every=2",
-    "--config.evaluate=False",
-]
+# What differs from the shared tiny config (tests/conftest.py).
+SMALL = ("--config.num_latents=3", "--config.num_steps=4", "--config.checkpoint_every=2")
 METRICS = ["mig", "sap", "beta_vae_score", "mig_sampled"]
 SIZES = {"batch_size": 8, "num_train": 40, "num_eval": 20, "num_variance_estimate": 100}
 
@@ -31,9 +23,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tiny_config, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run")
-    runs.run(runs.load_config("default", SMALL), workdir)
+    runs.run(tiny_config(*SMALL), workdir)
     return workdir
 
 
