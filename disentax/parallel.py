@@ -25,6 +25,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+#: Name of the mesh axis the batch is split along.
 DATA_AXIS = "data"
 
 __all__ = [

@@ -21,14 +21,23 @@ from typing import Any, TypeAlias
 import jax
 import numpy as np
 
+#: A JAX array (``jax.Array``).
 Array: TypeAlias = jax.Array
+#: Anything ``jnp.asarray`` accepts: a JAX or NumPy array, a Python or NumPy scalar.
 ArrayLike: TypeAlias = jax.typing.ArrayLike
+#: A dtype or anything that names one (``jnp.float32``, ``"bfloat16"``).
 DTypeLike: TypeAlias = jax.typing.DTypeLike
+#: A typed PRNG key from ``jax.random.key``.
 PRNGKey: TypeAlias = jax.Array
+#: A JAX pytree (nested tuples, lists, dicts and dataclasses of arrays).
 PyTree: TypeAlias = Any
+#: An array shape.
 Shape: TypeAlias = tuple[int, ...]
+#: Slash-namespaced scalar name -> value (``"loss"``, ``"dci/disentanglement"``).
 Metrics: TypeAlias = Mapping[str, Array]
+#: A NumPy array in host memory.
 HostArray: TypeAlias = np.ndarray
+#: ``images [N,H,W,C] -> codes [N,L]``, the representation a metric scores.
 RepresentationFn: TypeAlias = Callable[[Array], Array]
 
 __all__ = [

@@ -23,6 +23,7 @@ from disentax.data import (
 )
 from disentax.data.ground_truth import GroundTruthData
 
+#: Dataset name -> constructor; :func:`get` calls it with the dataset's keyword arguments.
 DATASETS: dict[str, Callable[..., GroundTruthData]] = {
     "dsprites": dsprites.DSprites,
     "color_dsprites": variants.ColorDSprites,

@@ -46,6 +46,7 @@ class ForwardPass(Protocol):
     logits: Array
 
 
+#: ``fn(images, out, *, step, reconstruction, **hyper) -> (loss, aux)``.
 ObjectiveFn = Callable[..., tuple[Array, dict[str, Array]]]
 Check = Callable[[str, Any], None]  # (name, concrete value) -> None, or raises ValueError
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from disentax.typing import Array, ArrayLike
 
+#: The reconstruction losses :func:`reconstruction_nll` accepts by name.
 RECONSTRUCTIONS = ("bernoulli", "gaussian", "l2")
 
 

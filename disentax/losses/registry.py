@@ -19,6 +19,7 @@ from disentax.losses.objectives import (
     factor_vae,
 )
 
+#: Objective name -> :class:`Objective`, the names a config's ``objective.name`` takes.
 OBJECTIVES: dict[str, Objective] = {
     "beta_vae": beta_vae,
     "annealed_vae": annealed_vae,

@@ -34,6 +34,8 @@ from jax.scipy.special import logsumexp
 from disentax.losses.divergence import gaussian_log_density
 from disentax.typing import Array, ArrayLike, PRNGKey
 
+#: Minibatch estimators of the aggregate posterior (Chen et al. 2018): weighted or
+#: stratified sampling.
 ESTIMATORS = ("mws", "mss")
 
 

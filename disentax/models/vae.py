@@ -65,6 +65,7 @@ class VAE(nn.Module):
         return VAEOutput(mean, logvar, z, self.decoder(z))
 
 
+#: The computation dtypes of the layers (parameters stay float32).
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -120,6 +121,7 @@ def make_fc_vae(
     )
 
 
+#: Model name -> factory; :func:`make_model` looks the name up here.
 MODELS = {"conv": make_conv_vae, "fc": make_fc_vae}
 
 

@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _BATCH_SIZE = 512  # latent vectors decoded per chunk inside an animation's program
+#: The animation cycles of :func:`animate` (defined in the module docstring).
 CYCLES = ("fixed_interval", "std_gaussian", "fitted_gaussian", "conf_interval", "minmax_interval")
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "traverse",
 ]
 
+#: The value ranges of :func:`traversal_values` (defined in the module docstring).
 VALUE_RANGES = ("prior", "interval", "posterior")
 KL_THRESHOLD = 0.1  # nats: latents with at most this average KL are marked inactive
 _BATCH_SIZE = 512  # latent vectors decoded per chunk inside a grid's program
