@@ -71,3 +71,10 @@ def test_load_config_applies_typed_overrides(tmp_path):
 def test_missing_config_file_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.py"):
         runs.resolve_config_path(str(tmp_path / "nope.py"))
+
+
+@pytest.mark.parametrize("name", ["_base", "no_such_config"])
+def test_a_name_that_is_not_a_shipped_config_lists_the_shipped_ones(name):
+    with pytest.raises(FileNotFoundError, match="shipped configs in .*beta_vae") as info:
+        runs.resolve_config_path(name)
+    assert "_base" not in str(info.value).split("shipped configs in")[1]

@@ -43,7 +43,7 @@ def resolve_config_path(config: str) -> pathlib.Path:
             raise FileNotFoundError(f"--config: no such config file: {path.resolve()}")
         return path
     shipped = configs_dir() / f"{config}.py"
-    if not shipped.is_file():
+    if config.startswith("_") or not shipped.is_file():  # _base.py etc. are not configs
         known = sorted(p.stem for p in configs_dir().glob("*.py") if not p.stem.startswith("_"))
         raise FileNotFoundError(
             f"--config: {config!r} is neither a .py file nor a shipped config; "

@@ -236,7 +236,5 @@ def _worker_main(argv: Sequence[str]) -> None:
         num_test=args["num_test"],
         interventional_sizes=args["interventional_sizes"],
     )
-    out = pathlib.Path(args["out"])
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result), encoding="utf-8")
-    os.replace(tmp, out)
+    # read by the parent only after this process exits with status 0
+    pathlib.Path(args["out"]).write_text(json.dumps(result), encoding="utf-8")
