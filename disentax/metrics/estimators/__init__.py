@@ -6,8 +6,10 @@ a pure function of arrays that runs under ``jax.jit`` and ``jax.vmap`` with stat
 * ``lbfgs``: a general L-BFGS minimiser with a fixed iteration budget;
 * ``logistic``: multinomial logistic regression (one probe, or one per label column);
 * ``linear``: least squares / ridge in closed form, Lasso by coordinate descent;
-* ``gbt``: gradient-boosted decision trees, all factors and classes in one program;
-* ``ranks``: tie-averaged ranks, exact ROC AUC, Spearman correlation.
+* ``gbt``: gradient-boosted decision trees, all factors and classes in one program
+  (``trees``: their histogram building blocks);
+* ``ranks``: tie-averaged ranks, exact ROC AUC, Spearman correlation;
+* ``svm``: scikit-learn's balanced ``LinearSVC`` on one feature (SAP's probe).
 
 They are public as ``disentax.metrics.estimators.<name>`` (not re-exported by
 ``disentax.metrics``, whose names are the metrics themselves).
@@ -49,6 +51,7 @@ from disentax.metrics.estimators.ranks import (
     roc_auc_probabilities,
     spearman_correlation,
 )
+from disentax.metrics.estimators.svm import linear_svc_1d_accuracy
 
 __all__ = [
     "GBTFit",
@@ -62,6 +65,7 @@ __all__ = [
     "fit_logistic_regression",
     "fit_logistic_regression_heads",
     "gradient_boosted_trees",
+    "linear_svc_1d_accuracy",
     "minimize_lbfgs",
     "minimize_lbfgs_batched",
     "predict_linear",
