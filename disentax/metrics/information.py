@@ -165,9 +165,9 @@ def binned_mutual_info(bins: Array, labels: Array, *, num_bins: int) -> Array:
 
     Each label column is replaced by its dense rank (one integer sort), so every pair
     ``(label rank, bin)`` is one int32 key ``rank * num_bins + bin``; the joint counts of
-    all ``L x K`` pairs come from one integer sort of those keys per pair (integer sorts
-    are several times faster than float or multi-operand sorts on XLA:CPU) and the run
-    lengths of the sorted keys. No checks.
+    all ``L x K`` pairs come from one integer sort of those keys per pair (XLA:CPU sorts
+    integers faster than floats or several operands) and the run lengths of the sorted
+    keys. No checks.
     """
     n = bins.shape[0]
     if n * num_bins >= 2**31:

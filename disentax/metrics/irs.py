@@ -107,8 +107,8 @@ def _group_quantiles_fixed(deviations, groups, counts, *, num_groups, q_num, q_d
     Each deviation becomes a ``value_bits``-bit fixed-point fraction of its code's largest
     deviation (rounding error at most ``2**-(value_bits + 1)`` of it, below float32's own
     rounding of ``1 - dev / max_dev`` for ``value_bits >= 24``), packed under its group in
-    one int32 key: one integer sort per code (several times faster than a float or
-    two-key sort on XLA:CPU) orders the points by group, then deviation.
+    one int32 key: one integer sort per code orders the points by group, then deviation
+    (XLA:CPU sorts one integer key faster than a float or two keys).
     """
     n = deviations.shape[0]
     top_value = 2**value_bits - 1
@@ -128,7 +128,7 @@ def _group_quantiles_top(deviations, groups, counts, *, num_groups, q_num, q_den
 
     For a high quantile both interpolation points lie among a group's ``top`` largest
     values: one ``top_k`` of the deviations masked per group (others set to -1) replaces
-    a two-key sort per code, which XLA:CPU runs several times slower.
+    a two-key sort per code, which XLA:CPU runs more slowly.
     """
     member = groups[None, :] == jnp.arange(num_groups, dtype=groups.dtype)[:, None]  # [B, N]
     masked = jnp.where(member[None], deviations.T[:, None, :], -1.0)  # [L, B, N]
