@@ -1,26 +1,20 @@
-"""disentax.evaluation: representation functions, evaluate, evaluate_workdir, the CLI.
+"""disentax.evaluation.suite: evaluate on known representations, its checks, named sizes.
 
 Oracles: the ``mutual_info`` matrix against scikit-learn's ``mutual_info_score`` on codes
 discretised with NumPy exactly as disentanglement_lib's ``_histogram_discretize``
-(``np.digitize(x, np.histogram(x, 20)[1][:-1])``); representation functions against the
-model's own ``encode``; scores of the identity representation against the reference's
-property (0.9-1 for DCI).
+(``np.digitize(x, np.histogram(x, 20)[1][:-1])``); scores of the identity representation
+against the reference's property (0.9-1 for DCI).
 """
 
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn.metrics import mutual_info_score
 
-import disentax
 import disentax.data as dd
-from disentax import cli, evaluation
-from disentax.models import make_model
-from disentax.models.vae import encode, init_params
-from disentax.train import LoadedRun
+from disentax import evaluation
 
 SIZES = (5, 6, 7, 8)
 
@@ -80,59 +74,6 @@ def test_evaluate_refuses_unknown_metric_and_sizes():
             metrics=["mig"],
             interventional_sizes={"num_points": 3},
         )
-
-
-@pytest.fixture(scope="module")
-def tiny_run():
-    model = make_model("fc", num_latents=3, image_shape=(1, 1, 4))
-    params = init_params(model, jax.random.key(0))
-    return LoadedRun(
-        config=None,
-        model=model,
-        params=params,
-        dataset=dd.Identity(factor_sizes=SIZES),
-        step=7,
-    )
-
-
-def test_representation_functions_follow_the_encoder(tiny_run):
-    images = jax.random.uniform(jax.random.key(1), (6, 1, 1, 4))
-    mean, logvar = encode(tiny_run.model, tiny_run.params, images)
-    rep = evaluation.make_representation_fn(tiny_run.model, tiny_run.params)
-    np.testing.assert_allclose(jax.jit(lambda f, x: f(x))(rep, images), mean, rtol=1e-5)
-    post_mean, post_logvar = evaluation.make_posterior_fn(tiny_run.model, tiny_run.params)(images)
-    np.testing.assert_allclose(post_logvar, logvar, rtol=1e-5)
-    sampled = evaluation.make_representation_fn(tiny_run.model, tiny_run.params, mode="sampled")
-    first, second = sampled(images), sampled(images)
-    np.testing.assert_array_equal(first, second)  # a fixed function of the image
-    z = (np.asarray(first) - np.asarray(mean)) / np.exp(0.5 * np.asarray(logvar))
-    assert np.all(np.abs(z) < 6) and np.std(z) > 0.3  # standard normal noise
-    with pytest.raises(ValueError, match="mode"):
-        evaluation.make_representation_fn(tiny_run.model, tiny_run.params, mode="median")
-
-
-@pytest.mark.slow
-def test_evaluate_workdir_and_cli_write_evaluation_json(tmp_path, monkeypatch, tiny_run):
-    from disentax import train
-
-    def fake_load_run(workdir, *, step=None):
-        assert step in (None, 7)
-        return tiny_run
-
-    monkeypatch.setattr(train, "load_run", fake_load_run)
-    record = evaluation.evaluate_workdir(tmp_path, metrics=["mig", "mig_sampled"])
-    written = json.loads((tmp_path / "evaluation.json").read_text())
-    assert written == json.loads(json.dumps(record))
-    assert written["step"] == 7 and written["seed"] == 0
-    assert written["version"] == disentax.__version__
-    assert set(written["metrics"]) == {"mig", "mig_sampled"}
-    assert np.shape(written["matrices"]["mutual_info"]) == (3, 4)
-    assert {"sampling", "mig", "mig_sampled", "total"} <= set(written["seconds"])
-    (tmp_path / "evaluation.json").unlink()
-    assert cli.main(["evaluate", "--workdir", str(tmp_path), "--metrics", "mig"]) == 0
-    again = json.loads((tmp_path / "evaluation.json").read_text())
-    assert set(again["metrics"]) == {"mig"}
-    assert jnp.isfinite(again["metrics"]["mig"])
 
 
 def test_named_eval_sizes():
