@@ -117,10 +117,10 @@ _INTERVENTIONAL_SIZES = {
 }
 
 # Named sizes of the BetaVAE/FactorVAE scores. "reference" is the study's (about 1.9M and
-# 1M encoded images: seconds on an accelerator, many minutes on a CPU); "quick" keeps the
+# 1M encoded images, too slow for a CPU run's final evaluation); "quick" keeps the
 # reference batch (64) and variance estimate but votes 500 train / 300 eval times, about
-# 0.16M images in all. "auto" is "reference" on accelerators, "quick" on CPU. The sizes
-# used are recorded in the evaluation's ``sizes``.
+# 0.16M images in all. "auto" is "reference" on accelerators, "quick" on CPU (timings in
+# docs/performance/evaluation.md). The sizes used are recorded in the result's ``sizes``.
 EVAL_SIZES = {
     "reference": {},
     "quick": {"num_train": 500, "num_eval": 300},
