@@ -74,9 +74,12 @@ def _thp_mode() -> str | None:
 
 
 def _advise_huge_pages(libc: ctypes.CDLL) -> bool:
-    """Grows the (non-trimmed) heap by ``HUGE_PAGE_HEAP``, advises its aligned part for
-    transparent huge pages and frees it, so that later blocks are carved from it. Only in
-    ``madvise`` mode (``always`` needs nothing; ``never`` allows nothing); done once."""
+    """Advises the first ``HUGE_PAGE_HEAP`` bytes of the heap for transparent huge pages.
+
+    Grows the (non-trimmed) heap by that much, advises its aligned part and frees it, so
+    that later blocks are carved from it. Only in ``madvise`` mode (``always`` needs
+    nothing; ``never`` allows nothing); done once.
+    """
     global _huge_pages_advised
     if _huge_pages_advised or _thp_mode() != "madvise":
         return _huge_pages_advised
@@ -98,8 +101,10 @@ _huge_pages_advised = False
 
 
 def _run_inline() -> bool:
-    """Makes JAX's CPU backend run one-device computations on the calling thread; False
-    (nothing changed) when the backend has already started."""
+    """Makes JAX's CPU backend run one-device computations on the calling thread.
+
+    Returns False (nothing changed) when the backend has already started.
+    """
     import jax
 
     try:  # JAX has no public query for this; without it, assume not started
@@ -116,8 +121,9 @@ def _run_inline() -> bool:
 
 
 def configure_host_allocator(mode: str | None = None, *, default: str = "huge_pages") -> str:
-    """Makes glibc's ``malloc`` keep and reuse XLA's temporary buffers (see the module
-    docstring for the modes and what each costs).
+    """Makes glibc's ``malloc`` keep and reuse XLA's temporary buffers.
+
+    See the module docstring for the modes and what each costs.
 
     Call it before JAX's CPU backend starts (before the first computation or device
     query): the backend fixes its dispatch mode when it starts, and a thread keeps the
@@ -138,13 +144,7 @@ def configure_host_allocator(mode: str | None = None, *, default: str = "huge_pa
         ValueError: ``mode`` (or the environment variable, or ``default``) is not one of
             the choices.
     """
-    source = "mode"
-    if mode is None:
-        mode, source = os.environ.get(ENV_VAR), ENV_VAR
-        if mode is None:
-            mode, source = default, "default"
-    if mode not in _CHOICES:
-        raise ValueError(f"{source} must be one of {_CHOICES}, got {mode!r}")
+    mode, source = _resolve_mode(mode, default)
     if mode == "system":
         return f"system malloc defaults ({source}=system)"
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
@@ -158,6 +158,24 @@ def configure_host_allocator(mode: str | None = None, *, default: str = "huge_pa
     note = "glibc malloc: " + ("one arena, " if mode == "one_arena" else "") + "no mmap, no trim"
     if mode in ("huge_pages", "one_arena") and _advise_huge_pages(libc):
         note += f", {HUGE_PAGE_HEAP >> 20} MiB of heap advised for huge pages"
+    return note + _threads_note(mode)
+
+
+def _resolve_mode(mode: str | None, default: str) -> tuple[str, str]:
+    """``(mode, where it came from)``: the argument, else the environment, else ``default``."""
+    source = "mode"
+    if mode is None:
+        mode, source = os.environ.get(ENV_VAR), ENV_VAR
+        if mode is None:
+            mode, source = default, "default"
+    if mode not in _CHOICES:
+        raise ValueError(f"{source} must be one of {_CHOICES}, got {mode!r}")
+    return mode, source
+
+
+def _threads_note(mode: str) -> str:
+    """Arenas kept by running threads (one_arena) or how JAX's CPU computations run."""
+    note = ""
     if mode == "one_arena":
         threads = _thread_count()
         if threads is not None and threads > 1:

@@ -56,6 +56,7 @@ def _split_config_args(argv: Sequence[str]) -> tuple[list[str], str | None, list
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``disentax`` command (sub-commands and options)."""
     parser = argparse.ArgumentParser(
         prog="disentax",
         description="Disentangled representation learning in JAX.",

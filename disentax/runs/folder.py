@@ -73,10 +73,10 @@ class RunFolder:
     VIZ = "viz"
     REPORT = "report.html"
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike):  # noqa: D107 -- Args in the class docstring
         object.__setattr__(self, "path", pathlib.Path(path).absolute())
 
-    def __fspath__(self) -> str:
+    def __fspath__(self) -> str:  # noqa: D105 -- os.fspath protocol
         return str(self.path)
 
     @property
@@ -131,8 +131,12 @@ class RunFolder:
         return steps[-1] if steps else None
 
     def require_checkpoints(self, step: int | None = None) -> list[int]:
-        """The saved steps; raises FileNotFoundError naming the folder when none (or not
-        ``step``) is saved."""
+        """The saved steps.
+
+        Raises:
+          FileNotFoundError: the folder is missing, or no checkpoint (or not ``step``) is
+            saved; the message names the folder and how to make one.
+        """
         if not self.path.is_dir():
             raise FileNotFoundError(f"workdir: no such run folder: {self.path}")
         steps = self.checkpoint_steps()

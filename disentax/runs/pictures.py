@@ -163,8 +163,10 @@ def traverse(
 
 
 def _draw_traversals(pictures, rendering, seeds, matrices, factor_names, title) -> None:
-    """The traversal figure (rows labelled with KL and the most informative factor) and
-    one GIF per cycle."""
+    """The traversal figure and one GIF per cycle.
+
+    Rows are labelled with each latent's KL and its most informative factor.
+    """
     grid = rendering.traversal
     informative, score = None, "MI"
     if "mutual_info" in matrices:

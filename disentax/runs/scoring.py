@@ -31,8 +31,11 @@ SECOND_WORKER_METRICS = ("beta_vae_score", "mig_sampled")
 
 
 def default_workers() -> int:
-    """Evaluation processes for this machine: 2 on a CPU backend with 2 or more cores
-    (XLA:CPU runs one program at a time on one core per device), else 1."""
+    """Evaluation processes for this machine: 2 on a multi-core CPU backend, else 1.
+
+    XLA:CPU runs one program at a time on one core per device, so a second process uses
+    the second core.
+    """
     if jax.default_backend() != "cpu" or jax.process_count() > 1:
         return 1
     try:
@@ -143,8 +146,10 @@ def _score(run: LoadedRun, names, *, seed, num_train, num_test, interventional_s
 
 
 def _collect(helper, result: dict, score_here) -> dict:
-    """Merges the second process's part into ``result`` (scoring it here if that process
-    failed); returns the ``workers`` record."""
+    """Merges the second process's part into ``result``; returns the ``workers`` record.
+
+    If the second process failed, its metrics are scored here.
+    """
     other = helper.result()
     record = {
         "processes": 2,

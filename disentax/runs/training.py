@@ -184,8 +184,10 @@ def train(
 
 
 def _initial_state(train_step, key, mesh, parts, checkpoints, spec, main):
-    """The state to start from and its step: restored, or initialised; the step compiles
-    in a background thread meanwhile."""
+    """The state to start from and its step, restored or initialised.
+
+    The train step compiles in a background thread meanwhile.
+    """
     latest = checkpoints.latest_step()
     needed = latest is None or latest < spec.num_steps
     if latest is None and spec.parallel == "jit":

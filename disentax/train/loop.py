@@ -37,17 +37,27 @@ class CheckpointSink(Protocol):
 
     directory: Any
 
-    def save(self, step: int, state: Any) -> bool: ...
-    def wait(self) -> None: ...
-    def latest_step(self) -> int | None: ...
+    def save(self, step: int, state: Any) -> bool:
+        """Starts saving ``state`` as checkpoint ``step``; False if it was not saved."""
+
+    def wait(self) -> None:
+        """Blocks until every started save is on disk."""
+
+    def latest_step(self) -> int | None:
+        """The newest saved step, or None."""
 
 
 class ScalarSink(Protocol):
     """Where :func:`fit` sends window means (e.g. :class:`disentax.train.Writer`)."""
 
-    def write_scalars(self, step: int, scalars: dict) -> None: ...
-    def progress(self, step: int, scalars: dict) -> None: ...
-    def message(self, text: str) -> None: ...
+    def write_scalars(self, step: int, scalars: dict) -> None:
+        """Records the window means of ``step`` (floats, or ``[S]`` arrays in a sweep)."""
+
+    def progress(self, step: int, scalars: dict) -> None:
+        """Shows progress after a log step."""
+
+    def message(self, text: str) -> None:
+        """Shows one line of text."""
 
 
 def _mean_scalars(window: list[dict]) -> dict[str, Any]:
@@ -127,65 +137,85 @@ def fit(
     log_every = _check_every("log_every", log_every)
     checkpoint_every = _check_every("checkpoint_every", checkpoint_every)
     unplace = getattr(train_step, "unplace", lambda s: s)
-    t_enter = time.perf_counter()
-    window: list[dict] = []
-    window_start, window_time = start_step, t_enter
-    last: dict[str, Any] = {"step": start_step}
-    last_good = checkpoints.latest_step()
-    first_step_s = None
-    stopped: int | str | None = None
+    window = _Window(start_step, checkpoints.latest_step(), images_per_step)
     in_flight: collections.deque = collections.deque()
+    stopped: int | str | None = None
     step = start_step
     with SignalCatcher() as signals:
         while step < num_steps:
             state, metrics = train_step(state, None if batch_fn is None else batch_fn(step))
-            window.append(metrics)
             in_flight.append(metrics)
             if len(in_flight) > MAX_STEPS_IN_FLIGHT:
                 # bounded run-ahead: wait (no transfer) for the step before the previous one
                 jax.block_until_ready(in_flight.popleft())
             step += 1
-            if first_step_s is None:
-                # the first step includes compilation: report it, keep it out of steps/s
-                jax.block_until_ready(metrics)
-                first_step_s = startup_s + time.perf_counter() - t_enter
-                since = "process start" if startup_s else "the loop started"
-                writer.message(
-                    f"first train step done {first_step_s:.1f} s after {since} (compile included)"
-                )
-                window_start, window_time = step, time.perf_counter()
+            window.add(step, metrics, writer, startup_s)
             stopped = signals.requested(sync=step % log_every == 0) or None
             if stopped is None and stop_fn is not None and stop_fn(step):
                 stopped = "stop_fn"
-            log_now = step % log_every == 0 or step == num_steps or stopped is not None
-            save_now = step % checkpoint_every == 0 or step == num_steps or stopped is not None
-            if (log_now or save_now) and window:
-                bad = _first_nonfinite(window, step - len(window) + 1)
-                if bad is not None:
-                    checkpoints.wait()
-                    raise NonFiniteLossError(bad, last_good, checkpoints.directory)
-            if log_now and window:
-                scalars = _window_scalars(window, step - window_start, window_time)
-                if images_per_step is not None:
-                    scalars["images_per_s"] = scalars["steps_per_s"] * images_per_step
-                if "first_step_s" not in last:
-                    scalars["time_to_first_step_s"] = first_step_s
-                writer.write_scalars(step, scalars)
-                writer.progress(step, scalars)
-                last = {"step": step, **scalars, "first_step_s": first_step_s}
-                window, window_start, window_time = [], step, time.perf_counter()
-            if save_now:
-                if checkpoints.save(step, unplace(state)):
-                    last_good = step
-                if stopped is not None:
-                    checkpoints.wait()
-                    writer.message(f"stopped {_why(stopped)} at step {step}; checkpoint saved")
-                    break
+            end = step == num_steps or stopped is not None
+            log_now, save_now = end or step % log_every == 0, end or step % checkpoint_every == 0
+            if log_now or save_now:
+                window.check_finite(step, checkpoints)
+            if log_now:
+                window.log(step, writer)
+            if save_now and checkpoints.save(step, unplace(state)):
+                window.last_good = step
+            if stopped is not None:
+                checkpoints.wait()
+                writer.message(f"stopped {_why(stopped)} at step {step}; checkpoint saved")
+                break
         checkpoints.wait()
-    last.update(step=step, stopped=stopped, first_step_s=first_step_s)
+    last = {**window.last, "step": step, "stopped": stopped, "first_step_s": window.first_step_s}
     if isinstance(stopped, int):
         signals.reraise()
     return last
+
+
+class _Window:
+    """The metrics of the steps since the last log, the timing, and the last log."""
+
+    def __init__(self, start_step: int, last_good: int | None, images_per_step: int | None):
+        self.metrics: list[dict] = []
+        self.start, self.time = start_step, time.perf_counter()
+        self.t_enter = self.time
+        self.last: dict[str, Any] = {"step": start_step}
+        self.last_good = last_good
+        self.first_step_s: float | None = None
+        self.images_per_step = images_per_step
+
+    def add(self, step: int, metrics: dict, writer: ScalarSink, startup_s: float) -> None:
+        self.metrics.append(metrics)
+        if self.first_step_s is None:
+            # the first step includes compilation: report it, keep it out of steps/s
+            jax.block_until_ready(metrics)
+            self.first_step_s = startup_s + time.perf_counter() - self.t_enter
+            since = "process start" if startup_s else "the loop started"
+            writer.message(
+                f"first train step done {self.first_step_s:.1f} s after {since} (compile included)"
+            )
+            self.start, self.time = step, time.perf_counter()
+
+    def check_finite(self, step: int, checkpoints: CheckpointSink) -> None:
+        if not self.metrics:
+            return
+        bad = _first_nonfinite(self.metrics, step - len(self.metrics) + 1)
+        if bad is not None:
+            checkpoints.wait()
+            raise NonFiniteLossError(bad, self.last_good, checkpoints.directory)
+
+    def log(self, step: int, writer: ScalarSink) -> None:
+        if not self.metrics:
+            return
+        scalars = _window_scalars(self.metrics, step - self.start, self.time)
+        if self.images_per_step is not None:
+            scalars["images_per_s"] = scalars["steps_per_s"] * self.images_per_step
+        if len(self.last) == 1:  # the first log of this call
+            scalars["time_to_first_step_s"] = self.first_step_s
+        writer.write_scalars(step, scalars)
+        writer.progress(step, scalars)
+        self.last = {"step": step, **scalars}
+        self.metrics, self.start, self.time = [], step, time.perf_counter()
 
 
 def _window_scalars(window: list[dict], timed: int, since: float) -> dict[str, Any]:

@@ -81,6 +81,7 @@ class SignalCatcher:
         self._caught = signum
 
     def requested(self, *, sync: bool = False) -> int:
+        """The caught signal number, or 0 (combined over processes when ``sync``)."""
         if jax.process_count() == 1:
             return self._caught
         if not sync:

@@ -185,6 +185,7 @@ class Writer:
             print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
+        """Closes the progress bar, the TensorBoard writer and the log file."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
