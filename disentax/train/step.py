@@ -193,14 +193,7 @@ def make_train_step(
     if sweep_mode is None:
         sweep_mode = SWEEP_MODES.get(mesh.devices.flat[0].platform, "vmap")
     _check_arguments(
-        mesh=mesh,
-        dataset=dataset,
-        batch_size=batch_size,
-        discriminator=discriminator,
-        discriminator_tx=discriminator_tx,
-        parallel=parallel,
-        num_models=num_models,
-        sweep_mode=sweep_mode,
+        mesh, dataset, batch_size, discriminator, discriminator_tx, parallel, num_models, sweep_mode
     )
     static_hyper, swept_hyper = split_hyperparameters(hyperparameters or {}, num_models)
     pmap_mode = parallel == "pmap"
@@ -234,13 +227,8 @@ def make_train_step(
             )
         built = make_jit_step(step_fn, mesh=mesh, dataset=dataset, donate=donate)
     fn, precompile_fn, placed_dataset = built
-    init_fn = _make_init_fn(
-        model,
-        tx,
-        discriminator=discriminator,
-        discriminator_tx=discriminator_tx,
-        out_sharding=None if pmap_mode else par.replicated_sharding(mesh),
-    )
+    out_sharding = None if pmap_mode else par.replicated_sharding(mesh)
+    init_fn = _make_init_fn(model, tx, discriminator, discriminator_tx, out_sharding)
     return TrainStep(
         fn=fn,
         mesh=mesh,
@@ -269,7 +257,7 @@ def _resolve_objective(objective):
 
 
 def _check_arguments(
-    *, mesh, dataset, batch_size, discriminator, discriminator_tx, parallel, num_models, sweep_mode
+    mesh, dataset, batch_size, discriminator, discriminator_tx, parallel, num_models, sweep_mode
 ):
     """Raises ValueError for arguments of :func:`make_train_step` that do not fit together."""
     if parallel not in ("jit", "pmap"):
@@ -289,7 +277,9 @@ def _check_arguments(
         raise ValueError("batch_size is given for in-step sampling but dataset is None")
 
 
-def _make_init_fn(model, tx, *, discriminator, discriminator_tx, out_sharding):
+def _make_init_fn(model, tx, discriminator, discriminator_tx, out_sharding):
+    """``init_fn(key) -> TrainState``, the initial state in the step's sharding."""
+
     def init_fn(key):
         return create_train_state(
             key,
