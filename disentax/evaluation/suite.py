@@ -208,8 +208,8 @@ def evaluate(
       >>> flat = lambda images: images.reshape(images.shape[0], -1)
       >>> result = evaluate(jax.random.key(0), Identity((3, 4)), flat, metrics=["mig"],
       ...                   num_train=200, num_test=100)
-      >>> round(result["metrics"]["mig"], 2)
-      1.0
+      >>> result["metrics"]["mig"] > 0.9  # one code per factor
+      True
     """
     names = list(METRICS) if metrics is None else list(metrics)
     unknown = [m for m in names if m not in METRICS]
