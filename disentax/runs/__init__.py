@@ -17,16 +17,44 @@ Example:
   10
 """
 
-from disentax.runs.config import configs_dir, load_config, resolve_config_path
-from disentax.runs.folder import RunFolder
-from disentax.runs.loading import LoadedRun, load
-from disentax.runs.pictures import OWNED_FILES, traverse, write_report
-from disentax.runs.pipeline import run
-from disentax.runs.scoring import default_workers, evaluate
-from disentax.runs.spec import RunSpec, validate
-from disentax.runs.sweep import check_sweep, train_sweep
-from disentax.runs.training import train
-from disentax.train import NonFiniteLossError
+import importlib
+
+# name -> submodule. Loaded on first use (PEP 562): training must not import what only
+# evaluation and pictures need (matplotlib, the metric suite) before its first step.
+_WHERE = {
+    "configs_dir": "config",
+    "load_config": "config",
+    "resolve_config_path": "config",
+    "RunFolder": "folder",
+    "LoadedRun": "loading",
+    "load": "loading",
+    "OWNED_FILES": "pictures",
+    "traverse": "pictures",
+    "write_report": "pictures",
+    "run": "pipeline",
+    "default_workers": "scoring",
+    "evaluate": "scoring",
+    "RunSpec": "spec",
+    "validate": "spec",
+    "check_sweep": "sweep",
+    "train_sweep": "sweep",
+    "train": "training",
+}
+
+
+def __getattr__(name: str):
+    if name == "NonFiniteLossError":
+        from disentax.train import NonFiniteLossError
+
+        return NonFiniteLossError
+    if name not in _WHERE:
+        raise AttributeError(f"module 'disentax.runs' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"disentax.runs.{_WHERE[name]}"), name)
+
+
+def __dir__():
+    return sorted(__all__)
+
 
 __all__ = [
     "OWNED_FILES",

@@ -9,8 +9,6 @@ import jax
 
 from disentax.runs import spec as spec_lib
 from disentax.runs.folder import RunFolder
-from disentax.runs.pictures import traverse
-from disentax.runs.scoring import default_workers, evaluate
 from disentax.runs.training import train
 
 __all__ = ["run"]
@@ -41,6 +39,10 @@ def run(
     trained_now = before is None or before < spec.num_steps
     wanted = trained_now or not folder.evaluation.exists()
     if spec.evaluate and finished and wanted and jax.process_index() == 0:
+        # imported here: training does not load the metric suite or matplotlib
+        from disentax.runs.pictures import traverse
+        from disentax.runs.scoring import default_workers, evaluate
+
         evaluate(folder.path, eval_sizes=spec.eval_sizes, workers=default_workers())
         traverse(folder.path)
     return last
