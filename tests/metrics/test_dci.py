@@ -1,4 +1,4 @@
-"""DCI and the JAX gradient-boosted trees against scikit-learn / SciPy oracles.
+"""DCI against scikit-learn / SciPy oracles.
 
 Provenance of the expected values:
 * importance-matrix cases: disentanglement_lib ``evaluation/metrics/dci_test.py``
@@ -6,22 +6,17 @@ Provenance of the expected values:
 * end-to-end properties: the same file's ``DCITest`` (identity representation, random
   permutation per point, duplicated latent space -> completeness 1 - log 2 / log 10 when
   every factor's importance is split evenly over two of ten codes);
-* trees: scikit-learn's ``GradientBoostingClassifier`` (the reference's estimator). On
-  pre-binned inputs its exact splitter sees the same candidate thresholds as the histogram
-  trees, so importances and predictions must agree up to how exact ties between codes are
-  credited.
+* the ``"sklearn"`` estimator path and scikit-learn's ``Lasso`` (the trees themselves are
+  checked against scikit-learn in ``estimators/test_gbt.py``).
 """
 
 import chex
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
-from sklearn.ensemble import GradientBoostingClassifier
 
 from disentax.metrics.dci import completeness, dci, disentanglement
-from disentax.metrics.estimators import gbt
 
 
 def _scipy_dci(importance):
@@ -73,46 +68,6 @@ def test_random_importance_matches_scipy():
         np.testing.assert_allclose(jax.jit(completeness)(r), c, rtol=1e-5)
 
 
-def _toy(rng, n, sizes=(3, 5), num_codes=4):
-    y = np.stack([rng.integers(0, k, n) for k in sizes], 1)
-    x = rng.normal(size=(n, num_codes)).astype(np.float32)
-    x[:, 0] += y[:, 0]
-    x[:, 1] += 0.5 * y[:, 1]
-    x[:, 2] += 0.3 * y[:, 0] - 0.2 * y[:, 1]
-    return x, y
-
-
-@pytest.mark.parametrize("precision", ["int8", "float32"])
-def test_trees_equal_sklearn_on_prebinned_inputs(precision):
-    rng = np.random.default_rng(1)
-    x, y = _toy(rng, 600)
-    x_eval, _ = _toy(rng, 200)
-    num_bins, stages = 16, 8
-    fit = gbt.gradient_boosted_trees(
-        x, y, x_eval, num_stages=stages, num_bins=num_bins, precision=precision
-    )
-    edges = gbt.quantile_bin_edges(x, num_bins)
-    xb = np.asarray(gbt.apply_bins(x, edges), np.float64)
-    xb_eval = np.asarray(gbt.apply_bins(x_eval, edges), np.float64)
-    for j in range(y.shape[1]):
-        model = GradientBoostingClassifier(n_estimators=stages, random_state=0).fit(xb, y[:, j])
-        # Equal up to exact ties between codes (small nodes where two codes cut the same
-        # samples): scikit-learn gives the gain to a random one, these trees split it.
-        np.testing.assert_allclose(fit.importance[:, j], model.feature_importances_, atol=3e-3)
-        assert np.mean(np.asarray(fit.train_predictions[:, j]) == model.predict(xb)) > 0.99
-        assert np.mean(np.asarray(fit.eval_predictions[:, j]) == model.predict(xb_eval)) > 0.99
-
-
-def test_bins_are_quantiles_with_midpoint_edges():
-    x = np.arange(8, dtype=np.float32)[:, None] * np.array([[1.0, -2.0]], np.float32)
-    edges = np.asarray(gbt.quantile_bin_edges(x, 4))
-    np.testing.assert_allclose(edges[:, 0], [1.5, 3.5, 5.5])
-    np.testing.assert_allclose(edges[:, 1], [-11.0, -7.0, -3.0])
-    bins = np.asarray(gbt.apply_bins(x, jnp.asarray(edges)))
-    np.testing.assert_array_equal(bins[:, 0], [0, 0, 1, 1, 2, 2, 3, 3])
-    np.testing.assert_array_equal(bins[:, 1], [3, 3, 2, 2, 1, 1, 0, 0])
-
-
 def _identity_data(seed, n, num_factors=5, num_values=10):
     # disentanglement_lib's IdentityObservationsData: factors are the observations.
     rng = np.random.default_rng(seed)
@@ -125,9 +80,9 @@ def _dci_on(transform):
     return dci(transform(f_train, 0), f_train, transform(f_test, 1), f_test)
 
 
-def test_identity_representation_scores_near_one():
+def test_identity_representation_scores_near_one(identity_codes):
     # Five constant codes next to the identity never split, so they change nothing.
-    scores = _dci_on(lambda f, _: np.hstack([f, np.zeros_like(f)]).astype(np.float32))
+    scores = _dci_on(lambda f, _: identity_codes(f, f.shape[1]))
     assert 0.9 <= float(scores["disentanglement"]) <= 1.0 + 1e-5
     assert 0.9 <= float(scores["completeness"]) <= 1.0 + 1e-5
     assert float(scores["informativeness_test"]) > 0.99
@@ -140,9 +95,9 @@ def test_duplicated_codes_split_importance_evenly():
     np.testing.assert_allclose(float(scores["completeness"]), target, atol=0.02)
 
 
-def test_randomly_permuted_codes_score_low():
+def test_randomly_permuted_codes_score_low(identity_codes):
     def permuted(f, seed):
-        codes = np.hstack([f, np.zeros_like(f)]).astype(np.float32)
+        codes = identity_codes(f, f.shape[1])
         return np.random.default_rng(seed).permuted(codes, axis=1)
 
     scores = _dci_on(permuted)
@@ -250,4 +205,4 @@ def test_bad_input_is_refused_before_xla():
     with pytest.raises(TypeError, match="sklearn"):
         jax.jit(lambda a: dci(a, f, a, f, estimator="sklearn")["completeness"])(c)
     with pytest.raises(ValueError, match="precision"):
-        gbt.gradient_boosted_trees(c, f, c, precision="float16")
+        dci(c, f, c, f, precision="float16")
