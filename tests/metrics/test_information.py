@@ -1,8 +1,9 @@
 """Histogram discretisation, discrete entropy and mutual information vs NumPy/scikit-learn.
 
 Oracles: ``np.digitize(x, np.histogram(x, bins)[1][:-1])`` (disentanglement_lib
-``_histogram_discretize``) and ``sklearn.metrics.mutual_info_score`` (its
-``discrete_mutual_info`` / ``discrete_entropy``), evaluated column by column.
+``_histogram_discretize``; the ``reference_bins`` fixture) and
+``sklearn.metrics.mutual_info_score`` (its ``discrete_mutual_info`` /
+``discrete_entropy``), evaluated column by column.
 """
 
 import jax
@@ -11,15 +12,6 @@ import pytest
 from sklearn.metrics import mutual_info_score
 
 from disentax.metrics import discrete_entropy, discrete_mutual_info, histogram_discretize
-
-
-def reference_discretize(codes, num_bins=20):
-    # disentanglement_lib utils._histogram_discretize, batch-major and 0-based.
-    columns = [
-        np.digitize(codes[:, i], np.histogram(codes[:, i], num_bins)[1][:-1]) - 1
-        for i in range(codes.shape[1])
-    ]
-    return np.stack(columns, axis=1)
 
 
 def reference_mutual_info(a, b):
@@ -32,16 +24,16 @@ def reference_mutual_info(a, b):
 
 
 @pytest.fixture(scope="module")
-def arrays():
+def arrays(random_factors):
     rng = np.random.default_rng(0)
     n = 3000
-    factors = np.stack([rng.integers(0, s, n) for s in (3, 6, 40, 2)], axis=1).astype(np.int32)
+    factors = random_factors(rng, n, (3, 6, 40, 2))
     codes = rng.normal(size=(n, 5)).astype(np.float32)
     codes[:, :4] += factors / np.array([3, 6, 40, 2])
     return codes, factors
 
 
-def test_histogram_discretize_matches_numpy_on_continuous_and_grid_data(arrays):
+def test_histogram_discretize_matches_numpy_on_continuous_and_grid_data(arrays, reference_bins):
     codes, factors = arrays
     rng = np.random.default_rng(1)
     grids = [
@@ -53,21 +45,21 @@ def test_histogram_discretize_matches_numpy_on_continuous_and_grid_data(arrays):
     for data in grids:
         for num_bins in (20, 7):
             ours = np.asarray(histogram_discretize(data, num_bins=num_bins))
-            np.testing.assert_array_equal(ours, reference_discretize(data, num_bins))
+            np.testing.assert_array_equal(ours, reference_bins(data, num_bins))
             assert ours.dtype == np.int32
 
 
-def test_histogram_discretize_constant_column_and_extremes():
+def test_histogram_discretize_constant_column_and_extremes(reference_bins):
     data = np.stack([np.full(30, 2.5), np.linspace(-1, 1, 30)], axis=1).astype(np.float32)
     ours = np.asarray(histogram_discretize(data, num_bins=20))
-    np.testing.assert_array_equal(ours, reference_discretize(data, 20))
+    np.testing.assert_array_equal(ours, reference_bins(data, 20))
     assert (ours[:, 0] == 10).all()  # np.histogram widens a constant range by +-0.5
     assert ours[:, 1].min() == 0 and ours[:, 1].max() == 19  # the max is in the last bin
 
 
-def test_discrete_entropy_and_mutual_info_match_sklearn(arrays):
+def test_discrete_entropy_and_mutual_info_match_sklearn(arrays, reference_bins):
     codes, factors = arrays
-    bins = reference_discretize(codes).astype(np.int32)
+    bins = reference_bins(codes).astype(np.int32)
     expected = reference_mutual_info(bins, factors)
     fast = np.asarray(discrete_mutual_info(bins, factors, num_values_a=20))
     generic = np.asarray(discrete_mutual_info(bins, factors))
@@ -96,9 +88,9 @@ def test_large_sparse_label_values_need_no_static_bound():
     )
 
 
-def test_jit_matches_eager(arrays):
+def test_jit_matches_eager(arrays, reference_bins):
     codes, factors = arrays
-    bins = reference_discretize(codes).astype(np.int32)
+    bins = reference_bins(codes).astype(np.int32)
     jitted = jax.jit(lambda a, b: discrete_mutual_info(a, b, num_values_a=20))
     np.testing.assert_allclose(
         np.asarray(jitted(bins, factors)),
@@ -106,7 +98,7 @@ def test_jit_matches_eager(arrays):
         atol=1e-6,
     )
     np.testing.assert_array_equal(
-        np.asarray(jax.jit(histogram_discretize)(codes)), reference_discretize(codes)
+        np.asarray(jax.jit(histogram_discretize)(codes)), reference_bins(codes)
     )
 
 

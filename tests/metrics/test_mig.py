@@ -1,7 +1,8 @@
 """MIG (histogram form) and Chen et al.'s sampled MIG.
 
 Oracles: ``reference_mig`` follows disentanglement_lib ``mig._compute_mig`` line by line
-(NumPy histogram + ``sklearn.metrics.mutual_info_score``); ``reference_mig_sampled`` is
+(its ``_histogram_discretize``, the ``reference_bins`` fixture, and
+``sklearn.metrics.mutual_info_score``); ``reference_mig_sampled`` is
 Chen et al.'s estimator (their ``metric_helpers/mi_metric.py`` definition) written in
 float64 NumPy on the same random draws. Property tests are disentanglement_lib's
 ``mig_test.py``: identity codes -> 0.9-1, noise -> ~0, duplicated codes -> ~0.
@@ -15,9 +16,9 @@ from sklearn.metrics import mutual_info_score
 from disentax.metrics import mig, mig_sampled
 
 
-def reference_mig(codes, factors, num_bins=20):
-    binned = np.stack([np.digitize(c, np.histogram(c, num_bins)[1][:-1]) for c in codes.T], axis=0)
-    m = np.array([[mutual_info_score(f, b) for f in factors.T] for b in binned])
+def reference_mig(binned, factors):
+    """MIG of the histogram-binned codes ``binned [N, L]``."""
+    m = np.array([[mutual_info_score(f, b) for f in factors.T] for b in binned.T])
     entropy = np.array([mutual_info_score(f, f) for f in factors.T])
     top = np.sort(m, axis=0)[::-1]
     return np.mean((top[0] - top[1]) / entropy)
@@ -47,29 +48,29 @@ def reference_mig_sampled(key, mean, logvar, factors, num_samples):
 
 
 @pytest.fixture(scope="module")
-def data():
+def data(random_factors):
     rng = np.random.default_rng(0)
     n = 2000
     sizes = np.array([3, 6, 10, 8])
-    factors = np.stack([rng.integers(0, s, n) for s in sizes], axis=1).astype(np.int32)
+    factors = random_factors(rng, n, sizes)
     mixing = np.eye(4, 6) + 0.3 * rng.normal(size=(4, 6))
     codes = (factors / sizes) @ mixing + 0.2 * rng.normal(size=(n, 6))
     return codes.astype(np.float32), factors
 
 
-def test_mig_matches_reference(data):
+def test_mig_matches_reference(data, reference_bins):
     codes, factors = data
-    np.testing.assert_allclose(float(mig(codes, factors)), reference_mig(codes, factors), atol=1e-5)
-    np.testing.assert_allclose(
-        float(mig(codes, factors, num_bins=7)), reference_mig(codes, factors, num_bins=7), atol=1e-5
-    )
+    expected = reference_mig(reference_bins(codes), factors)
+    np.testing.assert_allclose(float(mig(codes, factors)), expected, atol=1e-5)
+    expected = reference_mig(reference_bins(codes, 7), factors)
+    np.testing.assert_allclose(float(mig(codes, factors, num_bins=7)), expected, atol=1e-5)
 
 
-def test_mig_reference_properties(data):
+def test_mig_reference_properties(data, identity_codes):
     # Every array has the fixture's shape [2000, 6], so one compiled program serves all.
     _, factors = data
     rng = np.random.default_rng(1)
-    identity = np.hstack([factors, np.zeros((factors.shape[0], 2))]).astype(np.float32)
+    identity = identity_codes(factors, 2)
     assert 0.9 <= float(mig(identity, factors)) <= 1.0  # constant codes carry no information
     noise = rng.normal(size=identity.shape).astype(np.float32)
     assert 0.0 <= float(mig(noise, factors)) <= 0.1
@@ -77,13 +78,14 @@ def test_mig_reference_properties(data):
     assert 0.0 <= float(mig(duplicated, factors)) <= 0.1
 
 
-def test_single_valued_factor_is_excluded_and_reported(data):
+def test_single_valued_factor_is_excluded_and_reported(data, reference_bins):
     codes, factors = data
     with_constant = factors.copy()
     with_constant[:, 2] = 4
     with pytest.warns(UserWarning, match=r"columns \[2\].*excluded"):
         value = float(mig(codes, with_constant))
-    np.testing.assert_allclose(value, reference_mig(codes, factors[:, [0, 1, 3]]), atol=1e-5)
+    expected = reference_mig(reference_bins(codes), factors[:, [0, 1, 3]])
+    np.testing.assert_allclose(value, expected, atol=1e-5)
     with pytest.raises(ValueError, match="single value"):
         mig(codes, np.zeros_like(factors))
 

@@ -1,7 +1,8 @@
 """Modularity and explicitness vs the reference definitions.
 
 Oracles: ``reference_modularity`` and ``reference_explicitness`` follow disentanglement_lib
-``modularity_explicitness.py`` (NumPy histogram + ``mutual_info_score``;
+``modularity_explicitness.py`` (its ``_histogram_discretize``, the ``reference_bins``
+fixture, + ``mutual_info_score``;
 ``LogisticRegression()`` on train-standardised codes, ``roc_auc_score`` of the
 ``MultiLabelBinarizer`` one-hot against ``predict_proba``). Properties from its test file:
 identity -> 0.9-1, duplicated codes keep modularity, one code for two of ten factors ->
@@ -18,9 +19,9 @@ from disentax.metrics import explicitness, modularity
 from disentax.metrics.modularity import modularity_from_mutual_info
 
 
-def reference_modularity(codes, factors, num_bins=20):
-    binned = [np.digitize(c, np.histogram(c, num_bins)[1][:-1]) for c in codes.T]
-    m = np.array([[mutual_info_score(f, b) for f in factors.T] for b in binned])
+def reference_modularity(binned, factors):
+    """Modularity of the histogram-binned codes ``binned [N, L]``."""
+    m = np.array([[mutual_info_score(f, b) for f in factors.T] for b in binned.T])
     squared = m**2
     largest = squared.max(axis=1)
     spread = (squared.sum(axis=1) - largest) / (largest * (factors.shape[1] - 1))
@@ -39,8 +40,8 @@ def reference_explicitness(codes_train, factors_train, codes_test, factors_test)
     return np.mean(train), np.mean(test)
 
 
-def make(rng, n, sizes):
-    factors = np.stack([rng.integers(0, s, n) for s in sizes], axis=1).astype(np.int32)
+def make(rng, factors, sizes):
+    n = factors.shape[0]
     codes = np.hstack([factors / sizes, rng.normal(size=(n, 1))])
     codes[:, :4] += np.array([0.1, 0.3, 1.0, 0.05]) * rng.normal(size=(n, 4))
     codes[:, 1] += 0.5 * codes[:, 0]
@@ -48,22 +49,22 @@ def make(rng, n, sizes):
 
 
 @pytest.fixture(scope="module")
-def data():
+def data(random_factors):
     rng = np.random.default_rng(0)
     sizes = np.array([3, 6, 2, 12])
-    return (*make(rng, 2000, sizes), *make(rng, 1000, sizes))
+    train = make(rng, random_factors(rng, 2000, sizes), sizes)
+    return (*train, *make(rng, random_factors(rng, 1000, sizes), sizes))
 
 
-def test_modularity_matches_reference(data):
+def test_modularity_matches_reference(data, reference_bins):
     codes, factors = data[0], data[1]
-    np.testing.assert_allclose(
-        float(modularity(codes, factors)), reference_modularity(codes, factors), atol=1e-5
-    )
+    expected = reference_modularity(reference_bins(codes), factors)
+    np.testing.assert_allclose(float(modularity(codes, factors)), expected, atol=1e-5)
 
 
-def test_modularity_properties(data):
+def test_modularity_properties(data, identity_codes):
     codes, factors = data[0], data[1]
-    identity = np.hstack([factors, np.zeros((factors.shape[0], 1))]).astype(np.float32)
+    identity = identity_codes(factors, 1)
     # 4 perfect codes and one constant code (score 0 by definition): mean 4/5.
     np.testing.assert_allclose(float(modularity(identity, factors)), 0.8, atol=0.02)
     assert 0.9 <= float(modularity(identity[:, :4], factors)) <= 1.0
@@ -92,11 +93,10 @@ def test_explicitness_matches_scikit_learn(data):
     np.testing.assert_allclose(float(result["test"]), test, atol=1e-3)
 
 
-def test_explicitness_properties(data):
+def test_explicitness_properties(data, identity_codes):
     codes, factors, codes_test, factors_test = data
-    identity = np.hstack([factors, np.zeros((factors.shape[0], 1))]).astype(np.float32)
-    identity_test = np.hstack([factors_test, np.zeros((factors_test.shape[0], 1))])
-    result = explicitness(identity, factors, identity_test.astype(np.float32), factors_test)
+    identity, identity_test = identity_codes(factors, 1), identity_codes(factors_test, 1)
+    result = explicitness(identity, factors, identity_test, factors_test)
     assert 0.9 <= float(result["train"]) <= 1.0 and 0.9 <= float(result["test"]) <= 1.0
     rng = np.random.default_rng(2)
     noise = rng.normal(size=codes.shape).astype(np.float32)

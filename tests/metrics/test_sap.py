@@ -39,19 +39,19 @@ def reference_sap(scores):
     return np.mean(top[-1] - top[-2])
 
 
-def make(rng, n, sizes, noise):
-    factors = np.stack([rng.integers(0, s, n) for s in sizes], axis=1).astype(np.int32)
-    codes = np.hstack([factors / sizes, np.zeros((n, 1))])
+def make(rng, factors, sizes, noise):
+    codes = np.hstack([factors / sizes, np.zeros((factors.shape[0], 1))])
     codes = codes + noise * rng.normal(size=codes.shape)
     return codes.astype(np.float32), factors
 
 
 @pytest.fixture(scope="module")
-def data():
+def data(random_factors):
     rng = np.random.default_rng(0)
     sizes = np.array([3, 6, 2, 12])
-    train = make(rng, 2000, sizes, np.array([0.1, 0.3, 1.0, 0.05, 1.0]))
-    test = make(rng, 1000, sizes, np.array([0.1, 0.3, 1.0, 0.05, 1.0]))
+    noise = np.array([0.1, 0.3, 1.0, 0.05, 1.0])
+    train = make(rng, random_factors(rng, 2000, sizes), sizes, noise)
+    test = make(rng, random_factors(rng, 1000, sizes), sizes, noise)
     return (*train, *test)
 
 
@@ -77,10 +77,10 @@ def test_continuous_scores_match_numpy(data):
     )
 
 
-def test_sap_reference_properties(data):
+def test_sap_reference_properties(data, identity_codes):
     codes, factors, codes_test, factors_test = data
     rng = np.random.default_rng(1)
-    identity = np.hstack([factors, np.zeros((factors.shape[0], 1))]).astype(np.float32)
+    identity = identity_codes(factors, 1)
     assert 0.9 <= float(sap(identity, factors, continuous_factors=True)) <= 1.0
     noise = rng.normal(size=codes.shape).astype(np.float32)
     assert float(sap(noise, factors, continuous_factors=True)) <= 0.05
