@@ -143,8 +143,10 @@ def entropies(labels: Array) -> Array:
 
 
 def _sorted_sum_log_counts(ordered: Array) -> Array:
-    """``sum_v c_v log c_v`` over the runs of equal values along the last axis of a sorted
-    array, as ``sum_i log c(i)`` over positions (a run of ``c`` points adds ``c log c``)."""
+    """``sum_v c_v log c_v`` over the runs of equal values along the last axis (sorted).
+
+    Computed as ``sum_i log c(i)`` over positions: a run of ``c`` points adds ``c log c``.
+    """
     n = ordered.shape[-1]
     index = jnp.arange(n, dtype=jnp.int32)
     change = ordered[..., 1:] != ordered[..., :-1]
@@ -190,8 +192,10 @@ def binned_mutual_info(bins: Array, labels: Array, *, num_bins: int) -> Array:
 
 
 def binned_mutual_info_segments(bins: Array, labels: Array, *, num_bins: int) -> Array:
-    """``binned_mutual_info`` by one float sort per label column and segment sums (for
-    sizes whose int32 pair keys would overflow)."""
+    """``binned_mutual_info`` by one sort per label column and segment sums (no checks).
+
+    The form for sizes whose int32 pair keys would overflow (``N * num_bins >= 2**31``).
+    """
     n = bins.shape[0]
     onehot = jax.nn.one_hot(bins, num_bins, dtype=jnp.float32)  # [N, L, B]
     bin_entropy = _entropy_from_count_sum(_sum_xlogx(onehot.sum(0), axis=-1), n)  # [L]

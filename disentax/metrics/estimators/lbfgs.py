@@ -92,7 +92,9 @@ def minimize_lbfgs_batched(
       values_and_grads_fn: ``theta [H, P] -> (values [H], grads [H, P])``, row ``h`` of
         the gradient being the derivative of ``values[h]`` (separable problems).
       theta0: ``[H, P]`` starting points.
-      num_steps, tol, memory: as in ``minimize_lbfgs``, per row.
+      num_steps: static maximum number of iterations (per row).
+      tol: static gradient tolerance (per row).
+      memory: static number of stored curvature pairs (per row).
 
     Returns:
       ``[H, P]`` minimiser estimates.

@@ -246,7 +246,9 @@ def fit_logistic_regression_heads(
       x: ``[N, D]`` features.
       labels: ``[N, H]`` int labels, column ``h`` in ``[0, class_counts[h])``.
       class_counts: static number of classes per head.
-      l2, num_steps, tol: as in ``fit_logistic_regression``.
+      l2: L2 strength (``1/C``) of every head; may be traced.
+      num_steps: static maximum number of L-BFGS iterations.
+      tol: stop once every head's largest absolute gradient entry is ``<= tol``.
 
     Returns:
       ``LogisticHeadsParams`` (columns of head ``h`` at ``sum(class_counts[:h])``).

@@ -69,8 +69,10 @@ def _class_sums(data: _Sorted, c: Array, lo: Array, hi: Array) -> tuple[Array, A
 
 
 def _violator_intervals(xs: Array, w: Array, b: Array):
-    """Sorted-position intervals of margin violators: positives ``w x + b < 1``, negatives
-    ``w x + b > -1`` (``[lo, hi)`` each)."""
+    """Sorted-position intervals ``[lo, hi)`` of the margin violators.
+
+    Positives violate the margin where ``w x + b < 1``, negatives where ``w x + b > -1``.
+    """
     n = xs.shape[0]
     safe_w = jnp.where(w == 0, 1.0, w)
     thresholds = jnp.stack([(1.0 - b) / safe_w, (-1.0 - b) / safe_w])
