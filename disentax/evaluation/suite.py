@@ -166,6 +166,26 @@ def _shared_sets(key, dataset, representation_fn, num_train, num_test):
     return train, test, time.perf_counter() - start
 
 
+def _run_all(names, inputs: _Inputs) -> tuple[dict, dict, dict, dict]:
+    """Scores and matrices (as JSON values), skips and seconds of the metrics ``names``."""
+    scores, matrices, skipped, seconds = {}, {}, {}, {}
+    for name in names:
+        start = time.perf_counter()
+        try:
+            out = _run(METRICS[name], inputs)
+        except ValueError as err:  # degenerate-but-valid input, e.g. constant codes
+            skipped[name] = str(err)
+            continue
+        if out is None:
+            skipped[name] = "needs posterior_fn (mean and logvar)"
+            continue
+        out = jax.block_until_ready(out)
+        seconds[name] = time.perf_counter() - start
+        scores.update({k: _to_json(v) for k, v in out.scores.items()})
+        matrices.update({k: _to_json(v) for k, v in out.matrices.items()})
+    return scores, matrices, skipped, seconds
+
+
 def evaluate(
     key: PRNGKey,
     dataset,
@@ -236,21 +256,8 @@ def evaluate(
         train=train,
         test=test,
     )
-    scores, matrices, skipped = {}, {}, {}
-    for name in names:
-        start = time.perf_counter()
-        try:
-            out = _run(METRICS[name], inputs)
-        except ValueError as err:  # degenerate-but-valid input, e.g. constant codes
-            skipped[name] = str(err)
-            continue
-        if out is None:
-            skipped[name] = "needs posterior_fn (mean and logvar)"
-            continue
-        out = jax.block_until_ready(out)
-        seconds[name] = time.perf_counter() - start
-        scores.update({k: _to_json(v) for k, v in out.scores.items()})
-        matrices.update({k: _to_json(v) for k, v in out.matrices.items()})
+    scores, matrices, skipped, timed = _run_all(names, inputs)
+    seconds.update(timed)
     return {
         "metrics": scores,
         "matrices": matrices,
