@@ -60,13 +60,17 @@ def _lazy(module: str, function: str, **kwargs: Any) -> BenchFn:
     return run
 
 
-OBJECTIVE_NAMES = (
-    "beta_vae",
-    "annealed_vae",
-    "beta_tcvae",
-    "factor_vae",
-    "dip_vae_i",
-    "dip_vae_ii",
+# One train-step benchmark per shipped objective config (experiments/configs/<objective>.py,
+# one per entry of disentax.losses.OBJECTIVES), read from the folder: importing
+# disentax.losses here would start JAX before the thread flags are set.
+OBJECTIVE_NAMES = tuple(
+    sorted(
+        p.stem
+        for p in (pathlib.Path(__file__).resolve().parent.parent / "experiments" / "configs").glob(
+            "*.py"
+        )
+        if not p.stem.startswith("_") and p.stem != "default"
+    )
 )
 
 BENCHMARKS: dict[str, BenchFn] = {
