@@ -1,13 +1,17 @@
-"""The README's "Results" section, generated from a tier's ``results.json``.
+"""The results page of the manual (``docs/results.md``), generated from ``results/``.
 
-Puts the measured scores next to the published anchors, states the targets of the CPU
-tier and whether each was reached (with the measured value), and lists the commands and
-the hardware. Nothing measured is typed here: every measured number is read from the
-results file.
+Puts the measured scores of every tier (``results/<tier>/results.json``) next to the
+published anchors, states the targets of the tier and whether each was reached (with the
+measured value), lists the commands and where the tier ran, and appends the tier's
+``results.md`` (every metric) and ``NOTES.md``. Nothing measured is typed here: every
+measured number is read from the results files.
 
 Usage:
-  python experiments/studies/readme_section.py results/cpu_tier/results.json \\
-      > results/cpu_tier/README.md
+  python experiments/studies/readme_section.py              # writes docs/results.md
+  python experiments/studies/readme_section.py --out -      # prints it instead
+
+:func:`section` is the same text for one tier, which ``cpu_tier.py`` writes into the
+tier's own folder (``results/cpu_tier/README.md``).
 
 References:
   Lin et al., "InfoGAN-CR and ModelCentrality: Self-supervised Model Training and
@@ -75,20 +79,13 @@ def _targets(rows: dict) -> list[str]:
     return lines
 
 
-def section(table: dict) -> str:
-    """The markdown of the section."""
+def _body(table: dict, *, image_prefix: str = "") -> list[str]:
+    """The tier's table, anchors, targets, settings and commands (markdown lines)."""
     rows = {r["label"]: r for r in table["rows"]}
     info = table.get("info", {})
     head = ["model", "steps"] + [f"{c} (measured)" for c in COLUMNS[:3]] + list(COLUMNS[3:])
     head += ["FactorVAE score (published)", "MIG (published)"]
-    lines = [
-        "## Results",
-        "",
-        "### CPU tier (2-core CPU, one seed per model)",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, row in rows.items():
         cells = [f"{label} ({row['hyperparameter']}={row['value']:g})", _fmt(row["step"])]
         cells += [_fmt(row["metrics"].get(c)) for c in COLUMNS]
@@ -123,7 +120,7 @@ def section(table: dict) -> str:
         "```",
         "nohup python experiments/studies/cpu_tier.py --root runs/cpu_tier "
         "--out results/cpu_tier > runs/cpu_tier.log 2>&1 &",
-        "python experiments/studies/readme_section.py results/cpu_tier/results.json",
+        "python experiments/studies/readme_section.py",
         "```",
         "",
         "Calls that produced these numbers:",
@@ -137,21 +134,86 @@ def section(table: dict) -> str:
             "",
             f"Traversals of the best CPU-tier model by MIG ({info['traversal_best']}):",
             "",
-            "![traversal](results/cpu_tier/traversal_best.png)",
+            f"![traversal]({image_prefix}results/cpu_tier/traversal_best.png)",
         ]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def section(table: dict) -> str:
+    """The markdown of one tier's results, as written into the tier's folder."""
+    lines = ["## Results", "", "### CPU tier (2-core CPU, one seed per model)", ""]
+    return "\n".join(lines + _body(table)) + "\n"
+
+
+def _shifted(markdown: str, levels: int) -> str:
+    """``markdown`` with every heading moved ``levels`` deeper (fenced code untouched)."""
+    out, fenced = [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        if not fenced and line.startswith("#"):
+            line = "#" * levels + line
+        out.append(line)
+    return "\n".join(out)
+
+
+def _title(name: str) -> str:
+    words = [w.upper() if w in ("cpu", "gpu", "tpu") else w for w in name.split("_")]
+    return " ".join(words)
+
+
+def page(results_root: str | pathlib.Path = "results", image_prefix: str = "../") -> str:
+    """The manual's results page: every tier under ``results_root``."""
+    root = pathlib.Path(results_root)
+    lines = [
+        "# Results",
+        "",
+        "<!-- Written by `python experiments/studies/readme_section.py` from "
+        "results/*/results.json; do not edit by hand. -->",
+        "",
+        "Scores of models trained and evaluated with disentax, one section per tier of "
+        f"`{root.as_posix()}/`. Each names the machine it ran on and the commands that "
+        "produced it; the numbers are read from the tier's `results.json`.",
+        "",
+    ]
+    for results in sorted(root.glob("*/results.json")):
+        tier = results.parent
+        table = json.loads(results.read_text(encoding="utf-8"))
+        info = table.get("info", {})
+        started = info.get("started") or (info.get("calls") or [{}])[0].get("started")
+        lines += [
+            f"## {_title(tier.name)} (`{tier.as_posix()}/`)",
+            "",
+            f"Ran on {info.get('cpu_count')} CPU cores"
+            + (f", started {started}" if started else "")
+            + "; one seed per model.",
+            "",
+            *_body(table, image_prefix=image_prefix),
+            "",
+        ]
+        if (tier / "scores.png").exists():
+            lines += [f"![scores]({image_prefix}{tier.as_posix()}/scores.png)", ""]
+        if (tier / "results.md").exists():
+            every = (tier / "results.md").read_text(encoding="utf-8").strip().splitlines()
+            body = "\n".join(line for line in every if not line.startswith("#"))
+            lines += ["### Every metric", "", body.strip(), ""]
+        if (tier / "NOTES.md").exists():
+            notes = (tier / "NOTES.md").read_text(encoding="utf-8").strip()
+            lines += [_shifted(notes, 0), ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", help="a tier's results.json")
-    parser.add_argument("--notes", default=None, help="markdown appended verbatim")
+    parser.add_argument("--results", default="results", help="folder of the tiers")
+    parser.add_argument("--out", default="docs/results.md", help="the page ('-': stdout)")
     args = parser.parse_args(argv)
-    table = json.loads(pathlib.Path(args.results).read_text(encoding="utf-8"))
-    text = section(table)
-    if args.notes:
-        text += "\n" + pathlib.Path(args.notes).read_text(encoding="utf-8")
-    sys.stdout.write(text)
+    text = page(args.results)
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        pathlib.Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
     return 0
 
 
