@@ -143,3 +143,13 @@ def tiny_config():
         return runs.load_config("default", [*TINY_OVERRIDES, *overrides])
 
     return make
+
+
+@pytest.fixture(scope="session")
+def identity_representation():
+    """``images [N, ...] -> [N, prod(...)]``: the identity representation.
+
+    On the ``synthetic_identity`` dataset (and disentanglement_lib's
+    ``IdentityObservationsData``) the flattened observations are the factor values.
+    """
+    return lambda images: images.reshape(images.shape[0], -1)

@@ -19,10 +19,6 @@ from disentax import evaluation
 SIZES = (5, 6, 7, 8)
 
 
-def identity(images):
-    return images.reshape(images.shape[0], -1)
-
-
 def _reference_mutual_info(codes, factors):
     codes, factors = np.asarray(codes), np.asarray(factors)
     out = np.zeros((codes.shape[1], factors.shape[1]))
@@ -34,7 +30,8 @@ def _reference_mutual_info(codes, factors):
 
 
 @pytest.mark.slow
-def test_evaluate_identity_scores_and_matrices():
+def test_evaluate_identity_scores_and_matrices(identity_representation):
+    identity = identity_representation
     data = dd.Identity(factor_sizes=SIZES)
     key = jax.random.key(0)
     result = evaluation.evaluate(
@@ -62,7 +59,8 @@ def test_evaluate_identity_scores_and_matrices():
     json.dumps(result)  # every value is plain JSON
 
 
-def test_evaluate_refuses_unknown_metric_and_sizes():
+def test_evaluate_refuses_unknown_metric_and_sizes(identity_representation):
+    identity = identity_representation
     data = dd.Identity(factor_sizes=SIZES)
     with pytest.raises(ValueError, match="unknown metrics"):
         evaluation.evaluate(jax.random.key(0), data, identity, metrics=["mig", "betavae"])

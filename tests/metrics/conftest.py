@@ -1,5 +1,7 @@
 """Helpers shared by the metric tests: synthetic factors, identity codes, the binning oracle.
 
+The identity representation is shared by every room (``tests/conftest.py``).
+
 Most fixtures return a plain function (a factory), so module-scoped data fixtures and the
 NumPy oracles of every test file can use it; ``mixed_data`` is the dataset the IRS and
 unsupervised tests share.
@@ -16,10 +18,6 @@ def _random_factors(rng: np.random.Generator, n: int, sizes) -> np.ndarray:
 def _identity_codes(factors: np.ndarray, num_constant: int) -> np.ndarray:
     constant = np.zeros((factors.shape[0], num_constant))
     return np.hstack([factors, constant]).astype(np.float32)
-
-
-def _identity_representation(images):
-    return images.reshape(images.shape[0], -1)
 
 
 def _reference_bins(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
@@ -42,13 +40,6 @@ def identity_codes():
     representation (disentanglement_lib's ``IdentityObservationsData``) next to constant
     codes, which carry no information."""
     return _identity_codes
-
-
-@pytest.fixture(scope="session")
-def identity_representation():
-    """``images [N, ...] -> [N, prod(...)]``: the identity representation of the
-    interventional scores (flattened ``Identity`` observations are the factor values)."""
-    return _identity_representation
 
 
 @pytest.fixture(scope="session")
