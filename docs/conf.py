@@ -216,11 +216,24 @@ def _alias_repr(obj) -> str:
     return repr(obj).replace("typing.", "").replace("collections.abc.", "")
 
 
+def _public_names(module: types.ModuleType) -> list[str]:
+    """``__all__``, or for a module without one its own public functions and classes."""
+    if hasattr(module, "__all__"):
+        return list(module.__all__)
+    return [
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == module.__name__
+    ]
+
+
 def _module_page(module_name: str, warn) -> str:
     module = importlib.import_module(module_name)
     if not module.__doc__:
         warn(f"{module_name}: public module without a docstring")
-    names = list(getattr(module, "__all__", []))
+    names = _public_names(module)
     title = f"``{module_name}``"
     lines = [
         f".. This page is written by docs/conf.py from {module_name}.__all__; do not edit.",
@@ -287,5 +300,24 @@ def write_api_pages(app) -> None:
         (out / "index.rst").write_text(text)
 
 
+def write_generated_pages(app) -> None:
+    """Regenerates the benchmark and results pages from the JSON files they are read from.
+
+    Both are committed too (so that they read on the repository's web page); the build
+    rewrites them only when the JSON changed since.
+    """
+    from benchmarks import report
+    from experiments.studies import readme_section
+
+    pages = {
+        DOCS / "benchmarks.md": report.page(ROOT / "benchmarks" / "results"),
+        DOCS / "results.md": readme_section.page(ROOT / "results"),
+    }
+    for path, text in pages.items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+
+
 def setup(app):
     app.connect("builder-inited", write_api_pages)
+    app.connect("builder-inited", write_generated_pages)

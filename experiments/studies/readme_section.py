@@ -79,7 +79,7 @@ def _targets(rows: dict) -> list[str]:
     return lines
 
 
-def _body(table: dict, *, image_prefix: str = "") -> list[str]:
+def _body(table: dict, *, image: str = "results/cpu_tier/traversal_best.png") -> list[str]:
     """The tier's table, anchors, targets, settings and commands (markdown lines)."""
     rows = {r["label"]: r for r in table["rows"]}
     info = table.get("info", {})
@@ -134,7 +134,7 @@ def _body(table: dict, *, image_prefix: str = "") -> list[str]:
             "",
             f"Traversals of the best CPU-tier model by MIG ({info['traversal_best']}):",
             "",
-            f"![traversal]({image_prefix}results/cpu_tier/traversal_best.png)",
+            f"![traversal]({image})",
         ]
     return lines
 
@@ -172,27 +172,28 @@ def page(results_root: str | pathlib.Path = "results", image_prefix: str = "../"
         "results/*/results.json; do not edit by hand. -->",
         "",
         "Scores of models trained and evaluated with disentax, one section per tier of "
-        f"`{root.as_posix()}/`. Each names the machine it ran on and the commands that "
+        f"`{root.name}/`. Each names the machine it ran on and the commands that "
         "produced it; the numbers are read from the tier's `results.json`.",
         "",
     ]
     for results in sorted(root.glob("*/results.json")):
         tier = results.parent
+        where = f"{root.name}/{tier.name}"  # as seen from the checkout's root
         table = json.loads(results.read_text(encoding="utf-8"))
         info = table.get("info", {})
         started = info.get("started") or (info.get("calls") or [{}])[0].get("started")
         lines += [
-            f"## {_title(tier.name)} (`{tier.as_posix()}/`)",
+            f"## {_title(tier.name)} (`{where}/`)",
             "",
             f"Ran on {info.get('cpu_count')} CPU cores"
             + (f", started {started}" if started else "")
             + "; one seed per model.",
             "",
-            *_body(table, image_prefix=image_prefix),
+            *_body(table, image=f"{image_prefix}{where}/traversal_best.png"),
             "",
         ]
         if (tier / "scores.png").exists():
-            lines += [f"![scores]({image_prefix}{tier.as_posix()}/scores.png)", ""]
+            lines += [f"![scores]({image_prefix}{where}/scores.png)", ""]
         if (tier / "results.md").exists():
             every = (tier / "results.md").read_text(encoding="utf-8").strip().splitlines()
             body = "\n".join(line for line in every if not line.startswith("#"))
