@@ -162,6 +162,7 @@ class DSprites:
 
     @property
     def factor_space(self) -> FactorSpace:
+        """The factor grid: ``factor_sizes`` with ``factor_names``."""
         return FactorSpace(self.factor_sizes, self.factor_names)
 
     @property

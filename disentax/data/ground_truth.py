@@ -115,6 +115,7 @@ class FactorSpace:
 
     @property
     def num_factors(self) -> int:
+        """Number of factors ``F``."""
         return len(self.sizes)
 
     @property

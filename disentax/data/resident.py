@@ -104,11 +104,13 @@ class ArrayData:
 
     # -- pytree: the image array is the only leaf ------------------------------------
     def tree_flatten(self):
+        """Pytree protocol: ``((images,), static fields)``."""
         aux = (self.name, self.grid, self.observation_shape, self.latent_indices)
         return (self.images,), (*aux, self.packed, self.values, self.seed)
 
     @classmethod
     def tree_unflatten(cls, aux, leaves):
+        """Pytree protocol: the dataset rebuilt from :meth:`tree_flatten`'s output."""
         return cls(aux[0], leaves[0], *aux[1:])
 
     # -- the GroundTruthData protocol ------------------------------------------------
@@ -120,18 +122,22 @@ class ArrayData:
 
     @property
     def factor_names(self) -> tuple[str, ...]:
+        """Names of the exposed (ground-truth) factors."""
         return tuple(self.grid.names[i] for i in self._latent)
 
     @property
     def factor_sizes(self) -> tuple[int, ...]:
+        """Number of values of each exposed factor."""
         return tuple(self.grid.sizes[i] for i in self._latent)
 
     @property
     def factor_space(self) -> FactorSpace:
+        """The grid of the exposed factors (nuisance factors left out)."""
         return FactorSpace(self.factor_sizes, self.factor_names)
 
     @property
     def factor_values(self) -> tuple | None:
+        """Per exposed factor, the value of each class index (``values``), or None."""
         return self.values
 
     @property

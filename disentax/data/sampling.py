@@ -76,7 +76,10 @@ def realise_rows(
     Jitted (one program per dataset and row count; ``start`` and ``step`` are traced).
 
     Args:
-      dataset, data_key, step, global_batch: as in :func:`sample_factors_for_step`.
+      dataset: any ground-truth dataset.
+      data_key: the run's data key (typed, ``jax.random.key``).
+      step: int or traced int scalar.
+      global_batch: the global batch size (a Python int).
       start: first row of the global batch to realise.
       num_rows: how many rows (default: the whole batch).
 

@@ -74,7 +74,7 @@ def read_matrix(path: pathlib.Path) -> np.ndarray:
 
 
 def load(data_dir=None, *, splits: tuple[str, ...] = ("training", "testing")) -> ArrayData:
-    """smallNORB as a device-resident dataset (4 factors + instance nuisance, 64x64x1).
+    """The smallNORB files as a device-resident dataset (4 factors + instance nuisance, 64x64x1).
 
     Args:
       data_dir: folder holding the ``.mat`` files (default ``$DISENTAX_DATA`` or

@@ -114,6 +114,7 @@ class Noise(_Synthetic):
 
     @property
     def observation_shape(self) -> tuple[int, ...]:
+        """``(1, 1, D)``: ``D = num_dims``, or the number of factors when that is 0."""
         return (1, 1, self.num_dims or len(self.factor_sizes))
 
     def observations(self, factors: ArrayLike, key: PRNGKey | None = None) -> Array:

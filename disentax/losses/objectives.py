@@ -40,6 +40,11 @@ from disentax.typing import Array
 
 
 class ForwardPass(Protocol):
+    """What an objective reads of a forward pass (e.g. ``disentax.models.VAEOutput``).
+
+    ``mean, logvar, z [N,L]`` and ``logits [N,H,W,C]``; losses never import the models.
+    """
+
     mean: Array
     logvar: Array
     z: Array
@@ -150,8 +155,15 @@ class Objective:
         return {k: h.default for k, h in self.hyperparameters.items()}
 
     def validate(self, hyper: Mapping[str, Any]) -> None:
-        """Raises ValueError naming the first hyperparameter in ``hyper`` that is unknown
-        or whose concrete value fails its check; traced values are not checked."""
+        """Checks the names in ``hyper`` and their concrete values; traced values pass unchecked.
+
+        Args:
+            hyper: hyperparameter name -> value.
+
+        Raises:
+            ValueError: names the first hyperparameter that is unknown or whose concrete
+                value fails its check.
+        """
         for key, value in hyper.items():
             if key not in self.hyperparameters:
                 raise ValueError(
@@ -168,6 +180,22 @@ class Objective:
         return {**self.defaults, **hyper}
 
     def __call__(self, images, out, *, step=0, reconstruction="bernoulli", **kwargs):
+        """Calls ``fn`` with the hyperparameters validated and the missing ones at their defaults.
+
+        Args:
+            images: ``[N,H,W,C]``.
+            out: the forward pass (:class:`ForwardPass`).
+            step: the training step (may be traced).
+            reconstruction: a name in ``RECONSTRUCTIONS``.
+            **kwargs: the hyperparameters and, if ``needs_discriminator``,
+                ``discriminator_logits [N,2]`` (None when not given).
+
+        Returns:
+            ``(loss, aux)`` as returned by ``fn``.
+
+        Raises:
+            ValueError: from :meth:`validate`.
+        """
         inputs = {}
         if self.needs_discriminator:
             inputs["discriminator_logits"] = kwargs.pop("discriminator_logits", None)

@@ -41,6 +41,10 @@ class StridedConv(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
+        """Convolves ``x [N,H,W,C]`` to ``[N,H/2,W/2,features]`` in the layer's ``form``.
+
+        ``form=None`` takes :func:`default_form`, or ``"lax"`` when ``k``, ``H`` or ``W`` is odd.
+        """
         k, c = self.kernel_size, x.shape[-1]
         kernel = self.param("kernel", self.kernel_init, (k, k, c, self.features))
         bias = self.param("bias", self.bias_init, (self.features,))
@@ -78,6 +82,10 @@ class StridedConvTranspose(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
+        """Maps ``x [N,H,W,C]`` to ``[N,2H,2W,features]`` in the layer's ``form``.
+
+        ``form=None`` takes :func:`default_form`, or ``"lax"`` when ``k`` is odd.
+        """
         k, c = self.kernel_size, x.shape[-1]
         kernel = self.param("kernel", self.kernel_init, (k, k, c, self.features))
         bias = self.param("bias", self.bias_init, (self.features,))

@@ -46,16 +46,20 @@ class VAE(nn.Module):
 
     @property
     def num_latents(self) -> int:
+        """``L``, the encoder's number of latents."""
         return self.encoder.num_latents
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of the decoder's images."""
         return tuple(self.decoder.image_shape)
 
     def encode(self, images: Array) -> tuple[Array, Array]:
+        """The posterior ``(mean [N,L], logvar [N,L])`` of ``images [N,H,W,C]``."""
         return self.encoder(images)
 
     def decode(self, z: Array) -> Array:
+        """The decoder's ``logits [N,H,W,C]`` of ``z [N,L]``."""
         return self.decoder(z)
 
     def __call__(self, images: Array, noise: Array) -> VAEOutput:
@@ -110,8 +114,10 @@ def make_fc_vae(
     dtype="float32",
     **kwargs,
 ) -> VAE:
-    """Reference fully connected VAE (1200-1200 encoder, 1200-1200-1200 tanh decoder);
-    ``dtype`` as in :func:`make_conv_vae`."""
+    """Reference fully connected VAE (1200-1200 encoder, 1200-1200-1200 tanh decoder).
+
+    ``dtype`` as in :func:`make_conv_vae`.
+    """
     if kwargs:
         raise TypeError(f"make_fc_vae got unexpected arguments {sorted(kwargs)}")
     compute = _compute_dtype(dtype)

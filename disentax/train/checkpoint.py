@@ -66,8 +66,11 @@ class Checkpoints:
 
     @property
     def _manager(self):
-        """The orbax manager, made on first use: a fresh run imports orbax when it saves
-        its first checkpoint, so the import does not delay its first train step."""
+        """The orbax manager, made on first use.
+
+        A fresh run imports orbax when it saves its first checkpoint, so the import does
+        not delay its first train step.
+        """
         if self._manager_ is None:
             import orbax.checkpoint as ocp
 
@@ -91,6 +94,7 @@ class Checkpoints:
         return sorted(self._manager.all_steps())
 
     def latest_step(self) -> int | None:
+        """The newest committed checkpoint step, or None when there is none."""
         steps = self.steps()
         return steps[-1] if steps else None
 
@@ -107,6 +111,7 @@ class Checkpoints:
             self._manager_.wait_until_finished()
 
     def close(self) -> None:
+        """Waits for the started saves to be committed, then closes the orbax manager."""
         if self._manager_ is not None:
             self._manager_.wait_until_finished()
             self._manager_.close()

@@ -90,6 +90,23 @@ class TrainStep:
     precompile_fn: Callable | None = None
 
     def __call__(self, state: TrainState, batch=None):
+        """Runs one step of the compiled program.
+
+        Args:
+          state: the state in this step's layout (:meth:`place`); donated unless the step
+            was built with ``donate=False``.
+          batch: None (the step samples ``global_batch`` rows from ``dataset``), a global
+            ``images [N,H,W,C]`` array, a tuple or list ``(images, factors)`` or a mapping
+            with key ``"images"``; ``N`` divisible by the mesh size.
+
+        Returns:
+          ``(state, metrics)``: the next state in the same layout and a dict of scalar
+          metrics (``[S]`` arrays in a sweep).
+
+        Raises:
+          ValueError: ``batch`` is None but the step was built without a dataset, or ``N``
+            does not split evenly over the mesh.
+        """
         images = _images_of(batch)
         if images is None and self.global_batch is None:
             raise ValueError("batch is None but the step was built without a dataset")

@@ -61,6 +61,21 @@ class Update:
     shard_index: Callable  # () -> this shard's index (0 under jit)
 
     def __call__(self, state: TrainState, images, hyper):
+        """One optimizer step of the VAE and, with a discriminator, of the discriminator.
+
+        Both steps start from the parameters in ``state``; the noise comes from
+        ``step_keys(state.key, state.step)``.
+
+        Args:
+          state: the single-model state.
+          images: this shard's rows ``[n,H,W,C]`` (the whole global batch under jit).
+          hyper: the objective's keyword hyperparameters (may be traced).
+
+        Returns:
+          ``(state, metrics)``: the state one step on, and the scalar metrics: the
+          objective's scalar ``aux`` entries, ``loss``, ``grad_norm`` and, with a
+          discriminator, ``discriminator/loss`` and its scalar ``discriminator/...`` terms.
+        """
         _, noise_key = step_keys(state.key, state.step)
         z_key, perm_key = jax.random.split(noise_key)
         params, opt_state = state.params, state.opt_state

@@ -1,7 +1,9 @@
-"""Private: the computational forms of the stride-2 layers (``StridedConv``,
-``StridedConvTranspose``), exact re-orderings of ``lax``'s convolutions that run faster on
-XLA:CPU. Use them through the layers' ``form=`` argument; ``disentax.models`` re-exports
-the allowed values (``CONV_FORMS``, ``FORMS``) and ``default_form``.
+"""Private: the computational forms of the stride-2 layers.
+
+The forms of ``StridedConv`` and ``StridedConvTranspose`` are exact re-orderings of
+``lax``'s convolutions that run faster on XLA:CPU. Use them through the layers' ``form=``
+argument; ``disentax.models`` re-exports the allowed values (``CONV_FORMS``, ``FORMS``) and
+``default_form``.
 """
 
 from disentax.models._conv.forms import CONV_FORMS, FORMS, check_form, conv2d, conv_transpose2d

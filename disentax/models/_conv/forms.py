@@ -65,8 +65,18 @@ def check_form(
     *,
     transpose: bool = False,
 ) -> None:
-    """Raises ValueError unless ``form`` can compute a stride-2 SAME layer of this size
-    (``transpose``: a transposed convolution, which also has the ``"col2im"`` form)."""
+    """Checks that ``form`` can compute a stride-2 ``"SAME"`` layer of this size.
+
+    Args:
+        form: the form's name.
+        kernel_size: ``k``; forms other than ``"lax"`` need it even.
+        spatial: ``(H, W)`` of the input, even for forms other than ``"lax"``; None: not
+            checked.
+        transpose: a transposed convolution, which also has the ``"col2im"`` form.
+
+    Raises:
+        ValueError: ``form`` is not a form of the layer kind, or the sizes are odd.
+    """
     allowed = FORMS if transpose else CONV_FORMS
     if form not in allowed:
         kind = "a transposed convolution" if transpose else "a convolution"

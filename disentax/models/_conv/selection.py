@@ -56,9 +56,18 @@ def default_form(
 def check_forms(
     forms: tuple[str | None, ...] | None, num_layers: int, name: str, *, transpose: bool = False
 ) -> None:
-    """Raises ValueError unless ``forms`` is None or a tuple of ``num_layers`` entries, each
-    a form of the layer kind (``CONV_FORMS``, or ``FORMS`` for transposed convolutions) or
-    None."""
+    """Checks the per-layer ``forms`` argument of an encoder or decoder.
+
+    Args:
+        forms: None, or a tuple of ``num_layers`` entries, each a form of the layer kind
+            (``CONV_FORMS``, or ``FORMS`` for transposed convolutions) or None.
+        num_layers: the number of stride-2 layers.
+        name: the argument's name, for the error message.
+        transpose: the layers are transposed convolutions.
+
+    Raises:
+        ValueError: ``forms`` is anything else.
+    """
     if forms is None:
         return
     allowed = FORMS if transpose else CONV_FORMS
