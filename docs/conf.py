@@ -318,6 +318,13 @@ def write_generated_pages(app) -> None:
             path.write_text(text, encoding="utf-8")
 
 
+def _drop_namedtuple_field_docs(app, what, name, obj, options, lines) -> None:
+    """A NamedTuple field's generated "Alias for field number N" says nothing: drop it."""
+    if len(lines) == 1 and lines[0].startswith("Alias for field number"):
+        lines.clear()
+
+
 def setup(app):
+    app.connect("autodoc-process-docstring", _drop_namedtuple_field_docs)
     app.connect("builder-inited", write_api_pages)
     app.connect("builder-inited", write_generated_pages)
