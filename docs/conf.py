@@ -59,7 +59,6 @@ napoleon_use_ivar = True
 napoleon_use_rtype = False
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
-autodoc_class_signature = "separated"
 autosummary_generate = False
 python_use_unqualified_type_names = True
 add_module_names = False
