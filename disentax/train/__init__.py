@@ -12,7 +12,12 @@ Public API:
 Configs and run folders are read one layer up, in :mod:`disentax.runs`.
 """
 
-from disentax.train.checkpoint import Checkpoints, NoCheckpointError
+from disentax.train.checkpoint import (
+    CheckpointMismatchError,
+    Checkpoints,
+    NoCheckpointError,
+    UnreadableCheckpointError,
+)
 from disentax.train.loop import fit
 from disentax.train.runtime import NonFiniteLossError
 from disentax.train.state import TrainState, create_train_state
@@ -20,11 +25,13 @@ from disentax.train.step import TrainStep, make_train_step, step_keys
 from disentax.train.writer import Writer
 
 __all__ = [
+    "CheckpointMismatchError",
     "Checkpoints",
     "NoCheckpointError",
     "NonFiniteLossError",
     "TrainState",
     "TrainStep",
+    "UnreadableCheckpointError",
     "Writer",
     "create_train_state",
     "fit",
