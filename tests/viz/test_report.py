@@ -89,7 +89,7 @@ def test_report_leaves_out_missing_artefacts_and_says_what_is_missing(tmp_path):
     parser = _Collector()
     parser.feed(text)
     assert [img["data-artefact"] for img in parser.images] == ["kl.png"]
-    assert "No evaluation.json" in text and "No config.json" in text
+    assert "No scores in this run" in text and "No stored config in this run" in text
     with pytest.raises(FileNotFoundError, match="nowhere"):
         runs.write_report(tmp_path / "nowhere")
 
