@@ -7,9 +7,9 @@ checkpoints and scalars go, and when to stop. Single runs and vmapped sweeps use
 Metrics leave the device only on log and checkpoint steps, where they are checked for
 non-finite values, averaged over the window and handed to the writer. Checkpoints are
 saved every ``checkpoint_every`` steps, at the end, when ``stop_fn`` says so, and when the
-process receives SIGTERM or SIGINT (after which the signal takes its usual effect). A
-single-process run notices the signal at the next step; a multi-process run combines the
-flags of its processes on log steps, so that all stop at the same step.
+process receives SIGTERM, SIGINT or SIGHUP (after which the signal takes its usual
+effect). A single-process run notices the signal at the next step; a multi-process run
+combines the flags of its processes on log steps, so that all stop at the same step.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Only process 0 writes files. Each log step appends one JSON object to the log fi
 ``images_per_s``) and the same scalars to a TensorBoard event file
 (``tensorboardX.SummaryWriter``). On an interactive terminal a progress bar (``tqdm``)
 shows steps/s, images/s, loss and the ETA; otherwise one plain line is printed per log
-step, so log files of batch jobs stay readable.
+step, so log files of batch jobs stay readable. Terminal output that nobody reads any
+more (a closed pipe, a closed terminal) is dropped: it never stops a run.
 
 The TensorBoard writer is made at the first log step, not when the job starts:
 ``tensorboardX`` imports PyTorch when it is installed, which would delay the first step.
@@ -20,6 +21,8 @@ import struct
 import sys
 import time
 from collections.abc import Iterator, Mapping
+
+from disentax.train.runtime import drop_closed_output, print_line
 
 __all__ = ["Writer", "format_line", "read_events"]
 
@@ -167,27 +170,38 @@ class Writer:
         elapsed = time.perf_counter() - self._start_time
         eta = (self.num_steps - step) * elapsed / done if done > 0 else float("nan")
         if self._bar is not None:
-            self._bar.update(step - self._bar.n)
             shown = {k: f"{float(scalars[k]):.4g}" for k in ("loss", "kl", "tc") if k in scalars}
             if "images_per_s" in scalars:
                 shown["img/s"] = f"{float(scalars['images_per_s']):.4g}"
-            self._bar.set_postfix(shown, refresh=False)
+            self._on_bar(lambda bar: bar.update(step - bar.n))
+            self._on_bar(lambda bar: bar.set_postfix(shown, refresh=False))
         else:
-            print(format_line(step, self.num_steps, scalars, eta), file=sys.stderr, flush=True)
+            print_line(format_line(step, self.num_steps, scalars, eta))
 
     def message(self, text: str) -> None:
         """Prints a line on the writing process (through the bar if there is one)."""
         if not self.enabled:
             return
         if self._bar is not None:
-            self._bar.write(text, file=sys.stderr)
+            self._on_bar(lambda bar: bar.write(text, file=sys.stderr))
         else:
-            print(text, file=sys.stderr, flush=True)
+            print_line(text)
+
+    def _on_bar(self, action) -> None:
+        """``action(bar)``; a terminal that went away drops the bar (later lines: devnull)."""
+        if self._bar is None:
+            return
+        try:
+            action(self._bar)
+        except OSError as err:
+            drop_closed_output(err, sys.stderr)
+            self._bar.disable = True  # its close() must not write either
+            self._bar = None
 
     def close(self) -> None:
         """Closes the progress bar, the TensorBoard writer and the log file."""
         if self._bar is not None:
-            self._bar.close()
+            self._on_bar(lambda bar: bar.close())
             self._bar = None
         if self._tensorboard is not None:
             self._tensorboard.close()
