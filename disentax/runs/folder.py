@@ -2,12 +2,14 @@
 
 A run folder holds ``config.json`` (the resolved config, library versions, devices),
 ``metrics.jsonl`` and ``tensorboard/`` (the training log), ``checkpoints/<step>/`` (orbax),
-``evaluation.json`` (scores), ``viz/`` (pictures) and ``report.html``. No other module of
-disentax spells these names: the layers below receive paths and objects.
+``evaluation.json`` (scores), ``viz/`` (pictures), ``report.html`` and, while a job
+writes the folder, its lock file ``.lock``. No other module of disentax spells these
+names: the layers below receive paths and objects.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -72,6 +74,7 @@ class RunFolder:
     EVALUATION = "evaluation.json"
     VIZ = "viz"
     REPORT = "report.html"
+    LOCK = ".lock"
 
     def __init__(self, path: str | os.PathLike):  # noqa: D107 -- Args in the class docstring
         object.__setattr__(self, "path", pathlib.Path(path).absolute())
@@ -114,6 +117,11 @@ class RunFolder:
         """``report.html``: the self-contained summary page."""
         return self.path / self.REPORT
 
+    @property
+    def lock(self) -> pathlib.Path:
+        """``.lock``: held by the job writing the folder (:mod:`disentax.runs.lock`)."""
+        return self.path / self.LOCK
+
     def checkpoint_steps(self) -> list[int]:
         """The saved checkpoint steps, oldest first (``[]`` when there are none).
 
@@ -153,11 +161,17 @@ class RunFolder:
         return steps
 
     def read_json(self, path: pathlib.Path) -> dict | None:
-        """The JSON object in ``path`` (a file of this folder), or None if absent."""
+        """The JSON object in ``path`` (a file of this folder), or None if absent.
+
+        Raises:
+          ValueError: the file is not UTF-8 JSON (the message names the file).
+        """
         if not path.is_file():
             return None
-        with open(path, encoding="utf-8") as file:
-            return json.load(file)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path} is not a readable JSON file: {err}") from err
 
     def write_json(self, path: pathlib.Path, record: Mapping) -> pathlib.Path:
         """Writes ``record`` to ``path`` atomically (sorted keys, indented)."""
@@ -168,15 +182,23 @@ class RunFolder:
         """Calls ``write(temporary_path)`` and renames the result to ``path``.
 
         A reader never sees a half-written file and a failed write leaves the old one.
+
+        Raises:
+          OSError: the write failed (e.g. a full disk); the message names ``path`` and
+            says that its previous version, if any, is unchanged.
         """
-        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             write(temporary)
             os.replace(temporary, path)
+        except OSError as err:
+            kept = "its previous version is unchanged" if path.exists() else "nothing written"
+            message = f"cannot write {path} ({err.strerror or err}); {kept}"
+            raise OSError(err.errno, message) from err
         finally:
-            if temporary.exists():
-                temporary.unlink()
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
         return path
 
     def write_config(self, resolved: Mapping, *, mesh=None, **extra) -> pathlib.Path:
@@ -196,7 +218,7 @@ class RunFolder:
             )
         try:
             stored = json.loads(self.config.read_text(encoding="utf-8"))["config"]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
             raise ValueError(
                 f"{self.config} is not a readable disentax config.json: {err}"
             ) from err

@@ -17,6 +17,7 @@ import numpy as np
 
 from disentax.runs.folder import RunFolder
 from disentax.runs.loading import load
+from disentax.runs.lock import holds_workdir
 from disentax.viz import animations, decoding, grids, plots, report, traversals
 from disentax.viz.rendering import render
 
@@ -78,6 +79,7 @@ class _Pictures:
         self.save(name, lambda p: plots.save_figure(figure, p))
 
 
+@holds_workdir("traverse")
 def traverse(
     workdir: str | os.PathLike,
     *,
@@ -222,6 +224,7 @@ def _draw_curves(pictures, folder: RunFolder) -> list[str]:
     return []
 
 
+@holds_workdir("traverse")
 def write_report(
     workdir: str | os.PathLike, *, step: int | None = None, notes: Sequence[str] = ()
 ) -> pathlib.Path:

@@ -9,11 +9,13 @@ import jax
 
 from disentax.runs import spec as spec_lib
 from disentax.runs.folder import RunFolder
+from disentax.runs.lock import holds_workdir
 from disentax.runs.training import train
 
 __all__ = ["run"]
 
 
+@holds_workdir("train", create=True)
 def run(
     config, workdir: str | os.PathLike, *, stop_fn: Callable[[int], bool] | None = None
 ) -> dict:

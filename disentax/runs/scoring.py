@@ -20,6 +20,7 @@ import disentax
 from disentax import evaluation
 from disentax.runs.folder import RunFolder
 from disentax.runs.loading import LoadedRun, load
+from disentax.runs.lock import holds_workdir
 
 __all__ = ["SECOND_WORKER_METRICS", "default_workers", "evaluate"]
 
@@ -45,6 +46,7 @@ def default_workers() -> int:
     return 2 if cores >= 2 else 1
 
 
+@holds_workdir("evaluate")
 def evaluate(
     workdir: str | os.PathLike,
     *,

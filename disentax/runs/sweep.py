@@ -27,6 +27,7 @@ import numpy as np
 from disentax import parallel as par
 from disentax.runs import spec as spec_lib
 from disentax.runs.folder import RunFolder
+from disentax.runs.lock import holds_workdir
 from disentax.runs.training import build_train_step
 from disentax.train import Checkpoints, Writer, fit
 
@@ -152,6 +153,7 @@ def _initial_states(step_fn, specs, checkpoints: _SweepCheckpoints, names, log):
     return [init_one(jax.random.key(s.seed)) for s in specs], 0
 
 
+@holds_workdir("train_sweep", create=True, argument="workdirs")
 def train_sweep(
     configs,
     workdirs: Sequence[str | os.PathLike],

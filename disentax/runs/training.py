@@ -25,6 +25,7 @@ from disentax.data import sampling
 from disentax.runs import spec as spec_lib
 from disentax.runs.folder import RunFolder
 from disentax.runs.loading import abstract_state
+from disentax.runs.lock import holds_workdir
 from disentax.train import Checkpoints, Writer, fit, make_train_step, step_keys
 from disentax.train.runtime import seconds_since_process_start
 from disentax.train.state import INIT_COMPILER_OPTIONS
@@ -104,6 +105,7 @@ def _prepare(spec, workdir):
     return mesh, spec_lib.build(spec)
 
 
+@holds_workdir("train", create=True)
 def train(
     config, workdir: str | os.PathLike, *, stop_fn: Callable[[int], bool] | None = None
 ) -> dict:
