@@ -24,5 +24,5 @@ for name in $names; do
   echo "== $name"
   "$DISENTAX" bench "$name" --out "$OUT" || status=1
 done
-echo "results merged into $OUT; README tables: python -m benchmarks.report $OUT"
+echo "results merged into $OUT; the manual's page: python -m benchmarks.report (writes docs/benchmarks.md)"
 exit $status
