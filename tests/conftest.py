@@ -15,6 +15,7 @@ module). The fixtures every room shares are defined once here:
   so the library functions run through the real ``encode``/``decode`` path.
 """
 
+import contextlib
 import os
 import pathlib
 
@@ -153,3 +154,29 @@ def identity_representation():
     ``IdentityObservationsData``) the flattened observations are the factor values.
     """
     return lambda images: images.reshape(images.shape[0], -1)
+
+
+@pytest.fixture()
+def compile_events():
+    """A context manager recording the JAX compile events inside its block.
+
+    ``with compile_events() as events: ...`` then ``events`` lists the names of the
+    ``/jax/core/compile/...`` events (tracing, lowering, compiling) recorded by
+    ``jax.monitoring``: empty when every call hit a cached program.
+    """
+
+    @contextlib.contextmanager
+    def record():
+        events = []
+
+        def listener(name, seconds, **kwargs):
+            if name.startswith("/jax/core/compile/"):
+                events.append(name)
+
+        jax.monitoring.register_event_duration_secs_listener(listener)
+        try:
+            yield events
+        finally:
+            jax.monitoring.unregister_event_duration_listener(listener)
+
+    return record
