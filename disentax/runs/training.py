@@ -6,14 +6,18 @@ and the run folder before anything is compiled or written, then:
 1. writes the folder's config record (resolved config, library versions, devices);
 2. resumes from the newest readable checkpoint (and says so) or initialises a fresh
    state in one jitted program, while the train step compiles in a background thread;
+   a folder whose checkpoints cannot be read is never trained again from step 0 unless
+   ``restart=True``; the training log keeps only its rows up to the step resumed from;
 3. runs :func:`disentax.train.fit`: scalars to the folder's log, TensorBoard and the
-   terminal; checkpoints every ``checkpoint_every`` steps, at the end, on SIGTERM/SIGINT
-   and when ``stop_fn`` says so.
+   terminal; checkpoints every ``checkpoint_every`` steps, at the end, on
+   SIGTERM/SIGINT/SIGHUP and when ``stop_fn`` says so.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +31,8 @@ from disentax.runs.folder import RunFolder
 from disentax.runs.loading import abstract_state
 from disentax.runs.lock import holds_workdir
 from disentax.train import Checkpoints, Writer, fit, make_train_step, step_keys
-from disentax.train.runtime import seconds_since_process_start
+from disentax.train.checkpoint import UnreadableCheckpointError
+from disentax.train.runtime import print_line, seconds_since_process_start
 from disentax.train.state import INIT_COMPILER_OPTIONS
 
 __all__ = ["build_train_step", "train"]
@@ -74,8 +79,14 @@ def _trace_init(train_step, key, mesh):
     return abstract, init
 
 
-def in_thread(fn: Callable[[], object], name: str = "compile-train-step") -> Callable[[], None]:
-    """Starts ``fn()`` in a thread; returns a function that waits and re-raises its error."""
+def in_thread(fn: Callable[[], object], name: str = "compile-train-step") -> Callable[..., None]:
+    """Starts ``fn()`` in a thread; returns ``wait()``, which joins it and re-raises its error.
+
+    ``wait(unwinding=True)`` only joins, through any further KeyboardInterrupt: the
+    caller is unwinding on an error of its own. It must be called before such an error
+    leaves the job: a process that exits while XLA compiles in another thread aborts
+    ("FATAL: exception not rethrown") instead of raising.
+    """
     errors: list[BaseException] = []
 
     def target():
@@ -87,7 +98,14 @@ def in_thread(fn: Callable[[], object], name: str = "compile-train-step") -> Cal
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
 
-    def wait():
+    def wait(unwinding: bool = False):
+        if unwinding:
+            while thread.is_alive():
+                try:
+                    thread.join()
+                except KeyboardInterrupt:
+                    print_line("interrupted: the process ends when the train step has compiled")
+            return
         thread.join()
         if errors:
             raise errors[0]
@@ -107,7 +125,11 @@ def _prepare(spec, workdir):
 
 @holds_workdir("train", create=True)
 def train(
-    config, workdir: str | os.PathLike, *, stop_fn: Callable[[int], bool] | None = None
+    config,
+    workdir: str | os.PathLike,
+    *,
+    stop_fn: Callable[[int], bool] | None = None,
+    restart: bool = False,
 ) -> dict:
     """Trains (or resumes) the run described by ``config`` in ``workdir``.
 
@@ -119,6 +141,8 @@ def train(
       workdir: the run folder (created if missing).
       stop_fn: ``stop_fn(step) -> bool``, asked after every step; True checkpoints the
         step reached and returns (e.g. a deadline). It must answer alike on every process.
+      restart: when the folder holds checkpoints none of which can be read, move them
+        aside and train from step 0 (default: refuse, with an error naming them).
 
     Returns:
       The last logged scalars (window means), with ``step``.
@@ -127,6 +151,10 @@ def train(
       ValueError: a bad config (unknown name or key, bad value, batch not divisible by
         the device count) or a workdir holding a run of another config; raised before
         any compile, with nothing in the workdir touched.
+      CheckpointMismatchError: (a ValueError) the checkpoints hold another model's
+        parameters (names the leaves); nothing is moved.
+      UnreadableCheckpointError: (a FileNotFoundError) no checkpoint of the folder can
+        be read and ``restart`` is false; nothing is moved.
       NonFiniteLossError: the loss or gradient became NaN/inf; names the step and the
         last good checkpoint.
     """
@@ -145,11 +173,16 @@ def train(
     checkpoints = Checkpoints(folder.checkpoints, max_to_keep=spec.keep_checkpoints)
     writer = None
     try:
-        state, start = _initial_state(train_step, key, mesh, parts, checkpoints, spec, main)
+        state, start = _initial_state(train_step, key, mesh, parts, checkpoints, spec, restart)
         if start >= spec.num_steps:
             if main:
-                print(f"{folder.path} already trained to step {start} (num_steps={spec.num_steps})")
+                print_line(
+                    f"{folder.path} already trained to step {start} (num_steps={spec.num_steps})",
+                    file=sys.stdout,
+                )
             return {"step": start}
+        if main:
+            _trim_log(folder, start)
         writer = Writer(
             folder.metrics,
             tensorboard_dir=folder.tensorboard,
@@ -185,10 +218,11 @@ def train(
     return {k: v for k, v in last.items() if k not in ("stopped", "first_step_s")}
 
 
-def _initial_state(train_step, key, mesh, parts, checkpoints, spec, main):
+def _initial_state(train_step, key, mesh, parts, checkpoints, spec, restart):
     """The state to start from and its step, restored or initialised.
 
-    The train step compiles in a background thread meanwhile.
+    The train step compiles in a background thread meanwhile; whatever ends this call,
+    the thread has finished before it returns or raises.
     """
     latest = checkpoints.latest_step()
     needed = latest is None or latest < spec.num_steps
@@ -199,15 +233,78 @@ def _initial_state(train_step, key, mesh, parts, checkpoints, spec, main):
     else:
         init_state = lambda: train_step.init(key)  # noqa: E731
         compile_step = in_thread(train_step.precompile(key) if needed else (lambda: None))
-    if latest is not None:
-        abstract = abstract_state(parts, key, par.replicated_sharding(mesh))
-        state, start = checkpoints.restore(abstract)
-        state = train_step.place(state)
-        if main:
-            print(
-                f"resuming {checkpoints.directory.parent} from checkpoint step {start}", flush=True
-            )
-    else:
-        state, start = init_state(), 0
-    compile_step()
+    try:
+        if latest is None:
+            state, start = init_state(), 0
+        else:
+            abstract = abstract_state(parts, key, par.replicated_sharding(mesh))
+            state, start = _restore(checkpoints, abstract, restart)
+            state = train_step.place(state) if state is not None else init_state()
+        compile_step()
+    except BaseException as err:
+        if isinstance(err, KeyboardInterrupt):
+            print_line("interrupted: the process ends when the train step has compiled")
+        compile_step(unwinding=True)
+        raise
     return state, start
+
+
+def _restore(checkpoints: Checkpoints, abstract, restart: bool):
+    """``(state, step)`` of the newest readable checkpoint; ``(None, 0)`` for a restart."""
+    main = jax.process_index() == 0
+    folder = checkpoints.directory.parent
+    try:
+        state, start = checkpoints.restore(abstract)
+    except UnreadableCheckpointError as err:
+        corrupt = checkpoints.directory.with_name(checkpoints.directory.name + "_corrupt")
+        if not restart:
+            raise UnreadableCheckpointError(
+                f"{err}. Refusing to train {folder} again from step 0 over them: pass "
+                f"restart=True to disentax.runs.train to move them to {corrupt} and start "
+                "again, or move the folder away",
+                err.failures,
+            ) from None
+        for step in err.failures:
+            checkpoints.set_aside(step)
+        if main:
+            print_line(
+                f"restarting {folder} from step 0: unreadable checkpoints moved to {corrupt}"
+            )
+        return None, 0
+    if main:
+        print_line(f"resuming {folder} from checkpoint step {start}", file=sys.stdout)
+    return state, start
+
+
+def _trim_log(folder: RunFolder, step: int) -> None:
+    """Keeps the rows of the training log up to ``step``, the step training resumes from.
+
+    Rows past it would be logged twice (a kill after a log, before its checkpoint), and
+    a partial last line (a kill mid-write) would be glued to the next row. The log is
+    rewritten atomically only when something is dropped; lines that are not rows of
+    ours are kept as they are.
+    """
+    path = folder.metrics
+    if not path.is_file():
+        return
+    *lines, partial = path.read_bytes().split(b"\n")  # partial: b"" after a final newline
+    if partial and _row_step(partial) is not None:
+        lines, partial = [*lines, partial], b""  # complete but for its newline
+    kept = [line for line in lines if (_row_step(line) or 0) <= step]
+    dropped = len(lines) - len(kept)
+    if not dropped and not partial:
+        return
+    folder.write_atomic(path, lambda tmp: tmp.write_bytes(b"".join(x + b"\n" for x in kept)))
+    what = [f"{dropped} rows after step {step}"] if dropped else []
+    what += ["a partial last line"] if partial else []
+    print_line(f"{path}: dropped {' and '.join(what)} (training resumes from step {step})")
+
+
+def _row_step(line: bytes) -> int | None:
+    """The ``step`` of a log row, or None for a line that is not one."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    step = row.get("step") if isinstance(row, dict) else None
+    return step if isinstance(step, int) else None

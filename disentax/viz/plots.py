@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -247,6 +248,9 @@ def heatmap_figure(
 def read_jsonl(path) -> list[dict]:
     """Reads a training log of JSON lines (one object per line; blank lines skipped).
 
+    A last line without its newline that is not JSON (a run killed mid-write) is skipped
+    with a warning.
+
     Raises:
       FileNotFoundError: naming the file.
       ValueError: a line is not a JSON object (names the file and line number).
@@ -261,6 +265,9 @@ def read_jsonl(path) -> list[dict]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
+                if not line.endswith("\n"):  # only the last line can lack its newline
+                    warnings.warn(f"{path}:{number}: skipped a partial last line", stacklevel=2)
+                    continue
                 raise ValueError(f"{path}:{number}: not a JSON object: {err}") from err
             if not isinstance(record, dict):
                 raise ValueError(f"{path}:{number}: expected a JSON object, got {record!r}")
