@@ -1,4 +1,4 @@
-"""SIGINT/SIGTERM in the training loop: noticed at the next step, checkpointed, re-raised.
+"""SIGINT/SIGTERM/SIGHUP in the training loop: noticed at the next step, checkpointed, re-raised.
 
 In-process: the train step is wrapped so that the process signals itself right after a
 chosen step is dispatched; the loop must stop at exactly that step, save its checkpoint,
@@ -86,3 +86,18 @@ def test_a_stopped_run_resumes_from_its_signal_checkpoint(tiny_config, tmp_path,
     last = runs.run(tiny_config(*SMALL), tmp_path)
     assert last["step"] == 40
     assert checkpoint_steps(tmp_path)[-1] == 40
+
+
+def test_sighup_stops_with_a_checkpoint_like_sigterm(tiny_config, tmp_path, signal_at, capsys):
+    # a closed terminal or ssh session sends SIGHUP; a handler of the test stands in for
+    # the default action (ending the process) when the loop delivers it again
+    received = []
+    previous = signal.signal(signal.SIGHUP, lambda signum, frame: received.append(signum))
+    try:
+        signal_at(7, signal.SIGHUP)
+        runs.train(tiny_config(*SMALL), tmp_path)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert received == [signal.SIGHUP]  # delivered again after the checkpoint
+    assert "stopped by signal 1 at step 7; checkpoint saved" in capsys.readouterr().err
+    assert checkpoint_steps(tmp_path) == [7]
