@@ -5,6 +5,13 @@ Per-example pieces (``bernoulli_nll``, ``gaussian_nll``, ``gaussian_kl``,
 and the objectives in ``OBJECTIVES`` (the six of the reference study), each an
 ``Objective``: the function with its declared hyperparameters (defaults, checks), its own
 ``aux`` keys and whether it ``needs_discriminator``.
+
+Examples:
+    >>> from disentax.losses import DEFAULT_HYPERPARAMETERS, OBJECTIVES
+    >>> OBJECTIVES["beta_vae"].defaults == DEFAULT_HYPERPARAMETERS["beta_vae"] == {"beta": 4.0}
+    True
+    >>> OBJECTIVES["factor_vae"].needs_discriminator
+    True
 """
 
 from disentax.losses.divergence import (

@@ -124,6 +124,16 @@ class Objective:
         needs_discriminator: trained with a discriminator on ``z`` (FactorVAE): it takes
             ``discriminator_logits [N,2]`` and the train step adds the discriminator's
             update (``factor_vae_discriminator_loss``).
+
+    Examples:
+        >>> from disentax.losses import OBJECTIVES
+        >>> entry = OBJECTIVES["beta_tcvae"]
+        >>> entry.name, entry.aux, entry.needs_discriminator
+        ('beta_tcvae', ('tc',), False)
+        >>> entry.defaults
+        {'beta': 6.0, 'estimator': 'mws', 'dataset_size': None}
+        >>> entry.resolve({"beta": 2.0})
+        {'beta': 2.0, 'estimator': 'mws', 'dataset_size': None}
     """
 
     fn: ObjectiveFn
@@ -213,7 +223,7 @@ def objective(
         aux: the ``aux`` keys the function returns besides ``COMMON_AUX``.
         needs_discriminator: see :class:`Objective`.
 
-    Example:
+    Examples:
         >>> from disentax.losses.objectives import elbo_aux, nonnegative, objective, vae_terms
         >>> @objective({"beta": (1.0, nonnegative)})
         ... def weighted_vae(images, out, *, step=0, reconstruction="bernoulli", beta):
@@ -250,7 +260,21 @@ def elbo_aux(loss, recon, kl, **extra) -> tuple[Array, dict[str, Array]]:
 
 @objective({"beta": (4.0, nonnegative)})
 def beta_vae(images, out: ForwardPass, *, step=0, reconstruction="bernoulli", beta):
-    """β-VAE: ``recon + β kl``. Hyperparameter: ``beta`` (β=1 is the VAE)."""
+    """β-VAE: ``recon + β kl``. Hyperparameter: ``beta`` (β=1 is the VAE).
+
+    Examples:
+        >>> import types
+        >>> import jax.numpy as jnp
+        >>> from disentax.losses import beta_vae
+        >>> images = jnp.zeros((2, 1, 1, 4))  # N = 2 images of 4 pixels
+        >>> zeros = jnp.zeros((2, 3))  # L = 3 latents, every posterior N(0, 1)
+        >>> out = types.SimpleNamespace(mean=zeros, logvar=zeros, z=zeros, logits=images)
+        >>> loss, aux = beta_vae(images, out, beta=4.0)
+        >>> sorted(aux)
+        ['elbo', 'kl', 'loss', 'recon']
+        >>> round(float(aux["recon"]), 4), float(aux["kl"])  # 4 log 2 nats; KL(N(0,1)||N(0,1))
+        (2.7726, 0.0)
+    """
     del step
     recon, kl = vae_terms(images, out, reconstruction)
     return elbo_aux(recon + beta * kl, recon, kl)
@@ -277,6 +301,19 @@ def annealed_vae(
     """AnnealedVAE: ``recon + γ |kl - C(step)|``, ``C = min(c_max, c_max step / threshold)``.
 
     Hyperparameters: ``c_max``, ``gamma``, ``iteration_threshold``. ``aux["capacity"]`` is C.
+
+    Examples:
+        >>> import types
+        >>> import jax.numpy as jnp
+        >>> from disentax.losses import annealed_vae
+        >>> images = jnp.zeros((2, 1, 1, 4))  # N = 2 images of 4 pixels
+        >>> zeros = jnp.zeros((2, 3))  # L = 3 latents, every posterior N(0, 1)
+        >>> out = types.SimpleNamespace(mean=zeros, logvar=zeros, z=zeros, logits=images)
+        >>> loss, aux = annealed_vae(images, out, step=50_000)  # half-way to the threshold
+        >>> float(aux["capacity"])
+        12.5
+        >>> round(float(loss), 4)  # recon + gamma |0 - 12.5|
+        12502.7725
     """
     recon, kl = vae_terms(images, out, reconstruction)
     step = jnp.asarray(step, recon.dtype)
@@ -301,6 +338,19 @@ def beta_tcvae(
     Hyperparameters: ``beta``, ``estimator`` ("mws" | "mss"), ``dataset_size`` (see
     ``total_correlation``: with the default ``None`` and "mws" the constant
     ``(L-1) log(N B)`` is omitted, as in disentanglement_lib). ``aux["tc"]``.
+
+    Examples:
+        >>> import types
+        >>> import jax.numpy as jnp
+        >>> from disentax.losses import beta_tcvae
+        >>> images = jnp.zeros((2, 1, 1, 4))  # N = 2 images of 4 pixels
+        >>> zeros = jnp.zeros((2, 3))  # L = 3 latents, every posterior N(0, 1)
+        >>> out = types.SimpleNamespace(mean=zeros, logvar=zeros, z=zeros, logits=images)
+        >>> loss, aux = beta_tcvae(images, out)
+        >>> sorted(aux)
+        ['elbo', 'kl', 'loss', 'recon', 'tc']
+        >>> round(float(aux["tc"]), 4)  # identical posteriors: -(L-1) log N
+        -1.3863
     """
     del step
     recon, kl = vae_terms(images, out, reconstruction)
@@ -329,6 +379,19 @@ def factor_vae(
     Column 0 scores "from q(z)", so ``logit_0 - logit_1`` estimates the density ratio
     ``log q(z) / prod_l q(z_l)`` and its mean the TC. Hyperparameter: ``gamma``.
     ``aux["tc"]`` (also as ``aux["discriminator/tc"]``).
+
+    Examples:
+        >>> import types
+        >>> import jax.numpy as jnp
+        >>> from disentax.losses import factor_vae
+        >>> images = jnp.zeros((2, 1, 1, 4))  # N = 2 images of 4 pixels
+        >>> zeros = jnp.zeros((2, 3))  # L = 3 latents, every posterior N(0, 1)
+        >>> out = types.SimpleNamespace(mean=zeros, logvar=zeros, z=zeros, logits=images)
+        >>> loss, aux = factor_vae(images, out, discriminator_logits=jnp.zeros((2, 2)))
+        >>> sorted(aux)
+        ['discriminator/tc', 'elbo', 'kl', 'loss', 'recon', 'tc']
+        >>> float(aux["tc"])  # the discriminator cannot tell q(z) from its permutation
+        0.0
     """
     del step
     if discriminator_logits is None:
@@ -357,6 +420,15 @@ def factor_vae_discriminator_loss(logits_z, logits_permuted) -> tuple[Array, dic
 
     Returns:
         ``(loss, aux)`` with ``discriminator/loss`` and ``discriminator/accuracy``.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from disentax.losses import factor_vae_discriminator_loss
+        >>> loss, aux = factor_vae_discriminator_loss(jnp.zeros((4, 2)), jnp.zeros((4, 2)))
+        >>> round(float(loss), 4)  # chance: log 2
+        0.6931
+        >>> sorted(aux)
+        ['discriminator/accuracy', 'discriminator/loss']
     """
     logits_z, logits_permuted = jnp.asarray(logits_z), jnp.asarray(logits_permuted)
     for name, arr in (("logits_z", logits_z), ("logits_permuted", logits_permuted)):
@@ -392,6 +464,19 @@ def dip_vae_i(
     ``Cov`` is the batch covariance of ``out.mean``; ``λ_d = lambda_d_factor * lambda_od``.
     Hyperparameters: ``lambda_od``, ``lambda_d_factor``. ``aux["dip/offdiag"]``,
     ``aux["dip/diag"]`` are the unweighted penalties.
+
+    Examples:
+        >>> import types
+        >>> import jax.numpy as jnp
+        >>> from disentax.losses import dip_vae_i
+        >>> images = jnp.zeros((2, 1, 1, 4))  # N = 2 images of 4 pixels
+        >>> zeros = jnp.zeros((2, 3))  # L = 3 latents, every posterior N(0, 1)
+        >>> out = types.SimpleNamespace(mean=zeros, logvar=zeros, z=zeros, logits=images)
+        >>> loss, aux = dip_vae_i(images, out)
+        >>> sorted(aux)
+        ['dip/diag', 'dip/offdiag', 'elbo', 'kl', 'loss', 'recon']
+        >>> float(aux["dip/offdiag"]), float(aux["dip/diag"])  # Cov(mean) = 0: L (0 - 1)^2
+        (0.0, 3.0)
     """
     del step
     return _dip(images, out, reconstruction, None, lambda_od, lambda_d_factor)
@@ -404,6 +489,18 @@ def dip_vae_i(
 def dip_vae_ii(
     images, out: ForwardPass, *, step=0, reconstruction="bernoulli", lambda_od, lambda_d_factor
 ):
-    """DIP-VAE-II: as DIP-VAE-I with ``Cov = Cov(mean) + diag(mean_n exp(logvar_n))``."""
+    """DIP-VAE-II: as DIP-VAE-I with ``Cov = Cov(mean) + diag(mean_n exp(logvar_n))``.
+
+    Examples:
+        >>> import types
+        >>> import jax.numpy as jnp
+        >>> from disentax.losses import dip_vae_ii
+        >>> images = jnp.zeros((2, 1, 1, 4))  # N = 2 images of 4 pixels
+        >>> zeros = jnp.zeros((2, 3))  # L = 3 latents, every posterior N(0, 1)
+        >>> out = types.SimpleNamespace(mean=zeros, logvar=zeros, z=zeros, logits=images)
+        >>> loss, aux = dip_vae_ii(images, out)
+        >>> float(aux["dip/offdiag"]), float(aux["dip/diag"])  # Cov = I: no penalty
+        (0.0, 0.0)
+    """
     del step
     return _dip(images, out, reconstruction, out.logvar, lambda_od, lambda_d_factor)

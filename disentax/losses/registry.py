@@ -45,7 +45,7 @@ def validate_hyperparameters(name: str, hyper: Mapping[str, Any]) -> None:
     ("mws", "mss"); ``dataset_size`` None or a positive integer). Traced values (inside
     ``jit``/``vmap``) are not checked.
 
-    Example:
+    Examples:
         >>> from disentax.losses import validate_hyperparameters
         >>> validate_hyperparameters("beta_vae", {"beta": -1.0})
         Traceback (most recent call last):
