@@ -126,11 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _UsageError(ValueError):
+    """Bad command-line input (a config override, an environment setting): exit status 2."""
+
+
 def _cmd_train(args, config_name: str | None, overrides: list[str]) -> int:
     from disentax import parallel, runs
 
     config_name = config_name or "default"
-    config = runs.load_config(config_name, overrides)
+    try:
+        config = runs.load_config(config_name, overrides)
+    except ValueError as err:
+        raise _UsageError(str(err)) from err
     workdir = args.workdir or os.path.join("runs", pathlib.Path(config_name).stem)
     parallel.initialize_distributed(
         coordinator=args.coordinator,
@@ -198,6 +205,44 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _dispatch(args, config_name: str | None, overrides: list[str]) -> int:
+    if args.command == "train":
+        return _cmd_train(args, config_name, overrides)
+    if args.command == "evaluate":
+        return _cmd_evaluate(args)
+    if args.command == "traverse":
+        return _cmd_traverse(args)
+    if args.command == "bench":
+        return _cmd_bench(args)
+    return _cmd_data(args)
+
+
+def _describe(err: BaseException) -> str:
+    """One line for an error: an OS error's file and reason, else its message."""
+    if isinstance(err, OSError) and err.strerror and err.filename is not None:
+        where = f"{err.filename}" + (f" -> {err.filename2}" if err.filename2 else "")
+        return f"{where}: {err.strerror}"
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err) or type(err).__name__
+
+
+def _backend_problem() -> str | None:
+    """Why JAX cannot start a backend here (e.g. ``JAX_PLATFORMS=cuda`` without a GPU)."""
+    import jax
+
+    try:
+        jax.devices()
+    except (RuntimeError, AssertionError) as err:  # JAX asserts when no plugin is installed
+        wanted = os.environ.get("JAX_PLATFORMS") or jax.config.jax_platforms
+        reason = str(err) or "no such platform is installed"
+        return (
+            f"JAX could not start the platform {wanted!r} (JAX_PLATFORMS): {reason}; "
+            "unset JAX_PLATFORMS, or set it to a platform this machine has (e.g. cpu)"
+        )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``disentax`` console script."""
     from disentax._allocator import configure_host_allocator
@@ -206,25 +251,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     rest, config_name, overrides = _split_config_args(argv)
     args = parser.parse_args(rest)  # exits 2 with usage on unknown commands / options
-    # The command owns its process: let malloc reuse XLA's temporary buffers
-    # (disentax._allocator), before any JAX work so that every thread gets the settings.
-    # Scoring allocates its large buffers on XLA's worker threads: one arena for all.
-    configure_host_allocator(default="one_arena" if args.command == "evaluate" else "huge_pages")
     if (config_name is not None or overrides) and args.command != "train":
         parser.error(f"--config options are only accepted by `train`, not `{args.command}`")
     try:
-        if args.command == "train":
-            return _cmd_train(args, config_name, overrides)
-        if args.command == "evaluate":
-            return _cmd_evaluate(args)
-        if args.command == "traverse":
-            return _cmd_traverse(args)
-        if args.command == "bench":
-            return _cmd_bench(args)
-        return _cmd_data(args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as err:  # (NaN loss)
-        print(f"disentax {args.command}: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, ValueError) and "override" in str(err) else 1
+        # The command owns its process: let malloc reuse XLA's temporary buffers
+        # (disentax._allocator), before any JAX work so that every thread gets the
+        # settings. Scoring allocates its large buffers on XLA's worker threads: one arena.
+        try:
+            configure_host_allocator(
+                default="one_arena" if args.command == "evaluate" else "huge_pages"
+            )
+        except ValueError as err:
+            raise _UsageError(str(err)) from err
+        return _dispatch(args, config_name, overrides)
+    except (RuntimeError, AssertionError) as err:
+        problem = _backend_problem()
+        if problem is None and "RESOURCE_EXHAUSTED" in str(err):  # XLA's out-of-memory
+            problem = str(err).strip().splitlines()[0] + " (out of memory: use smaller sizes)"
+        if problem is None:
+            raise
+        print(f"disentax {args.command}: error: {problem}", file=sys.stderr)
+        return 1
+    # ValueError: bad input; OSError: files (missing, read-only, full disk, a file where a
+    # folder goes, a workdir in use); ImportError: a missing optional extra; FloatingPoint-
+    # Error: a NaN loss. Each is one line naming what to change.
+    except (ValueError, OSError, ImportError, FloatingPointError) as err:
+        print(f"disentax {args.command}: error: {_describe(err)}", file=sys.stderr)
+        return 2 if isinstance(err, _UsageError) else 1
 
 
 if __name__ == "__main__":

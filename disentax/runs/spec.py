@@ -56,6 +56,9 @@ RESUMABLE_KEYS = (
     "parallel",
     "eval_sizes",
 )
+# The seeds jax.random.key tells apart: it keeps a seed's low 32 bits (without x64), so
+# 2**32 would silently repeat seed 0.
+MAX_SEED = 2**32 - 1
 # FactorVAE's discriminator optimizer, as in the reference study: Adam(1e-4, 0.5, 0.9).
 DISCRIMINATOR_ADAM = {"learning_rate": 1e-4, "b1": 0.5, "b2": 0.9}
 
@@ -106,10 +109,14 @@ def _to_dict(config) -> dict:
     raise TypeError(f"config must be an ml_collections.ConfigDict, got {type(config).__name__}")
 
 
-def _int(d: dict, name: str, *, minimum: int) -> int:
+def _int(d: dict, name: str, *, minimum: int, maximum: int | None = None, why: str = "") -> int:
     value = d[name]
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"config.{name} must be an int >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"config.{name} must be an int in [{minimum}, {maximum}]{why}, got {value}"
+        )
     return value
 
 
@@ -143,7 +150,7 @@ def validate(config) -> RunSpec:
         batch_size=_int(d, "batch_size", minimum=1),
         num_steps=_int(d, "num_steps", minimum=1),
         learning_rate=float(lr),
-        seed=_int(d, "seed", minimum=0),
+        seed=_int(d, "seed", minimum=0, maximum=MAX_SEED, why=" (jax.random.key keeps 32 bits)"),
         log_every=_int(d, "log_every", minimum=1),
         checkpoint_every=_int(d, "checkpoint_every", minimum=1),
         evaluate=d["evaluate"],
@@ -267,6 +274,10 @@ def read_config(folder: RunFolder):
 def check_workdir(workdir: pathlib.Path, resolved: dict) -> None:
     """Refuses a run folder that holds a run of a different config (nothing is touched).
 
+    A folder whose stored config never trained (no checkpoint and no training log: a job
+    that stopped before its first step, e.g. on a batch too large for the machine) holds
+    no run yet: any config may start there.
+
     Raises:
       ValueError: ``workdir`` is a file, holds checkpoints without a stored config, or its
         stored config differs from ``resolved`` in a key outside :data:`RESUMABLE_KEYS`.
@@ -275,6 +286,7 @@ def check_workdir(workdir: pathlib.Path, resolved: dict) -> None:
     workdir = folder.path
     if workdir.exists() and not workdir.is_dir():
         raise ValueError(f"workdir {workdir} exists and is not a folder")
+    started = bool(folder.checkpoint_steps()) or folder.metrics.exists()
     if not folder.config.exists():
         checkpoints = folder.checkpoints
         if checkpoints.is_dir() and any(checkpoints.iterdir()):
@@ -295,7 +307,7 @@ def check_workdir(workdir: pathlib.Path, resolved: dict) -> None:
                 f"{key}: workdir has {stored.get(key, default)!r}, "
                 f"config has {resolved.get(key, default)!r}"
             )
-    if differences:
+    if differences and started:
         raise ValueError(
             f"workdir {workdir} holds a run of a different config ("
             + "; ".join(differences)
