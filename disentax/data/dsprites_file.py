@@ -101,9 +101,10 @@ def _read_hdf5(path: pathlib.Path):
 
 
 def _build(path, shape, dtype, classes, values, sizes, chunks) -> ArrayData:
-    if len(shape) != 3 or dtype != np.uint8:
+    if len(shape) != 3 or dtype != np.uint8 or shape[0] == 0:
         raise DatasetFormatError(
-            f"{path}: imgs must be uint8 [N, H, W] binary images, got {dtype} {list(shape)}"
+            f"{path}: imgs must be uint8 [N, H, W] binary images with N > 0, got {dtype} "
+            f"{list(shape)}"
         )
     if classes.ndim != 2 or classes.shape[1] != 6 or values.shape != classes.shape:
         raise DatasetFormatError(

@@ -13,6 +13,10 @@ from PIL import Image
 from disentax.data.catalog import get
 from disentax.data.ground_truth import check_num, factor_table
 
+# The most samples one grid shows: a 64 x 64 grid of tiles (about 4,200 px a side for
+# 64-px images); more would not be seen, only cost memory.
+MAX_SHOW = 4096
+
 
 def image_grid(images: np.ndarray, *, columns: int | None = None, pad: int = 1) -> np.ndarray:
     """Tiles ``images [N, H, W, C]`` (floats in [0, 1]) into one uint8 image.
@@ -62,13 +66,22 @@ def show(
 
     Returns:
       The path of the PNG file.
+
+    Raises:
+      ValueError: ``num`` is above :data:`MAX_SHOW`, or an unknown dataset name.
+      NotADirectoryError: ``workdir`` (or a folder above it) is a file.
     """
     num = check_num(num)
+    if num > MAX_SHOW:
+        raise ValueError(f"num: at most {MAX_SHOW} samples fit one grid, got {num}")
+    workdir = pathlib.Path(workdir)
+    for folder in (workdir, *workdir.parents):
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"workdir {workdir}: {folder} is a file, not a folder")
     dataset = get(name, data_dir=data_dir)
     factors = dataset.sample_factors(jax.random.key(seed), num)
     images = np.asarray(dataset.observations(factors))
     grid = image_grid(images)
-    workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / f"data_{name}.png"
     Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)

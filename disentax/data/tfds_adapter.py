@@ -121,8 +121,9 @@ def load(name: str, *, data_dir=None, split: str | None = None) -> ArrayData:
         import tensorflow_datasets as tfds
     except ImportError as err:
         raise ImportError(
-            f"tfds_{name} needs tensorflow_datasets: pip install 'disentax[tfds]' "
-            f"(or use the reader of the published file, dataset {name!r})"
+            f"dataset tfds_{name} needs the optional extra 'tfds' (tensorflow-datasets is not "
+            f"installed): pip install 'disentax[tfds]'; or read the published file with "
+            f"dataset {'dsprites_file' if name == 'dsprites' else name!r}"
         ) from err
     split = split or SPECS[name].split
     try:

@@ -1,9 +1,11 @@
 """`disentax data show` and ``data.show``: image grids and factor tables."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from disentax import cli, data
+from disentax.data import preview
 
 
 def test_data_show_writes_a_grid_and_prints_the_factor_table(tmp_path, capsys):
@@ -35,3 +37,27 @@ def test_missing_file_through_the_cli(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "3dshapes.h5 not found in" in err and str(tmp_path) in err
     assert "deepmind/3d-shapes" in err
+
+
+def test_too_many_samples_or_a_file_as_workdir_fail_before_sampling(tmp_path):
+    with pytest.raises(ValueError, match=f"num: at most {preview.MAX_SHOW} samples"):
+        data.show("dsprites", tmp_path, num=200_000)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(NotADirectoryError, match=f"{afile} is a file, not a folder"):
+        data.show("dsprites", afile / "sub", num=4)
+
+
+def test_a_dsprites_file_without_images_is_named(tmp_path, capsys):
+    np.savez(
+        tmp_path / "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
+        imgs=np.zeros((0, 64, 64), np.uint8),
+        latents_classes=np.zeros((0, 6), np.int64),
+        latents_values=np.zeros((0, 6)),
+    )
+    args = ["data", "show", "dsprites_file", "--data_dir", str(tmp_path)]
+    args += ["--workdir", str(tmp_path)]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz: imgs must be" in err
+    assert "with N > 0, got uint8 [0, 64, 64]" in err
