@@ -62,7 +62,13 @@ FILE_DATASETS = frozenset(
 
 
 def names() -> list[str]:
-    """The known dataset names, sorted."""
+    """The known dataset names, sorted.
+
+    Examples:
+      >>> from disentax.data import names
+      >>> "dsprites" in names() and "synthetic_identity" in names()
+      True
+    """
     return sorted(DATASETS)
 
 
@@ -78,6 +84,20 @@ def get(name: str, **kwargs) -> GroundTruthData:
       ValueError: unknown name (the message lists the known names), or ``data_dir``
         given for a dataset that reads no file.
       TypeError: an argument the dataset does not take.
+
+    Examples:
+      >>> from disentax.data import get
+      >>> dataset = get("synthetic_identity", factor_sizes=(2, 3))
+      >>> dataset.factor_sizes, dataset.observation_shape
+      ((2, 3), (1, 1, 2))
+
+      A dataset read from a published file names the file, where it was looked for and
+      where to get it; nothing is downloaded:
+
+      >>> get("shapes3d", data_dir="/nonexistent")  # doctest: +ELLIPSIS
+      Traceback (most recent call last):
+      ...
+      disentax.data.files.DatasetNotFoundError: dataset 'shapes3d': file 3dshapes.h5 not found ...
     """
     if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(names())}")

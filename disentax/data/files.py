@@ -22,15 +22,36 @@ DEFAULT_DIR = "~/disentax_data"
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A published dataset file is not in the data folder."""
+    """A published dataset file is not in the data folder.
+
+    A ``FileNotFoundError``; the message names the file, the folders searched and where
+    the file is published (see :func:`disentax.data.get`).
+
+    Examples:
+      >>> from disentax.data import DatasetNotFoundError
+      >>> issubclass(DatasetNotFoundError, FileNotFoundError)
+      True
+    """
 
 
 class DatasetFormatError(ValueError):
-    """A dataset file exists but is truncated or not in the expected format."""
+    """A dataset file exists but is truncated or not in the expected format.
+
+    Examples:
+      >>> from disentax.data import DatasetFormatError
+      >>> issubclass(DatasetFormatError, ValueError)
+      True
+    """
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> pathlib.Path:
-    """``data_dir`` if given, else ``$DISENTAX_DATA``, else ``~/disentax_data``."""
+    """``data_dir`` if given, else ``$DISENTAX_DATA``, else ``~/disentax_data``.
+
+    Examples:
+      >>> from disentax.data import resolve_data_dir
+      >>> resolve_data_dir("/data/disentax").as_posix()
+      '/data/disentax'
+    """
     if data_dir is None:
         data_dir = os.environ.get(ENV_VAR) or DEFAULT_DIR
     return pathlib.Path(data_dir).expanduser()

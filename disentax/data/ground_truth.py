@@ -42,6 +42,11 @@ class GroundTruthData(Protocol):
     :func:`row_keys`), so ``observations(factors)`` stays pure and jittable everywhere.
     Every dataset is a pytree (procedural ones without leaves), so it can be passed as
     an argument of a jitted function.
+
+    Examples:
+      >>> from disentax.data import DSprites, GroundTruthData, Identity
+      >>> isinstance(DSprites(), GroundTruthData), isinstance(Identity(), GroundTruthData)
+      (True, True)
     """
 
     factor_names: tuple[str, ...]
@@ -98,6 +103,21 @@ class FactorSpace:
     Attributes:
       sizes: number of values of each factor, ``F`` entries, each >= 1.
       names: one name per factor (default ``factor_0 ...``).
+
+    Examples:
+      >>> import numpy as np
+      >>> from disentax.data import FactorSpace
+      >>> space = FactorSpace((2, 3), ("colour", "size"))
+      >>> space.num_points, space.strides
+      (6, (3, 1))
+      >>> space.index(np.array([[1, 2]])).tolist()  # 1 * 3 + 2
+      [5]
+      >>> space.factors(np.array([5])).tolist()
+      [[1, 2]]
+      >>> space.check(np.array([[2, 0]]))
+      Traceback (most recent call last):
+      ...
+      ValueError: factors[:, 0] (factor 'colour') must be in [0, 1] (2 values), got 2
     """
 
     sizes: tuple[int, ...]
@@ -194,7 +214,16 @@ class FactorSpace:
 
 
 def factor_table(names, sizes, values=None) -> str:
-    """A plain-text table of factors: index, name, size and (when given) the values."""
+    """A plain-text table of factors: index, name, size and (when given) the values.
+
+    Examples:
+      >>> from disentax.data import factor_table
+      >>> shapes, scales = ("square", "ellipse", "heart"), (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+      >>> print(factor_table(("shape", "scale"), (3, 6), (shapes, scales)))
+       #  factor            size  values
+       0  shape                3  square, ellipse, heart
+       1  scale                6  0.5, 0.6, 0.7, 0.8, 0.9, 1
+    """
     lines = [f"{'#':>2}  {'factor':<16} {'size':>5}  values"]
     for i, (name, size) in enumerate(zip(names, sizes, strict=True)):
         shown = ""

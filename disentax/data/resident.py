@@ -91,6 +91,19 @@ class ArrayData:
       packed: whether ``images`` holds packed bits (binary datasets).
       values: per exposed factor, the value of each class index (for tables), or None.
       seed: seed of the nuisance draw when ``observations`` gets no key.
+
+    Examples:
+      A grid of 2 x 3 one-pixel images, one per grid point in flat-index order:
+
+      >>> import jax.numpy as jnp
+      >>> from disentax.data import ArrayData, FactorSpace
+      >>> grid = FactorSpace((2, 3), ("colour", "size"))
+      >>> images = (jnp.arange(6, dtype=jnp.uint8) * 51).reshape(6, 1, 1, 1)
+      >>> dataset = ArrayData("toy", images, grid, (1, 1, 1))
+      >>> dataset.factor_sizes, dataset.takes_key
+      ((2, 3), False)
+      >>> dataset.observations(jnp.array([[0, 0], [1, 2]])).reshape(-1).tolist()  # / 255
+      [0.0, 1.0]
     """
 
     name: str

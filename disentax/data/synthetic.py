@@ -77,7 +77,17 @@ class _Synthetic:
 @static_pytree
 @dataclasses.dataclass(frozen=True)
 class Identity(_Synthetic):
-    """Observation = the scaled factor vector."""
+    """Observation = the scaled factor vector.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.data import Identity
+      >>> dataset = Identity((3, 5))
+      >>> dataset.factor_names, dataset.observation_shape
+      (('factor_0', 'factor_1'), (1, 1, 2))
+      >>> dataset.observations(jnp.array([[0, 4], [2, 2]])).reshape(2, -1).tolist()
+      [[0.0, 1.0], [1.0, 0.5]]
+    """
 
     name: ClassVar[str] = "synthetic_identity"
 
@@ -89,7 +99,18 @@ class Identity(_Synthetic):
 @static_pytree
 @dataclasses.dataclass(frozen=True)
 class Rotation(_Synthetic):
-    """Observation = a fixed rotation of the centred, scaled factor vector."""
+    """Observation = a fixed rotation of the centred, scaled factor vector.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import numpy as np
+      >>> from disentax.data import Rotation
+      >>> dataset = Rotation((3, 5))
+      >>> np.allclose(dataset.matrix @ dataset.matrix.T, np.eye(2), atol=1e-6)
+      True
+      >>> dataset.observations(jnp.array([[1, 2]])).reshape(-1).tolist()  # the centre stays
+      [0.5, 0.5]
+    """
 
     name: ClassVar[str] = "synthetic_rotation"
 
@@ -106,7 +127,19 @@ class Rotation(_Synthetic):
 @static_pytree
 @dataclasses.dataclass(frozen=True)
 class Noise(_Synthetic):
-    """Observation = uniform noise, independent of the factors."""
+    """Observation = uniform noise, independent of the factors.
+
+    Examples:
+      >>> import jax
+      >>> from disentax.data import Noise
+      >>> dataset = Noise((3, 5), num_dims=6)
+      >>> factors = dataset.sample_factors(jax.random.key(0), 4)
+      >>> noise = dataset.observations(factors)  # no key: a fixed function of the factors
+      >>> noise.shape
+      (4, 1, 1, 6)
+      >>> bool((noise == dataset.observations(factors)).all())
+      True
+    """
 
     num_dims: int = 0
     takes_key: ClassVar[bool] = True
