@@ -26,6 +26,13 @@ def image_grid(images: np.ndarray, *, columns: int | None = None, pad: int = 1) 
 
     Returns:
       ``[rows*(H'+pad)+pad, columns*(W'+pad)+pad, C']`` uint8, grey between tiles.
+
+    Examples:
+      >>> import numpy as np
+      >>> from disentax.data import image_grid
+      >>> grid = image_grid(np.zeros((4, 8, 8, 1)))  # 2 x 2 tiles, enlarged to 32 px
+      >>> grid.shape, grid.dtype
+      ((67, 67, 1), dtype('uint8'))
     """
     images = np.asarray(images, np.float32)
     if images.ndim != 4:
@@ -70,6 +77,18 @@ def show(
     Raises:
       ValueError: ``num`` is above :data:`MAX_SHOW`, or an unknown dataset name.
       NotADirectoryError: ``workdir`` (or a folder above it) is a file.
+
+    Examples:
+      >>> import tempfile
+      >>> from disentax.data import show
+      >>> with tempfile.TemporaryDirectory() as workdir:  # doctest: +ELLIPSIS
+      ...     path = show("synthetic_identity", workdir, num=4)
+      dataset synthetic_identity: observation shape (1, 1, 4)
+       #  factor            size  values
+      ...
+      wrote 4 samples (seed 0) to .../data_synthetic_identity.png
+      >>> path.name
+      'data_synthetic_identity.png'
     """
     num = check_num(num)
     if num > MAX_SHOW:

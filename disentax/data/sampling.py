@@ -45,13 +45,30 @@ def sample_factors_for_step(
       data_key: the run's data key (typed, ``jax.random.key``).
       step: int or traced int scalar.
       global_batch: the global batch size (a Python int).
+
+    Examples:
+      >>> import jax
+      >>> from disentax.data import Identity, sampling
+      >>> dataset, data_key = Identity((3, 5)), jax.random.key(0)
+      >>> factors = sampling.sample_factors_for_step(dataset, data_key, 7, 4)
+      >>> factors.shape
+      (4, 2)
+      >>> bool((factors == sampling.sample_factors_for_step(dataset, data_key, 7, 4)).all())
+      True
     """
     check_key(data_key, "data_key")
     return dataset.sample_factors(jax.random.fold_in(data_key, step), global_batch)
 
 
 def row_keys_for_step(data_key: PRNGKey, step, global_batch: int) -> Array:
-    """One key per row of the global batch of ``step`` (images' own randomness)."""
+    """One key per row of the global batch of ``step`` (images' own randomness).
+
+    Examples:
+      >>> import jax
+      >>> from disentax.data import sampling
+      >>> sampling.row_keys_for_step(jax.random.key(0), 7, 4).shape
+      (4,)
+    """
     step_key = jax.random.fold_in(data_key, step)
     return jax.random.split(jax.random.fold_in(step_key, _OBSERVATION_STREAM), global_batch)
 
@@ -101,7 +118,19 @@ def realise_rows(
 def batch_for_step(
     dataset: GroundTruthData, data_key: PRNGKey, step, global_batch: int
 ) -> tuple[Array, Array]:
-    """The whole global batch ``(images, factors)`` of ``step``; call it inside ``jit``."""
+    """The whole global batch ``(images, factors)`` of ``step``; call it inside ``jit``.
+
+    Examples:
+      >>> import jax
+      >>> from disentax.data import Identity, sampling
+      >>> dataset, data_key = Identity((3, 5)), jax.random.key(0)
+      >>> @jax.jit
+      ... def batch(step):  # step is traced: one program for every step
+      ...     return sampling.batch_for_step(dataset, data_key, step, 4)
+      >>> images, factors = batch(7)
+      >>> images.shape, factors.shape
+      ((4, 1, 1, 2), (4, 2))
+    """
     global_batch = check_num(global_batch, "global_batch")
     factors = sample_factors_for_step(dataset, data_key, step, global_batch)
     keys = None
@@ -128,6 +157,12 @@ def local_rows(sharding: Sharding, global_batch: int) -> slice:
 
     Raises:
       ValueError: the rows of this process are not contiguous.
+
+    Examples:
+      >>> from disentax import parallel
+      >>> from disentax.data import sampling
+      >>> sampling.local_rows(parallel.data_sharding(parallel.make_mesh(1)), 8)
+      slice(0, 8, None)
     """
     index_map = _batch_sharding(sharding, 1).addressable_devices_indices_map((global_batch,))
     spans = sorted({idx[0].indices(global_batch)[:2] for idx in index_map.values()})
@@ -164,6 +199,16 @@ def global_batch(
 
     Returns:
       ``(images [B, H, W, C] float32, factors [B, F] int32)``.
+
+    Examples:
+      >>> import jax
+      >>> from disentax import parallel
+      >>> from disentax.data import Identity, sampling
+      >>> dataset, data_key = Identity((3, 5)), jax.random.key(0)
+      >>> sharding = parallel.data_sharding(parallel.make_mesh(1))  # rows split over "data"
+      >>> images, factors = sampling.global_batch(dataset, data_key, 7, 4, sharding)
+      >>> images.shape, tuple(images.sharding.spec)
+      ((4, 1, 1, 2), ('data',))
     """
     check_key(data_key, "data_key")
     global_batch_size = check_num(global_batch_size, "global_batch_size")
