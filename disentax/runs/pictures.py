@@ -151,7 +151,8 @@ def traverse(
     title = f"latent traversals, {value_range} range, checkpoint step {run.step}"
     _draw_traversals(pictures, rendering, seeds, matrices, factor_names, title)
     inputs = reference[: rendering.reconstructions.shape[0]]
-    tiled = grids.tile(decoding.reconstruction_grid(inputs, rendering.reconstructions, columns=8))
+    grid = decoding.reconstruction_grid(inputs, rendering.reconstructions, columns=8)
+    tiled = grids.tile(grids.displayable(grid, min_size=16))  # e.g. a vector dataset's
     pictures.figure(
         "reconstructions.png",
         plots.image_figure(tiled, title="inputs (odd rows) and reconstructions"),

@@ -24,7 +24,7 @@ from disentax.viz.decoding import (
     reconstruct,
     reconstruction_grid,
 )
-from disentax.viz.grids import tile, to_rgb, to_uint8
+from disentax.viz.grids import displayable, tile, to_rgb, to_uint8
 from disentax.viz.plots import (
     curves_figure,
     heatmap_figure,
@@ -64,6 +64,7 @@ __all__ = [
     "cycle_interval",
     "cycle_values",
     "decode_latents",
+    "displayable",
     "encode_images",
     "gif_frames",
     "heatmap_figure",

@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _BATCH_SIZE = 512  # latent vectors decoded per chunk inside an animation's program
+_MIN_GIF_CELL = 16  # pixels: a vector dataset's observations are enlarged to this
 #: The animation cycles of :func:`animate` (defined in the module docstring).
 CYCLES = ("fixed_interval", "std_gaussian", "fitted_gaussian", "conf_interval", "minmax_interval")
 
@@ -270,12 +271,14 @@ def gif_frames(
 
     Returns:
       ``[T, H', W', C]`` uint8 frames (``C`` = 1 for greyscale, else 3; labels force 3).
+      Observations with other channel counts are drawn as
+      :func:`disentax.viz.grids.displayable` lays them out, at least 16 pixels a side.
     """
-    frames = np.stack([grids.tile(frame, pad=pad) for frame in np.asarray(animation.frames)])
-    frames = grids.to_uint8(frames)
+    cells = grids.displayable(animation.frames, min_size=_MIN_GIF_CELL)
+    frames = grids.to_uint8(np.stack([grids.tile(frame, pad=pad) for frame in cells]))
     if row_labels is None:
         return frames
-    num_rows, height = animation.frames.shape[1], animation.frames.shape[3]
+    num_rows, height = cells.shape[1], cells.shape[3]
     if len(row_labels) != num_rows:
         raise ValueError(f"row_labels: expected {num_rows} labels, got {len(row_labels)}")
     strip = Image.new("RGB", (8 + 7 * max(len(s) for s in row_labels), frames.shape[1]), "white")

@@ -117,7 +117,8 @@ def traversal_figure(
     """The traversal grid: seeds side by side, rows labelled, inactive rows greyed.
 
     Args:
-      traversal: from ``traversals.traverse``; ``images [S, R, K, H, W, C]``.
+      traversal: from ``traversals.traverse``; ``images [S, R, K, H, W, C]`` (channel
+        counts other than 1 and 3 as :func:`disentax.viz.grids.displayable` draws them).
       row_labels: ``R`` labels (default: :func:`traversal_row_labels` without factors).
       inputs: ``[S, H, W, C]`` seed images, shown in the top row of an extra first
         column of each seed's block.
@@ -127,7 +128,7 @@ def traversal_figure(
     Returns:
       The figure (one image pixel per screen pixel at 100 dpi).
     """
-    images = np.array(traversal.images, dtype=np.float32)  # a writable copy
+    images = np.array(grids.displayable(traversal.images))  # a writable copy
     num_seeds, num_rows, num_cols = images.shape[:3]
     if row_labels is None:
         row_labels = traversal_row_labels(traversal.latents, traversal.kl, traversal.active)
@@ -136,7 +137,7 @@ def traversal_figure(
     active = np.asarray(traversal.active, dtype=bool)
     images[:, ~active] = 0.6 * images[:, ~active] + 0.4 * 0.75  # grey wash: inactive rows
     if inputs is not None:
-        inputs = np.asarray(inputs, dtype=np.float32)
+        inputs = grids.displayable(inputs)
         if inputs.shape != (num_seeds, *images.shape[3:]):
             raise ValueError(
                 f"inputs: expected the seed images {(num_seeds, *images.shape[3:])}, "

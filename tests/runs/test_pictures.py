@@ -167,3 +167,30 @@ def test_cli_latents_option(tmp_path, fake_load_run, capsys):
     assert cli.main(["traverse", "--workdir", str(folder), "--latents", "a,b"]) == 1
     assert "--latents: expected comma-separated integers" in capsys.readouterr().err
     assert not (folder / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_train_with_evaluation_on_vector_observations_draws_everything(
+    tmp_path, monkeypatch, capsys
+):
+    # synthetic_identity's observations are [1, 1, 4] vectors: drawn as 4 grey cells each
+    from disentax import cli
+    from disentax.runs import scoring
+
+    score = scoring.evaluate
+
+    def small_evaluation(workdir, **unused):  # the pipeline's call, at test sizes
+        return score(workdir, metrics=["mig", "dci"], num_train=200, num_test=100, workers=1)
+
+    monkeypatch.setattr(scoring, "evaluate", small_evaluation)
+    workdir = tmp_path / "run"
+    args = ["train", "--workdir", str(workdir), "--config.model=fc", "--config.num_latents=4"]
+    args += ["--config.dataset=synthetic_identity", "--config.batch_size=8"]
+    args += ["--config.num_steps=4", "--config.log_every=2", "--config.checkpoint_every=4"]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    for name in runs.OWNED_FILES:
+        assert (workdir / name).is_file(), name
+    with Image.open(workdir / "viz" / "traversal.gif") as gif:
+        assert gif.size[1] == 4 * (16 + 2) + 2  # 4 latents, cells enlarged to 16 px
+    assert json.loads((workdir / "evaluation.json").read_text())["step"] == 4
+    assert not (workdir / runs.RunFolder.LOCK).exists()
