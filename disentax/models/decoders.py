@@ -37,6 +37,18 @@ class DeconvDecoder(nn.Module):
             backend defaults. Forms do not change parameters or results.
         dtype: computation dtype of the layers (``None``: float32); parameters stay
             float32 and the logits are returned as float32.
+
+    Examples:
+        Shapes only (``jax.eval_shape`` traces, nothing is computed):
+
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import DeconvDecoder
+        >>> decoder = DeconvDecoder(image_shape=(64, 64, 3))
+        >>> z = jnp.zeros((2, 5))
+        >>> logits, _ = jax.eval_shape(decoder.init_with_output, jax.random.key(0), z)
+        >>> logits.shape
+        (2, 64, 64, 3)
     """
 
     image_shape: tuple[int, int, int] = (64, 64, 1)
@@ -79,6 +91,16 @@ class FCDecoder(nn.Module):
         image_shape: ``(H, W, C)``.
         hidden: widths of the hidden layers.
         dtype: computation dtype of the layers (``None``: float32); logits are float32.
+
+    Examples:
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import FCDecoder
+        >>> decoder = FCDecoder(image_shape=(1, 1, 4))
+        >>> z = jnp.zeros((2, 5))
+        >>> logits, _ = jax.eval_shape(decoder.init_with_output, jax.random.key(0), z)
+        >>> logits.shape
+        (2, 1, 1, 4)
     """
 
     image_shape: tuple[int, int, int] = (64, 64, 1)

@@ -22,6 +22,18 @@ class Discriminator(nn.Module):
         hidden: width of every hidden layer.
         num_layers: number of hidden layers.
         negative_slope: slope of the leaky ReLU for negative inputs.
+
+    Examples:
+        Shapes only (``jax.eval_shape`` traces, nothing is computed):
+
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import Discriminator
+        >>> discriminator = Discriminator(num_latents=2, hidden=8, num_layers=2)
+        >>> z = jnp.zeros((3, 2))
+        >>> logits, variables = jax.eval_shape(discriminator.init_with_output, jax.random.key(0), z)
+        >>> logits.shape, sorted(variables["params"])
+        ((3, 2), ['hidden0', 'hidden1', 'logits'])
     """
 
     num_latents: int = 10
@@ -39,7 +51,16 @@ class Discriminator(nn.Module):
 
 
 def make_discriminator(num_latents: int = 10, **kwargs) -> Discriminator:
-    """The reference FactorVAE discriminator for ``num_latents`` inputs."""
+    """The reference FactorVAE discriminator for ``num_latents`` inputs.
+
+    Examples:
+        >>> from disentax.models import make_discriminator
+        >>> discriminator = make_discriminator(2)  # the reference: 6 x 1000 units
+        >>> discriminator.num_latents, discriminator.num_layers, discriminator.hidden
+        (2, 6, 1000)
+        >>> make_discriminator(2, hidden=8).hidden  # keywords set the Discriminator's fields
+        8
+    """
     if int(num_latents) < 1:
         raise ValueError(f"num_latents must be a positive integer, got {num_latents!r}")
     return Discriminator(num_latents=int(num_latents), **kwargs)

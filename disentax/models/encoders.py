@@ -34,6 +34,18 @@ class ConvEncoder(nn.Module):
             ``None`` for the backend defaults. Forms do not change parameters or results.
         dtype: computation dtype of the layers (``None``: float32); parameters stay
             float32 and ``mean``/``logvar`` are returned as float32.
+
+    Examples:
+        Shapes only (``jax.eval_shape`` traces, nothing is computed):
+
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import ConvEncoder
+        >>> encoder = ConvEncoder(num_latents=3)
+        >>> images = jnp.zeros((2, 64, 64, 1))
+        >>> (mean, logvar), _ = jax.eval_shape(encoder.init_with_output, jax.random.key(0), images)
+        >>> mean.shape, logvar.shape
+        ((2, 3), (2, 3))
     """
 
     num_latents: int = 10
@@ -73,6 +85,16 @@ class FCEncoder(nn.Module):
         num_latents: ``L``.
         hidden: widths of the hidden layers.
         dtype: computation dtype of the layers (``None``: float32); outputs are float32.
+
+    Examples:
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import FCEncoder
+        >>> encoder = FCEncoder(num_latents=3)
+        >>> images = jnp.zeros((2, 1, 1, 4))
+        >>> (mean, logvar), _ = jax.eval_shape(encoder.init_with_output, jax.random.key(0), images)
+        >>> mean.shape, logvar.shape
+        ((2, 3), (2, 3))
     """
 
     num_latents: int = 10

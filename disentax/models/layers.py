@@ -30,6 +30,18 @@ class StridedConv(nn.Module):
         kernel_init: initialiser of ``kernel [k,k,C,O]`` (flax's default).
         bias_init: initialiser of ``bias [O]``.
         dtype: computation dtype (``None``: that of the input); parameters stay float32.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import StridedConv
+        >>> x = jnp.linspace(0.0, 1.0, 128).reshape(1, 8, 8, 2)
+        >>> params = {"kernel": jnp.ones((4, 4, 2, 3)), "bias": jnp.zeros(3)}  # as nn.Conv
+        >>> y = StridedConv(features=3, kernel_size=4, form="lax").apply({"params": params}, x)
+        >>> y.shape
+        (1, 4, 4, 3)
+        >>> subpixel = StridedConv(features=3, kernel_size=4, form="subpixel")
+        >>> bool(jnp.allclose(y, subpixel.apply({"params": params}, x), atol=1e-5))  # same result
+        True
     """
 
     features: int
@@ -71,6 +83,19 @@ class StridedConvTranspose(nn.Module):
         kernel_init: initialiser of ``kernel [k,k,C,O]`` (flax's default).
         bias_init: initialiser of ``bias [O]``.
         dtype: computation dtype (``None``: that of the input); parameters stay float32.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import StridedConvTranspose
+        >>> x = jnp.linspace(0.0, 1.0, 32).reshape(1, 4, 4, 2)
+        >>> params = {"kernel": jnp.ones((4, 4, 2, 1)), "bias": jnp.zeros(1)}  # as nn.ConvTranspose
+        >>> layer = StridedConvTranspose(features=1, kernel_size=4, form="lax")
+        >>> y = layer.apply({"params": params}, x)
+        >>> y.shape
+        (1, 8, 8, 1)
+        >>> col2im = StridedConvTranspose(features=1, kernel_size=4, form="col2im")
+        >>> bool(jnp.allclose(y, col2im.apply({"params": params}, x), atol=1e-5))  # same result
+        True
     """
 
     features: int

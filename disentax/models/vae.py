@@ -24,7 +24,13 @@ from disentax.typing import Array, PRNGKey, PyTree
 
 
 class VAEOutput(NamedTuple):
-    """One forward pass (a pytree). ``mean, logvar, z [N,L]``; ``logits [N,H,W,C]``."""
+    """One forward pass (a pytree). ``mean, logvar, z [N,L]``; ``logits [N,H,W,C]``.
+
+    Examples:
+        >>> from disentax.models import VAEOutput
+        >>> VAEOutput._fields
+        ('mean', 'logvar', 'z', 'logits')
+    """
 
     mean: Array
     logvar: Array
@@ -39,6 +45,24 @@ class VAE(nn.Module):
         encoder: module ``images [N,H,W,C] -> (mean [N,L], logvar [N,L])`` with a
             ``num_latents`` attribute.
         decoder: module ``z [N,L] -> logits [N,H,W,C]`` with an ``image_shape`` attribute.
+
+    Examples:
+        A VAE of any encoder and decoder (here the reference dense ones), used as a Flax
+        module:
+
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import VAE, FCDecoder, FCEncoder, init_params, make_model
+        >>> model = VAE(FCEncoder(num_latents=2), FCDecoder(image_shape=(1, 1, 4)))
+        >>> model == make_model("fc", num_latents=2, image_shape=(1, 1, 4))
+        True
+        >>> model.num_latents, model.image_shape
+        (2, (1, 1, 4))
+        >>> params = init_params(model, jax.random.key(0))
+        >>> images, noise = jnp.zeros((3, 1, 1, 4)), jnp.zeros((3, 2))
+        >>> out = model.apply({"params": params}, images, noise)  # z = mean + exp(logvar/2) noise
+        >>> out.z.shape, out.logits.shape
+        ((3, 2), (3, 1, 1, 4))
     """
 
     encoder: nn.Module
@@ -93,6 +117,22 @@ def make_conv_vae(
     ``dtype`` is the computation dtype of every layer (``"float32"``, ``"bfloat16"`` or
     ``"float16"``); parameters stay float32 and the encoder and decoder outputs are float32,
     so the objectives always run in float32 (mixed precision).
+
+    Examples:
+        Shapes only (``jax.eval_shape`` traces, nothing is computed):
+
+        >>> import functools
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import forward, init_params, make_conv_vae
+        >>> model = make_conv_vae(num_latents=3, dtype="bfloat16")
+        >>> key = jax.random.key(0)
+        >>> params = jax.eval_shape(functools.partial(init_params, model), key)
+        >>> out = jax.eval_shape(
+        ...     functools.partial(forward, model), params, jnp.zeros((2, 64, 64, 1)), key
+        ... )
+        >>> out.mean.shape, out.logits.shape, out.logits.dtype
+        ((2, 3), (2, 64, 64, 1), dtype('float32'))
     """
     compute = _compute_dtype(dtype)
     # modules are hashed (static jit arguments): a list of forms becomes a tuple
@@ -117,6 +157,12 @@ def make_fc_vae(
     """Reference fully connected VAE (1200-1200 encoder, 1200-1200-1200 tanh decoder).
 
     ``dtype`` as in :func:`make_conv_vae`.
+
+    Examples:
+        >>> from disentax.models import make_fc_vae
+        >>> model = make_fc_vae(num_latents=2, image_shape=(1, 1, 4))
+        >>> model.encoder.hidden, model.decoder.hidden
+        ((1200, 1200), (1200, 1200, 1200))
     """
     if kwargs:
         raise TypeError(f"make_fc_vae got unexpected arguments {sorted(kwargs)}")
@@ -148,6 +194,12 @@ def make_model(
 
     Returns:
         A :class:`VAE` module.
+
+    Examples:
+        >>> from disentax.models import make_model
+        >>> model = make_model("fc", num_latents=2, image_shape=(1, 1, 4))
+        >>> type(model).__name__, model.num_latents, model.image_shape
+        ('VAE', 2, (1, 1, 4))
     """
     if name not in MODELS:
         raise ValueError(f"name must be one of {sorted(MODELS)}, got {name!r}")
@@ -184,6 +236,15 @@ def init_params(model: nn.Module, key: PRNGKey) -> PyTree:
 
     Returns:
         The ``"params"`` collection (a nested dict of arrays).
+
+    Examples:
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import init_params, make_model
+        >>> model = make_model("fc", num_latents=2, image_shape=(1, 1, 4))
+        >>> params = init_params(model, jax.random.key(0))
+        >>> sorted(params), params["encoder"]["mean"]["kernel"].shape
+        (['decoder', 'encoder'], (1200, 2))
     """
     _example_inputs(model)  # type check before tracing
     return _init(model, key)
@@ -198,13 +259,34 @@ def _check_images(model: VAE, images: Array) -> None:
 
 
 def encode(model: VAE, params: PyTree, images: Array) -> tuple[Array, Array]:
-    """Posterior parameters: ``images [N,H,W,C] -> (mean [N,L], logvar [N,L])``."""
+    """Posterior parameters: ``images [N,H,W,C] -> (mean [N,L], logvar [N,L])``.
+
+    Examples:
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import encode, init_params, make_model
+        >>> model = make_model("fc", num_latents=2, image_shape=(1, 1, 4))
+        >>> params = init_params(model, jax.random.key(0))
+        >>> mean, logvar = encode(model, params, jnp.zeros((3, 1, 1, 4)))
+        >>> mean.shape, logvar.shape
+        ((3, 2), (3, 2))
+    """
     _check_images(model, images)
     return model.apply({"params": params}, images, method=VAE.encode)
 
 
 def decode(model: VAE, params: PyTree, z: Array) -> Array:
-    """Decoder logits: ``z [N,L] -> logits [N,H,W,C]`` (``sigmoid`` gives Bernoulli means)."""
+    """Decoder logits: ``z [N,L] -> logits [N,H,W,C]`` (``sigmoid`` gives Bernoulli means).
+
+    Examples:
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import decode, init_params, make_model
+        >>> model = make_model("fc", num_latents=2, image_shape=(1, 1, 4))
+        >>> params = init_params(model, jax.random.key(0))
+        >>> decode(model, params, jnp.zeros((3, 2))).shape
+        (3, 1, 1, 4)
+    """
     if z.ndim != 2 or z.shape[1] != model.num_latents:
         raise ValueError(f"z must have shape [N, {model.num_latents}], got {tuple(z.shape)}")
     return model.apply({"params": params}, z, method=VAE.decode)
@@ -221,6 +303,16 @@ def forward(model: VAE, params: PyTree, images: Array, key: PRNGKey) -> VAEOutpu
 
     Returns:
         :class:`VAEOutput` with ``mean, logvar, z [N,L]`` and ``logits [N,H,W,C]``.
+
+    Examples:
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from disentax.models import forward, init_params, make_model
+        >>> model = make_model("fc", num_latents=2, image_shape=(1, 1, 4))
+        >>> params = init_params(model, jax.random.key(0))
+        >>> out = forward(model, params, jnp.zeros((3, 1, 1, 4)), jax.random.key(1))
+        >>> out.mean.shape, out.z.shape, out.logits.shape
+        ((3, 2), (3, 2), (3, 1, 1, 4))
     """
     _check_images(model, images)
     noise = jax.random.normal(key, (images.shape[0], model.num_latents), images.dtype)
