@@ -30,6 +30,7 @@ from disentax.runs import spec as spec_lib
 from disentax.runs.folder import RunFolder
 from disentax.runs.loading import abstract_state
 from disentax.runs.lock import holds_workdir
+from disentax.runs.memory import checked
 from disentax.train import Checkpoints, Writer, fit, make_train_step, step_keys
 from disentax.train.checkpoint import UnreadableCheckpointError
 from disentax.train.runtime import print_line, seconds_since_process_start
@@ -169,6 +170,7 @@ def train(
         folder.write_config(spec.resolved, mesh=mesh)
 
     train_step = build_train_step(spec, parts, mesh)
+    train_step = checked(train_step, batch_size=spec.batch_size)  # memory, once compiled
     key = jax.random.key(spec.seed)
     checkpoints = Checkpoints(folder.checkpoints, max_to_keep=spec.keep_checkpoints)
     writer = None

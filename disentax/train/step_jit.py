@@ -112,6 +112,7 @@ def make_jit_step(
 
         def finish():
             jitted[True] = lowered.compile()
+            return jitted[True]  # the compiled program (its memory_analysis(), for the job)
 
         return finish
 

@@ -1,0 +1,29 @@
+"""A train step that needs more memory than the machine has is refused before it runs."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from disentax import runs
+from disentax.runs import memory
+
+
+def test_the_compiled_programs_needs_and_the_machines_memory_are_read():
+    compiled = (
+        jax.jit(lambda x: jnp.sort(x @ x.T, axis=1)[:, :2])
+        .lower(jax.ShapeDtypeStruct((512, 64), jnp.float32))
+        .compile()
+    )
+    assert memory.step_bytes(compiled) >= 512 * 512 * 4  # the [512, 512] product
+    assert memory.available_bytes(jax.devices()[0]) > 0
+    devices = jax.devices()[:2]
+    memory.check_step_memory(compiled, devices, batch_size=512)  # fits
+    with pytest.raises(ValueError, match="config.batch_size=512: one train step needs about"):
+        memory.check_step_memory(compiled, devices, batch_size=512, available=1 << 20)
+
+
+def test_a_batch_too_large_is_refused_before_the_first_step(tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 1 << 10)
+    with pytest.raises(ValueError, match=r"config.batch_size=8: .* 0 MiB are available; lower"):
+        runs.train(tiny_config(), tmp_path)
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "metrics.jsonl").exists()
