@@ -40,6 +40,12 @@ class TrainState:
       params: ``{"vae": vae_params}`` or ``{"vae": ..., "discriminator": ...}``.
       opt_state: optimizer states with the same top-level keys as ``params``.
       key: typed PRNG key (``[S]`` in a sweep), the root of the run's random stream.
+
+    Examples:
+      >>> import dataclasses
+      >>> from disentax.train import TrainState
+      >>> [field.name for field in dataclasses.fields(TrainState)]
+      ['step', 'params', 'opt_state', 'key']
     """
 
     step: jax.Array
@@ -102,6 +108,23 @@ def create_train_state(
       TypeError: ``key`` is not a typed PRNG key.
       ValueError: ``key`` has more than one axis, or ``discriminator`` and
         ``discriminator_tx`` are not given together.
+
+    Examples:
+      >>> import jax
+      >>> import optax
+      >>> from disentax.models import make_model
+      >>> from disentax.train import create_train_state
+      >>> model, tx = make_model("fc", num_latents=2, image_shape=(1, 1, 4)), optax.adam(1e-3)
+      >>> state = create_train_state(jax.random.key(0), model, tx)
+      >>> int(state.step), sorted(state.params), sorted(state.opt_state)
+      (0, ['vae'], ['vae'])
+
+      A sweep of 3 models (shapes only: ``jax.eval_shape`` computes nothing):
+
+      >>> keys = jax.random.split(jax.random.key(0), 3)
+      >>> sweep = jax.eval_shape(lambda k: create_train_state(k, model, tx), keys)
+      >>> sweep.step.shape, sweep.params["vae"]["encoder"]["mean"]["kernel"].shape
+      ((3,), (3, 1200, 2))
     """
     if not isinstance(key, jax.Array) or not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         raise TypeError("key must be a typed PRNG key from jax.random.key(seed)")

@@ -205,6 +205,32 @@ def make_train_step(
       ValueError: unknown objective or parallel mode, a batch not divisible by the device
         count, hyperparameters of the wrong shape, a discriminator without its optimizer.
       TypeError: an objective that is neither callable nor a name.
+
+    Examples:
+      A β-VAE step that samples its batch of 2 inside the step, on one device:
+
+      >>> import jax
+      >>> import optax
+      >>> from disentax import data, models, parallel
+      >>> from disentax.train import make_train_step
+      >>> model = models.make_model("fc", num_latents=2, image_shape=(1, 1, 4))
+      >>> train_step = make_train_step(
+      ...     model,
+      ...     "beta_vae",
+      ...     optax.adam(1e-3),
+      ...     mesh=parallel.make_mesh(1),
+      ...     dataset=data.get("synthetic_identity"),  # 4 factors: 1x1x4 images
+      ...     batch_size=2,
+      ...     hyperparameters={"beta": 4.0},
+      ... )
+      >>> train_step.parallel, train_step.num_models, train_step.global_batch
+      ('jit', None, 2)
+      >>> state = train_step.init(jax.random.key(0))
+      >>> state, metrics = train_step(state)  # batch None: sampled inside the step
+      >>> int(state.step)
+      1
+      >>> sorted(metrics)
+      ['elbo', 'grad_norm', 'kl', 'loss', 'recon']
     """
     objective = _resolve_objective(objective)
     if sweep_mode is None:
