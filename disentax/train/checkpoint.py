@@ -26,9 +26,13 @@ References:
 
 from __future__ import annotations
 
+import gc
+import os
 import pathlib
 import shutil
+import sys
 import time
+import traceback
 import zlib
 
 import jax
@@ -82,7 +86,8 @@ def _log(message: str) -> None:
 
 
 def _reason(err: BaseException) -> str:
-    return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}"
+    first = (str(err).splitlines() or [""])[0].split(" See full TensorStore details")[0]
+    return f"{type(err).__name__}: {first[:200]}"
 
 
 def _key_name(entry) -> str:
@@ -152,6 +157,54 @@ def _verify(state, recorded: dict | None) -> None:
             raise _Unreadable(f"{name} does not match the CRC-32 recorded when it was saved")
         if not _finite(values):
             raise _Unreadable(f"{name} holds NaN or infinite values")
+
+
+def _from_abandoned_read(unraisable) -> bool:
+    """Whether an unraisable error comes from orbax's reads abandoned by a failed restore."""
+    files = [frame.filename for frame in traceback.extract_tb(unraisable.exc_traceback)]
+    asyncio_loop = os.path.join("asyncio", "base_events.py")
+    return any("orbax" in f or f.endswith(asyncio_loop) for f in files)
+
+
+def _drain_abandoned_reads(quiet_s: float = 0.2, limit_s: float = 5.0) -> None:
+    """Waits for the reads a failed orbax restore abandoned, dropping what they report.
+
+    orbax closes its event loop when the first read fails; each read still in flight then
+    reports "Event loop is closed" or an exception nobody awaits, as a Python traceback
+    each (hundreds of lines that say no more than the failure). They are dropped until
+    none has come for ``quiet_s`` seconds (at most ``limit_s``); other errors pass.
+    """
+    previous = sys.unraisablehook
+    last = [time.monotonic()]
+
+    def hook(unraisable):
+        if _from_abandoned_read(unraisable):
+            last[0] = time.monotonic()
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    start = time.monotonic()
+    try:
+        while time.monotonic() - last[0] < quiet_s and time.monotonic() - start < limit_s:
+            gc.collect()
+            time.sleep(0.05)
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+
+
+def _restore_arrays(reader, step: int, abstract_state):
+    """``((state, recorded CRC-32s), None)``, or ``(None, reason)`` if orbax fails to read."""
+    import orbax.checkpoint as ocp
+
+    try:
+        state = reader.restore(step, args=ocp.args.StandardRestore(abstract_state))
+        jax.block_until_ready(state)
+        recorded = (reader.metadata(step).custom_metadata or {}).get(CHECKSUM_KEY)
+    except Exception as err:  # noqa: BLE001 -- any read failure: unreadable
+        return None, _reason(err)
+    return (state, recorded), None
 
 
 def _layout_problems(abstract_state, saved) -> list[str]:
@@ -327,8 +380,6 @@ class Checkpoints:
 
     def _read(self, abstract_state, step: int):
         """Step ``step``'s state, checked; :class:`_Unreadable` if it cannot be used."""
-        import orbax.checkpoint as ocp
-
         folder = self.directory / str(step)
         if folder.is_dir() and not any(folder.iterdir()):
             raise _Unreadable("an empty folder")
@@ -348,16 +399,15 @@ class Checkpoints:
                     f"{'; '.join(problems[:3])}{more}. It was saved by another config or "
                     "another version of the model; nothing was moved"
                 )
-            try:
-                state = reader.restore(step, args=ocp.args.StandardRestore(abstract_state))
-                jax.block_until_ready(state)
-                recorded = (reader.metadata(step).custom_metadata or {}).get(CHECKSUM_KEY)
-            except Exception as err:  # noqa: BLE001 -- any read failure: unreadable
-                raise _Unreadable(_reason(err)) from None
-            _verify(state, recorded)
-            return state
+            state, failure = _restore_arrays(reader, step, abstract_state)
         finally:
             reader.close()
+        if failure is not None:
+            del reader
+            _drain_abandoned_reads()
+            raise _Unreadable(failure)
+        _verify(*state)
+        return state[0]
 
     def set_aside(self, step: int) -> pathlib.Path:
         """Moves checkpoint ``step`` to ``<folder>_corrupt/<step>-<time>``; returns the target.
