@@ -3,13 +3,17 @@
 * :func:`evaluate` scores a run folder's checkpoint with :func:`disentax.evaluation.evaluate`
   and writes the folder's evaluation record.
 * :func:`default_workers` picks how many evaluation processes suit this machine.
+
+The second process ends with this one: Linux kills it when its parent dies, and SIGTERM
+or SIGHUP here first ends it, then this process. Its output and result go to anonymous
+temporary files, so nothing is left behind whatever ends the job.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pathlib
+import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -21,6 +25,7 @@ from disentax import evaluation
 from disentax.runs.folder import RunFolder
 from disentax.runs.loading import LoadedRun, load
 from disentax.runs.lock import holds_workdir
+from disentax.train.runtime import print_line, unwind_on_termination
 
 __all__ = ["SECOND_WORKER_METRICS", "default_workers", "evaluate"]
 
@@ -84,8 +89,11 @@ def evaluate(
       processes scored, and the second one's metrics and wall seconds).
 
     Raises:
-      FileNotFoundError: no run (stored config or checkpoint) in ``workdir``.
-      ValueError: an unknown metric name, preset or size.
+      FileNotFoundError: no run (stored config or checkpoint) in ``workdir``, or the
+        ``step`` asked for cannot be read (without ``step``, unreadable checkpoints are
+        passed over for the newest readable one).
+      ValueError: an unknown metric name, preset or size; or every metric was skipped
+        (nothing is written).
     """
     if interventional_sizes is None and eval_sizes is not None:
         interventional_sizes = evaluation.resolve_eval_sizes(eval_sizes)
@@ -105,19 +113,29 @@ def evaluate(
     start = time.perf_counter()
     second = [m for m in names if m in SECOND_WORKER_METRICS] if workers > 1 else []
     helper = None
-    if second and len(second) < len(names):
-        step = folder.latest_step() if step is None else step
-        helper = _Worker({"workdir": str(folder.path), "metrics": second, "step": step, **sizes})
-        names = [m for m in names if m not in second]
-    try:
-        run = load(folder.path, step=step)
-        result = _score(run, names, **sizes)
-        workers_record = {"processes": 1}
-        if helper is not None:
-            workers_record = _collect(helper, result, lambda which: _score(run, which, **sizes))
-    finally:
-        if helper is not None:
-            helper.stop()
+    with unwind_on_termination():  # SIGTERM/SIGHUP: the second process ends first
+        if second and len(second) < len(names):
+            # step None: each process falls back past unreadable checkpoints alike
+            helper = _Worker(
+                {"workdir": str(folder.path), "metrics": second, "step": step, **sizes}
+            )
+            names = [m for m in names if m not in second]
+        try:
+            run = load(folder.path, step=step)
+            result = _score(run, names, **sizes)
+            workers_record = {"processes": 1}
+            if helper is not None:
+                score_here = lambda which: _score(run, which, **sizes)  # noqa: E731
+                workers_record = _collect(helper, run.step, result, score_here)
+        finally:
+            if helper is not None:
+                helper.stop()
+    if result["skipped"] and not result["metrics"]:
+        reasons = "; ".join(f"{name}: {why}" for name, why in result["skipped"].items())
+        raise ValueError(
+            f"evaluation of {folder.path} (checkpoint {run.step}) scored nothing, every "
+            f"metric was skipped ({reasons}); {folder.EVALUATION} was not written"
+        )
     result["seconds"]["total"] = time.perf_counter() - start
     record = {
         "step": int(run.step),
@@ -147,12 +165,19 @@ def _score(run: LoadedRun, names, *, seed, num_train, num_test, interventional_s
     )
 
 
-def _collect(helper, result: dict, score_here) -> dict:
+def _collect(helper, step: int, result: dict, score_here) -> dict:
     """Merges the second process's part into ``result``; returns the ``workers`` record.
 
-    If the second process failed, its metrics are scored here.
+    If the second process failed, or scored another checkpoint than ``step``, its metrics
+    are scored here.
     """
     other = helper.result()
+    if other is not None and other.pop("step", step) != step:
+        print_line(
+            f"evaluation: the second process read another checkpoint than step {step}; "
+            f"scoring {helper.metrics} in this process instead"
+        )
+        other = None
     record = {
         "processes": 2,
         "second_process": {
@@ -185,37 +210,49 @@ class _Worker:
         self.metrics = list(args["metrics"])
         self.seconds = None  # the process's wall seconds, from start to exit
         self._start = time.perf_counter()
-        self._dir = tempfile.TemporaryDirectory(prefix="disentax-eval-")
-        self._out = pathlib.Path(self._dir.name) / "result.json"
-        self._log = open(pathlib.Path(self._dir.name) / "log.txt", "w+b")  # noqa: SIM115
+        # anonymous files (no name on disk): nothing is left behind, even after a kill -9
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by stop()
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by stop()
+        out = self._out.fileno()
         command = [
             sys.executable,
             "-c",
             "import sys; from disentax.runs.scoring import _worker_main; "
             "_worker_main(sys.argv[1:])",
-            json.dumps({**args, "out": str(self._out)}),
+            json.dumps({**args, "out": out, "parent": os.getpid()}),
         ]
         self._proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(out,),
         )
 
     def result(self) -> dict | None:
         """Waits for the process; its partial result, or None (reported) if it failed."""
         code = self._proc.wait()
         self.seconds = time.perf_counter() - self._start
-        if code == 0 and self._out.is_file():
-            return json.loads(self._out.read_text(encoding="utf-8"))
-        self._log.seek(0)
-        tail = self._log.read().decode(errors="replace")[-2000:]
-        print(
-            f"evaluation: the second process scoring {self.metrics} failed (exit status "
-            f"{code}); scoring them in this process instead. Its output:\n{tail}",
-            file=sys.stderr,
-            flush=True,
+        if code == 0:
+            self._out.seek(0)
+            try:
+                return json.loads(self._out.read().decode("utf-8"))
+            except ValueError:
+                pass
+        if code < 0:
+            why = f"ended by signal {-code}"
+        else:
+            self._log.seek(0)
+            lines = self._log.read().decode(errors="replace").strip().splitlines()
+            why = f"exit status {code}" + (f": {lines[-1][:300]}" if lines else "")
+        print_line(
+            f"evaluation: the second process scoring {self.metrics} failed ({why}); "
+            "scoring them in this process instead"
         )
         return None
 
     def stop(self) -> None:
+        """Ends the process if it still runs; closes (and so deletes) its files."""
         if self._proc.poll() is None:
             self._proc.terminate()
             try:
@@ -224,16 +261,30 @@ class _Worker:
                 self._proc.kill()
                 self._proc.wait()
         self._log.close()
-        self._dir.cleanup()
+        self._out.close()
+
+
+def _end_with_parent(parent: int) -> None:
+    """Has Linux kill this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the parent's stop() still ends it
+            pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _worker_main(argv: Sequence[str]) -> None:
     """Entry of the second evaluation process: scores ``metrics`` and writes JSON."""
+    args = json.loads(argv[0])
+    _end_with_parent(args["parent"])
     from disentax import _allocator
 
     # this process is ours: reuse XLA's temporary buffers, whichever thread allocates them
     _allocator.configure_host_allocator(default="one_arena")
-    args = json.loads(argv[0])
     run = load(args["workdir"], step=args["step"])
     result = _score(
         run,
@@ -244,4 +295,5 @@ def _worker_main(argv: Sequence[str]) -> None:
         interventional_sizes=args["interventional_sizes"],
     )
     # read by the parent only after this process exits with status 0
-    pathlib.Path(args["out"]).write_text(json.dumps(result), encoding="utf-8")
+    with os.fdopen(args["out"], "w", encoding="utf-8") as out:
+        json.dump({**result, "step": int(run.step)}, out)
