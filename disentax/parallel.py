@@ -47,6 +47,13 @@ def environment_wants_distributed(environ: Mapping[str, str] | None = None) -> s
     Recognised: ``JAX_COORDINATOR_ADDRESS``; SLURM (``SLURM_JOB_ID`` with ``SLURM_NTASKS``
     > 1); Open MPI (``OMPI_COMM_WORLD_SIZE`` > 1); a Cloud TPU pod slice
     (``TPU_WORKER_HOSTNAMES`` listing more than one host, or ``MEGASCALE_COORDINATOR_ADDRESS``).
+
+    Examples:
+      >>> from disentax.parallel import environment_wants_distributed
+      >>> environment_wants_distributed({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4"})
+      'SLURM'
+      >>> print(environment_wants_distributed({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"}))
+      None
     """
     env = os.environ if environ is None else environ
 
@@ -91,6 +98,15 @@ def initialize_distributed(
     Raises:
       ValueError: only some of the three explicit arguments are given, or they are out
         of range.
+
+    Examples:
+      The explicit arguments are checked before anything starts:
+
+      >>> from disentax.parallel import initialize_distributed
+      >>> initialize_distributed(coordinator="10.0.0.1:1234", num_processes=2, process_id=2)
+      Traceback (most recent call last):
+      ...
+      ValueError: process_id must be in [0, num_processes=2), got 2
     """
     explicit = (coordinator, num_processes, process_id)
     if any(v is not None for v in explicit):
@@ -135,6 +151,12 @@ def make_mesh(num_devices: int | None = None, *, devices=None) -> Mesh:
 
     Returns:
       ``Mesh`` of shape ``(D,)`` with axis name ``"data"`` (automatic sharding mode).
+
+    Examples:
+      >>> from disentax.parallel import make_mesh
+      >>> mesh = make_mesh(1)  # the first device; make_mesh() takes them all
+      >>> mesh.axis_names, mesh.size
+      (('data',), 1)
     """
     devices = list(jax.devices() if devices is None else devices)
     if num_devices is None:
@@ -154,17 +176,38 @@ def make_mesh(num_devices: int | None = None, *, devices=None) -> Mesh:
 
 
 def data_sharding(mesh: Mesh) -> NamedSharding:
-    """Leading (batch) axis split over the mesh's data axis; other axes whole."""
+    """Leading (batch) axis split over the mesh's data axis; other axes whole.
+
+    Examples:
+      >>> from disentax.parallel import data_sharding, make_mesh
+      >>> tuple(data_sharding(make_mesh(1)).spec)
+      ('data',)
+    """
     return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
 def replicated_sharding(mesh: Mesh) -> NamedSharding:
-    """Every device holds the whole array (parameters, optimizer state, keys)."""
+    """Every device holds the whole array (parameters, optimizer state, keys).
+
+    Examples:
+      >>> from disentax.parallel import make_mesh, replicated_sharding
+      >>> replicated_sharding(make_mesh(1)).is_fully_replicated
+      True
+    """
     return NamedSharding(mesh, PartitionSpec())
 
 
 def check_global_batch(global_batch_size: int, num_devices: int, *, name: str = "batch_size"):
-    """Raises ``ValueError`` unless the global batch splits evenly over the devices."""
+    """Raises ``ValueError`` unless the global batch splits evenly over the devices.
+
+    Examples:
+      >>> from disentax.parallel import check_global_batch
+      >>> check_global_batch(64, 8)  # 8 rows per device: fine
+      >>> check_global_batch(60, 8)  # doctest: +ELLIPSIS
+      Traceback (most recent call last):
+      ...
+      ValueError: batch_size=60 is not divisible by the device count 8; use a multiple of 8 ...
+    """
     if isinstance(global_batch_size, bool) or not isinstance(global_batch_size, int | np.integer):
         raise TypeError(f"{name} must be an int, got {type(global_batch_size).__name__}")
     if global_batch_size < 1:
@@ -182,6 +225,11 @@ def process_rows(global_batch_size: int, mesh: Mesh) -> slice:
 
     Devices of one process are contiguous on the mesh built by :func:`make_mesh` (device
     order of ``jax.devices()``), so each process owns one contiguous block of rows.
+
+    Examples:
+      >>> from disentax.parallel import make_mesh, process_rows
+      >>> process_rows(8, make_mesh(1))  # a single process holds every row
+      slice(0, 8, None)
     """
     check_global_batch(global_batch_size, mesh.size)
     per_device = global_batch_size // mesh.size
@@ -203,6 +251,14 @@ def global_batch_from_process_local(local, mesh: Mesh, global_batch_size: int):
 
     Returns:
       Pytree of ``jax.Array`` ``[N, ...]`` sharded over the data axis.
+
+    Examples:
+      >>> import numpy as np
+      >>> from disentax.parallel import global_batch_from_process_local, make_mesh
+      >>> batch = {"images": np.zeros((4, 1, 1, 2)), "factors": np.zeros((4, 2), np.int32)}
+      >>> arrays = global_batch_from_process_local(batch, make_mesh(1), 4)
+      >>> arrays["images"].shape, tuple(arrays["images"].sharding.spec)
+      ((4, 1, 1, 2), ('data',))
     """
     sharding = data_sharding(mesh)
 
