@@ -132,6 +132,45 @@ def fit(
       ValueError: a step count that is not a positive int.
       NonFiniteLossError: the loss or gradient norm became NaN/inf (names the step and the
         last good checkpoint, which stays intact).
+
+    Examples:
+      ``fit`` needs a step function and two sinks, nothing more. Here a toy step that
+      counts, with sinks that keep what they are given:
+
+      >>> import types
+      >>> from disentax.train import fit
+      >>> def train_step(state, batch):  # batch is None: the step samples its own
+      ...     return state + 1, {"loss": 1.0 / (state + 1)}
+      >>> saved, logged = [], []
+      >>> checkpoints = types.SimpleNamespace(
+      ...     directory=None,
+      ...     save=lambda step, state: saved.append(step) or True,
+      ...     wait=lambda: None,
+      ...     latest_step=lambda: saved[-1] if saved else None,
+      ... )
+      >>> writer = types.SimpleNamespace(
+      ...     write_scalars=lambda step, scalars: logged.append((step, round(scalars["loss"], 4))),
+      ...     progress=lambda step, scalars: None,
+      ...     message=lambda text: None,
+      ... )
+      >>> last = fit(
+      ...     train_step, 0, num_steps=4, log_every=2, checkpoint_every=4,
+      ...     checkpoints=checkpoints, writer=writer,
+      ... )
+      >>> last["step"], last["stopped"], saved
+      (4, None, [4])
+      >>> logged  # the window means of steps 1-2 and 3-4
+      [(2, 0.75), (4, 0.2917)]
+
+      ``stop_fn`` ends a run early, with a checkpoint:
+
+      >>> saved.clear()
+      >>> last = fit(
+      ...     train_step, 0, num_steps=100, log_every=2, checkpoint_every=4,
+      ...     checkpoints=checkpoints, writer=writer, stop_fn=lambda step: step == 3,
+      ... )
+      >>> last["step"], last["stopped"], saved
+      (3, 'stop_fn', [3])
     """
     num_steps = _check_every("num_steps", num_steps)
     log_every = _check_every("log_every", log_every)
