@@ -78,6 +78,21 @@ class TrainStep:
       parallel: ``"jit"`` or ``"pmap"``.
       num_models: ``S`` for a sweep, else None.
       global_batch: ``N`` when the step samples its own batch, else None.
+
+    Examples:
+      A step for host batches (no dataset); the layout of its state, without computing
+      it (see :func:`make_train_step` for a step that runs):
+
+      >>> import jax
+      >>> import optax
+      >>> from disentax import models, parallel
+      >>> from disentax.train import make_train_step
+      >>> model = models.make_model("fc", num_latents=2, image_shape=(1, 1, 4))
+      >>> mesh = parallel.make_mesh(1)
+      >>> train_step = make_train_step(model, "beta_vae", optax.adam(1e-3), mesh=mesh)
+      >>> state = train_step.abstract_state(jax.random.key(0))
+      >>> state.step.shape, state.params["vae"]["encoder"]["mean"]["kernel"].shape
+      ((), (1200, 2))
     """
 
     fn: Callable
