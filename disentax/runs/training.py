@@ -83,10 +83,11 @@ def _trace_init(train_step, key, mesh):
 def in_thread(fn: Callable[[], object], name: str = "compile-train-step") -> Callable[..., None]:
     """Starts ``fn()`` in a thread; returns ``wait()``, which joins it and re-raises its error.
 
-    ``wait(unwinding=True)`` only joins, through any further KeyboardInterrupt: the
-    caller is unwinding on an error of its own. It must be called before such an error
+    ``wait(unwinding=error)`` only joins, through any further KeyboardInterrupt: the
+    caller is unwinding on ``error``. It must be called before such an error
     leaves the job: a process that exits while XLA compiles in another thread aborts
-    ("FATAL: exception not rethrown") instead of raising.
+    ("FATAL: exception not rethrown") instead of raising. An interrupt while the thread
+    starts waits for it likewise.
     """
     errors: list[BaseException] = []
 
@@ -97,21 +98,35 @@ def in_thread(fn: Callable[[], object], name: str = "compile-train-step") -> Cal
             errors.append(err)
 
     thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except BaseException as err:  # the thread may run all the same: let it end first
+        _join_through_interrupts(thread, err)
+        raise
 
-    def wait(unwinding: bool = False):
-        if unwinding:
-            while thread.is_alive():
-                try:
-                    thread.join()
-                except KeyboardInterrupt:
-                    print_line("interrupted: the process ends when the train step has compiled")
+    def wait(unwinding: BaseException | None = None):
+        if unwinding is not None:
+            _join_through_interrupts(thread, unwinding)
             return
         thread.join()
         if errors:
             raise errors[0]
 
     return wait
+
+
+def _join_through_interrupts(thread: threading.Thread, why: BaseException | None = None) -> None:
+    """Joins ``thread``; a Ctrl-C (``why`` or a later one) only says what it waits for."""
+    while True:
+        if isinstance(why, KeyboardInterrupt) and thread.is_alive():
+            print_line("interrupted: the process ends when the train step has compiled")
+        try:
+            thread.join()
+            return
+        except KeyboardInterrupt as again:
+            why = again
+        except RuntimeError:  # interrupted before the thread started: nothing runs
+            return
 
 
 def _prepare(spec, workdir):
@@ -244,9 +259,7 @@ def _initial_state(train_step, key, mesh, parts, checkpoints, spec, restart):
             state = train_step.place(state) if state is not None else init_state()
         compile_step()
     except BaseException as err:
-        if isinstance(err, KeyboardInterrupt):
-            print_line("interrupted: the process ends when the train step has compiled")
-        compile_step(unwinding=True)
+        compile_step(unwinding=err)
         raise
     return state, start
 

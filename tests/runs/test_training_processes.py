@@ -238,3 +238,57 @@ def test_two_host_job_resumes_and_equals_one_host_of_four_devices(tmp_path):
     # update difference of up to ~lr: measured 5e-6 on 1 of 1.44M weights after 9 steps.
     chex.assert_trees_all_close(two.params, one.params, rtol=1e-4, atol=2e-5)
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(two.params))
+
+
+# Faults of the job as a process (issue #21): output nobody reads, Ctrl-C while compiling.
+
+
+def test_a_closed_output_pipe_does_not_stop_training(tmp_path):
+    read, write = os.pipe()
+    os.close(read)  # as after `disentax train ... 2>&1 | head -2`: every write fails
+    try:
+        done = subprocess.run(
+            train_command(tmp_path, "--config.num_steps=40"),
+            env=child_env(),
+            stdout=write,
+            stderr=write,
+            timeout=600,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 0
+    assert checkpoint_steps(tmp_path)[-1] == 40
+    assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()] == [20, 40]
+
+
+# `disentax train` whose compile thread sends Ctrl-C as soon as it starts compiling.
+CTRL_C_DURING_COMPILE = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # xdist workers ignore SIGINT
+from disentax import cli
+from disentax.runs import training
+real = training.in_thread
+def in_thread(fn, name="compile-train-step"):
+    def interrupted_compile():
+        os.kill(os.getpid(), signal.SIGINT)
+        fn()
+    return real(interrupted_compile, name)
+training.in_thread = in_thread
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_during_the_first_compile_is_a_clean_keyboard_interrupt(tmp_path):
+    env = child_env()
+    del env["JAX_COMPILATION_CACHE_DIR"]  # a real compile runs in the thread
+    command = train_command(tmp_path)[3:]  # the arguments after `-m disentax.cli`
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_DURING_COMPILE, *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == -signal.SIGINT, done.stderr[-3000:]
+    assert "FATAL" not in done.stderr and "KeyboardInterrupt" in done.stderr
+    assert "interrupted: the process ends when the train step has compiled" in done.stderr
