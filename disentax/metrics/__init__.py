@@ -21,6 +21,7 @@ from disentax.metrics.information import (
 )
 from disentax.metrics.irs import irs
 from disentax.metrics.mig import mig, mig_sampled
+from disentax.metrics.mig_chen2018 import mig_chen2018
 from disentax.metrics.modularity import explicitness, modularity
 from disentax.metrics.sap import sap, sap_score_matrix
 from disentax.metrics.udr import relative_strength_disentanglement, udr
@@ -50,6 +51,7 @@ __all__ = [
     "histogram_discretize",
     "irs",
     "mig",
+    "mig_chen2018",
     "mig_sampled",
     "modularity",
     "mutual_info_score",
