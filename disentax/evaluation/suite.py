@@ -6,9 +6,13 @@ disentanglement_lib's study configs) once, shares them among the metrics of kind
 key, and times each metric. Each metric's run returns its values (:class:`Scored`); the
 record is assembled from them.
 
-Metric names (:data:`disentax.evaluation.METRICS`): ``mig``, ``mig_sampled``, ``sap``,
-``dci``, ``modularity``, ``explicitness``, ``irs``, ``unsupervised``, ``beta_vae_score``,
-``factor_vae_score``, ``downstream``. Scores are flat ``/``-joined keys, e.g.
+Metric names (:data:`disentax.evaluation.METRICS`): ``mig``, ``mig_sampled``,
+``mig_chen2018``, ``sap``, ``dci``, ``modularity``, ``explicitness``, ``irs``,
+``unsupervised``, ``beta_vae_score``, ``factor_vae_score``, ``downstream``. The three MIGs
+are three protocols (see :mod:`disentax.evaluation.table`): ``mig`` compares with
+disentanglement_lib's published MIG, ``mig_chen2018`` with Chen et al.'s, ``mig_sampled``
+with neither. ``mig_chen2018`` encodes the dataset's whole factor grid (737,280 images
+for dSprites). Scores are flat ``/``-joined keys, e.g.
 ``dci/disentanglement``; ``beta_vae_score`` and ``factor_vae_score`` hold the evaluation
 accuracy (their train accuracy and details sit under ``beta_vae_score/...``). UDR needs
 several models and is not part of a single-run evaluation.
@@ -21,16 +25,22 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from disentax.evaluation.representation import sample_codes
 from disentax.evaluation.table import METRICS, Metric
-from disentax.metrics.interventions import check_interventional_args
+from disentax.metrics.interventions import (
+    check_interventional_args,
+    chunking,
+    split_representation_fn,
+)
 from disentax.typing import Array, PRNGKey
 
 __all__ = ["EVAL_SIZES", "METRICS", "Scored", "evaluate", "resolve_eval_sizes"]
@@ -69,13 +79,56 @@ def _run_codes(metric: Metric, inputs: _Inputs) -> dict | None:
 def _run_posterior(metric: Metric, inputs: _Inputs) -> dict | None:
     if inputs.posterior_fn is None:
         return None
-    (mean, logvar), factors = sample_codes(
-        jax.random.fold_in(inputs.key, metric.fold),
-        inputs.dataset,
-        inputs.posterior_fn,
-        inputs.num_train,
-    )
+    if metric.grid_factors is not None:  # a protocol on the whole grid: no points drawn
+        (mean, logvar), factors = _encode_grid(inputs.dataset, inputs.posterior_fn)
+        factors = factors[:, list(metric.grid_factors(inputs.dataset))]
+    else:
+        (mean, logvar), factors = sample_codes(
+            jax.random.fold_in(inputs.key, metric.fold),
+            inputs.dataset,
+            inputs.posterior_fn,
+            inputs.num_train,
+        )
     return metric.score(jax.random.fold_in(inputs.key, metric.fold + 1), mean, logvar, factors)
+
+
+@functools.partial(jax.jit, static_argnames=("static_fn", "num_chunks"))
+def _encode_chunks(factors, dataset, dyn_fn, *, static_fn, num_chunks):
+    represent = static_fn if static_fn is not None else dyn_fn
+    chunks = factors.reshape(num_chunks, -1, factors.shape[1])
+    out = jax.lax.map(lambda f: represent(dataset.observations(f)), chunks)
+    return jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), out)
+
+
+def _encode_grid(dataset, representation_fn, *, points_per_chunk: int = 1000):
+    """``(codes, factors [G, F])`` of every point of ``dataset``'s factor grid, in order.
+
+    The grid is row-major (the last factor fastest); ``codes`` is whatever
+    ``representation_fn`` returns per image (a tuple for a posterior function). One
+    jitted program encodes ``points_per_chunk`` images at a time.
+    """
+    sizes = tuple(int(s) for s in dataset.factor_sizes)
+    grid = np.indices(sizes, dtype=np.int32).reshape(len(sizes), -1).T
+    num_chunks, padded = chunking(grid.shape[0], points_per_chunk)
+    padded_grid = np.concatenate([grid, np.zeros((padded - grid.shape[0], len(sizes)), np.int32)])
+    dyn_fn, static_fn = split_representation_fn(representation_fn)
+    codes = _encode_chunks(
+        jnp.asarray(padded_grid), dataset, dyn_fn, static_fn=static_fn, num_chunks=num_chunks
+    )
+    return jax.tree_util.tree_map(lambda a: a[: grid.shape[0]], codes), jnp.asarray(grid)
+
+
+def _grid_records(names, dataset) -> dict:
+    """What the whole-grid metrics among ``names`` score: factor names and grid size."""
+    records = {}
+    for name in names:
+        columns = METRICS[name].grid_factors
+        if columns is not None:
+            records[name] = {
+                "factors": [dataset.factor_names[i] for i in columns(dataset)],
+                "num_points": int(np.prod(dataset.factor_sizes)),
+            }
+    return records
 
 
 def _run_interventional(metric: Metric, inputs: _Inputs) -> dict | None:
@@ -202,7 +255,8 @@ def evaluate(
     The train and test sets (``num_train`` / ``num_test`` random points, factors and
     codes) are drawn once from ``key`` and shared by the array metrics; the
     interventional scores (BetaVAE, FactorVAE) and ``mig_sampled`` draw their own points
-    from keys folded from ``key``, at the reference sizes.
+    from keys folded from ``key``, at the reference sizes; ``mig_chen2018`` encodes the
+    whole factor grid.
 
     Args:
       key: typed PRNG key.
@@ -211,7 +265,8 @@ def evaluate(
       metrics: names from :data:`METRICS` (default: all).
       num_train: training points (reference: 10000).
       num_test: test points (reference: 5000).
-      posterior_fn: ``images -> (mean, logvar)`` for ``mig_sampled`` (skipped without).
+      posterior_fn: ``images -> (mean, logvar)`` for ``mig_sampled`` and
+        ``mig_chen2018`` (skipped without).
       interventional_sizes: overrides of the BetaVAE/FactorVAE sizes ``batch_size``,
         ``num_train``, ``num_eval``, ``num_variance_estimate`` (default: the
         reference's 64 / 10000 / 5000 / 10000).
@@ -219,8 +274,10 @@ def evaluate(
     Returns:
       dict with ``metrics`` (name -> float), ``matrices`` (``mutual_info`` and
       ``dci_importance`` ``[L, F]`` when those metrics ran, ``irs_matrix``), ``seconds``
-      (per metric, plus ``sampling``; wall clock including compilation), ``sizes``,
-      ``skipped`` (metrics that could not run, with the reason).
+      (per metric, plus ``sampling``; wall clock including compilation), ``sizes`` (with,
+      for a whole-grid metric such as ``mig_chen2018``, ``sizes[name]``: the names of the
+      factors it scored and the grid size), ``skipped`` (metrics that could not run,
+      with the reason).
 
     Example:
       >>> import jax
@@ -268,6 +325,7 @@ def evaluate(
             "num_codes": num_codes,
             "factor_sizes": list(inputs.sizes),
             "interventional": interventional,
+            **_grid_records([n for n in names if n in timed], dataset),
         },
         "skipped": skipped,
     }
