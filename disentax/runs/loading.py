@@ -50,6 +50,10 @@ def abstract_state(parts: spec_lib.Parts, key: jax.Array, sharding=None):
 def load(workdir: str | os.PathLike, *, step: int | None = None) -> LoadedRun:
     """Reads a run folder: its config, model, dataset and the parameters of a checkpoint.
 
+    Every restored leaf is checked (the CRC-32 recorded when it was saved, finite
+    values); without ``step``, a checkpoint that fails is reported and the previous one
+    is used. Nothing in the folder is moved or written.
+
     Args:
       workdir: a run folder written by :func:`disentax.runs.train`.
       step: checkpoint step to load (default: the newest readable one).
@@ -58,8 +62,11 @@ def load(workdir: str | os.PathLike, *, step: int | None = None) -> LoadedRun:
       :class:`LoadedRun` with parameters on the default device.
 
     Raises:
-      FileNotFoundError: the folder, its stored config or its checkpoints are missing
-        (names the folder).
+      FileNotFoundError: the folder, its stored config or its checkpoints are missing,
+        no checkpoint can be read, or ``step`` is not saved or cannot be read (names the
+        folder and the reason, in one line).
+      ValueError: the checkpoint's parameter layout is not the stored config's model
+        (:class:`disentax.train.CheckpointMismatchError`, naming the leaves).
     """
     folder = RunFolder(workdir)
     config = spec_lib.read_config(folder)
