@@ -92,9 +92,9 @@ def render_values(shape: ArrayLike, scale, angle, pos_x, pos_y, *, size: int = I
 
     Examples:
       >>> from disentax.data import render_values
-      >>> heart = render_values([2], [1.0], [0.0], [0.5], [0.5], size=32)
+      >>> heart = render_values([2], [1.0], [0.0], [0.5], [0.5])  # largest, upright, centred
       >>> heart.shape
-      (1, 32, 32, 1)
+      (1, 64, 64, 1)
     """
     unit = size / IMAGE_SIZE
     shape = jnp.asarray(shape, jnp.int32)

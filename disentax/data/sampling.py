@@ -103,15 +103,6 @@ def realise_rows(
     Returns:
       ``(images [num_rows, H, W, C], factors [num_rows, F])``, equal to the same rows of
       the whole global batch whichever rows are asked for.
-
-    Examples:
-      >>> import jax
-      >>> from disentax.data import Identity, sampling
-      >>> dataset, data_key = Identity((3, 5)), jax.random.key(0)
-      >>> images, factors = sampling.realise_rows(dataset, data_key, 7, 4, start=2, num_rows=2)
-      >>> _, whole = sampling.batch_for_step(dataset, data_key, 7, 4)
-      >>> images.shape, bool((factors == whole[2:]).all())
-      ((2, 1, 1, 2), True)
     """
     global_batch = check_num(global_batch, "global_batch")
     num_rows = global_batch if num_rows is None else check_num(num_rows, "num_rows")

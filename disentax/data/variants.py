@@ -180,9 +180,11 @@ class NoisyDSprites(_Variant):
       >>> import jax
       >>> from disentax.data import NoisyDSprites
       >>> dataset = NoisyDSprites()
-      >>> images = dataset.observations(dataset.sample_factors(jax.random.key(0), 2))
-      >>> images.shape, 0.0 <= float(images.min()) <= float(images.max()) <= 1.0
-      ((2, 64, 64, 3), True)
+      >>> dataset.observation_shape, dataset.takes_key
+      ((64, 64, 3), True)
+      >>> factors = dataset.sample_factors(jax.random.key(0), 2)
+      >>> jax.eval_shape(dataset.observations, factors, jax.random.key(1)).shape  # fresh noise
+      (2, 64, 64, 3)
     """
 
     name: ClassVar[str] = "noisy_dsprites"
@@ -200,9 +202,11 @@ class ScreamDSprites(_Variant):
       >>> import jax
       >>> from disentax.data import ScreamDSprites
       >>> dataset = ScreamDSprites()
-      >>> images = dataset.observations(dataset.sample_factors(jax.random.key(0), 2))
-      >>> images.shape, 0.0 <= float(images.min()) <= float(images.max()) <= 1.0
-      ((2, 64, 64, 3), True)
+      >>> dataset.observation_shape, dataset.takes_key
+      ((64, 64, 3), True)
+      >>> factors = dataset.sample_factors(jax.random.key(0), 2)
+      >>> jax.eval_shape(dataset.observations, factors, jax.random.key(1)).shape  # fresh crops
+      (2, 64, 64, 3)
     """
 
     name: ClassVar[str] = "scream_dsprites"

@@ -110,17 +110,17 @@ def total_correlation(
         Scalar TC estimate in nats, averaged over the batch.
 
     Examples:
-        A batch whose posteriors are all ``N(0, 1)`` (``B = 4``, ``L = 2``): ``"mws"``
+        A batch whose posteriors are all ``N(0, 1)`` (``B = 2``, ``L = 3``): ``"mws"``
         without ``dataset_size`` gives ``-(L-1) log B``; with it the constant
         ``(L-1) log(N B)`` is added; ``"mss"`` needs no constant.
 
         >>> import jax.numpy as jnp
         >>> from disentax.losses.total_correlation import total_correlation
-        >>> z = mean = logvar = jnp.zeros((4, 2))
-        >>> round(float(total_correlation(z, mean, logvar)), 4)
+        >>> z = mean = logvar = jnp.zeros((2, 3))
+        >>> round(float(total_correlation(z, mean, logvar)), 4)  # -2 log 2
         -1.3863
-        >>> round(float(total_correlation(z, mean, logvar, dataset_size=100)), 4)  # log 100
-        4.6052
+        >>> round(float(total_correlation(z, mean, logvar, dataset_size=100)), 4)  # 2 log 100
+        9.2103
         >>> round(float(total_correlation(z, mean, logvar, estimator="mss")), 4)
         0.0
     """
