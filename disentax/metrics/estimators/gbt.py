@@ -30,11 +30,14 @@ Deliberate differences (documented, measured in the DCI tests against scikit-lea
   feature permutation, so its importances equal this split in expectation; duplicated codes
   thus share their importance exactly.
 * Histograms are accumulated by one matrix product per tree level against the one-hot bin
-  matrix. With ``precision="int8"`` (the default) residuals enter as fixed-point numbers
-  (steps of 2**-14) split into two int8 limbs whose products are summed exactly in int32,
-  cheaper than float32 products on CPU; residuals smaller than half a step count as 0.
-  ``precision="float32"`` keeps float32 histograms. The hessian sums of the leaf values
-  are float32 sums over each leaf's points (no histogram needed).
+  matrix, in exact integer arithmetic: residuals enter as fixed-point numbers split into
+  int8 limbs whose products are summed exactly in int32, so no split depends on the order
+  in which a CPU adds (the trees are the same on every machine; see
+  :mod:`disentax.metrics.estimators.trees`). ``precision="int8"`` (the default) uses
+  steps of 2**-14 in two limbs, cheaper; residuals smaller than half a step count as 0.
+  ``precision="float32"`` uses steps of 2**-27 in four limbs, at least as fine as float32
+  residuals (for parity checks). The hessian sums of the leaf values are float32 sums over
+  each leaf's points (no histogram needed).
 
 References:
   Friedman, "Greedy Function Approximation: A Gradient Boosting Machine", Ann. Statist. 2001.
@@ -53,11 +56,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from disentax.metrics.estimators.trees import (
+    LIMB_LAYOUT,
+    MAX_POINTS,
     apply_bins,
     best_splits,
     dot_rows,
     leaf_sums,
     level_histograms,
+    limb_weights,
     lookup,
     per_leaf_sums,
     quantile_bin_edges,
@@ -115,10 +121,6 @@ def _softmax_per_factor(raw: Array, num_classes: tuple[int, ...]) -> Array:
     return exps * jnp.repeat(1.0 / sums, sizes, axis=0, total_repeat_length=num_tasks)
 
 
-# Fixed-point scale of the int8 path: residuals lie in [-1, 1].
-_GRAD_SCALE = 2.0**14
-
-
 def _materialise(always_true: Array, values):
     """``values``, computed once into buffers: a conditional XLA cannot fuse through.
 
@@ -164,15 +166,17 @@ def _fit(
     bins_train_t = bins_train.T  # [L, N]
     bins_eval_t = apply_bins(x_eval, edges).T  # [L, M]
     n_train = x_train.shape[0]
-    mm_dtype = jnp.int8 if precision == "int8" else jnp.float32
-    acc_dtype = jnp.int32 if precision == "int8" else jnp.float32
     # [L * B, N]: row l * B + b flags the points in bin b of code l.
-    onehot = jax.nn.one_hot(bins_train_t, num_bins, dtype=mm_dtype, axis=1).reshape(-1, n_train)
-    counts_root = jnp.sum(onehot, axis=1, dtype=acc_dtype)  # [L * B]
+    onehot = jax.nn.one_hot(bins_train_t, num_bins, dtype=jnp.int8, axis=1).reshape(-1, n_train)
+    counts_root = jnp.sum(onehot, axis=1, dtype=jnp.int32)  # [L * B]
     # left_counts[l * B + b] = counts per (code, bin) of the points with bin(l) <= b.
     joint = dot_rows(onehot.reshape(num_codes, num_bins, n_train), onehot)  # [L, B, L * B]
     left_counts = jnp.cumsum(joint, axis=1).reshape(num_codes * num_bins, -1)
-    g_scale = _GRAD_SCALE if precision == "int8" else 1.0
+    # Gains in fixed-point units for "int8" (as float32 histograms held them) and in
+    # residual units for "float32" (its 2**27 scale would overflow the squared gains).
+    residual_unit = 1.0 / LIMB_LAYOUT[precision][1]
+    gain_weights = limb_weights(precision, 1.0 if precision == "int8" else residual_unit)
+    leaf_weights = limb_weights(precision, residual_unit)
 
     labels = y_train.astype(jnp.int32)[:, task_factor].T  # [T, N]
     targets = labels == jnp.asarray(task_class)[:, None]
@@ -195,7 +199,7 @@ def _fit(
         one_minus_p = 1.0 - p
         gradient = jnp.where(targets, one_minus_p, -p)  # y - p: the negative gradient
         operands, hessian = _materialise(
-            always_true, (to_parts(gradient, _GRAD_SCALE, precision), p * one_minus_p)
+            always_true, (to_parts(gradient, precision), p * one_minus_p)
         )
 
         node = jnp.zeros((num_tasks, n_train), jnp.int32)
@@ -211,10 +215,12 @@ def _fit(
                 counts_root if depth == 0 else hist_w,
                 left_w,
                 onehot,
-                precision,
             )
             shape4 = (num_tasks, 2**depth, num_codes, num_bins)
-            feature, threshold, credit = best_splits(hist_g.reshape(shape4), hist_w.reshape(shape4))
+            limbs4 = (hist_g.shape[0], *shape4)
+            feature, threshold, credit = best_splits(
+                hist_g.reshape(limbs4), hist_w.reshape(shape4), gain_weights
+            )
             importance = importance + jnp.sum(credit, axis=1)
             if depth == 0:
                 # The root's left child: its count histogram is a row of the joint counts.
@@ -225,7 +231,7 @@ def _fit(
             node_eval = route(node_eval, bins_eval_t, feature, threshold)
 
         # Leaf sums: residuals from the last level's histograms, hessians directly.
-        sum_g = leaf_sums(hist_g.reshape(shape4), feature, threshold) / g_scale
+        sum_g = leaf_sums(hist_g.reshape(limbs4), feature, threshold, leaf_weights)
         sum_h = per_leaf_sums(hessian, node, num_leaves)
         safe = sum_h > 1e-30
         value = jnp.where(safe, newton_scale[:, None] * sum_g / jnp.where(safe, sum_h, 1.0), 0.0)
@@ -334,6 +340,11 @@ def _check_arrays(x_train, y_train, x_eval) -> None:
         raise TypeError(f"y_train must be integer class indices; got {jnp.result_type(y_train)}")
     if x_train_shape[0] < 2:
         raise ValueError(f"x_train needs at least 2 points; got {x_train_shape[0]}")
+    if x_train_shape[0] >= MAX_POINTS:
+        raise ValueError(
+            f"x_train has {x_train_shape[0]} points; the exact int32 histograms of the trees "
+            f"take fewer than {MAX_POINTS} (subsample the training points)"
+        )
 
 
 def _check_hyperparameters(*, num_stages, max_depth, learning_rate, num_bins, precision) -> None:

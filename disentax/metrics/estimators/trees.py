@@ -3,10 +3,18 @@
 The building blocks of :func:`disentax.metrics.estimators.gradient_boosted_trees`: codes
 cut into quantile bins; per level, histograms of residuals and sample counts for every
 node of every task (one matrix product against the one-hot bin matrix, int8 limbs summed
-exactly in int32 or float32); the best split of each node with ties credited equally; the
+exactly in int32); the best split of each node with ties credited equally; the
 routing of points to children; sums over the leaves. Arrays are laid out task-major:
 ``T`` tasks (one per (factor, class)), ``V`` nodes of a level, ``L`` codes, ``B`` bins,
-``N`` points. No input checks: the caller checks.
+``N`` points, ``P`` limbs. No input checks: the caller checks.
+
+Determinism: residuals enter as fixed-point integers split into ``P`` int8 limbs whose
+histograms, parent-minus-sibling differences and cumulative sums over the bins are exact
+int32 arithmetic (for ``N < MAX_POINTS``); each limb is rounded to float32 only once,
+where the gains are formed elementwise. No split therefore depends on the order in which
+a matrix product or a reduction adds its terms, which differs between CPUs (vector width,
+cache blocking, threads): the trees are the same on every machine. With float32
+histograms, splits that tie in exact arithmetic were decided by rounding noise.
 
 References:
   Ke et al., "LightGBM: A Highly Efficient Gradient Boosting Decision Tree", NeurIPS 2017
@@ -22,11 +30,15 @@ import numpy as np
 from disentax.typing import Array, ArrayLike
 
 __all__ = [
+    "LIMB_LAYOUT",
+    "MAX_POINTS",
     "apply_bins",
     "best_splits",
+    "combine_limbs",
     "dot_rows",
     "leaf_sums",
     "level_histograms",
+    "limb_weights",
     "lookup",
     "per_leaf_sums",
     "quantile_bin_edges",
@@ -35,6 +47,13 @@ __all__ = [
 ]
 
 _TIE_RTOL = 1e-4  # relative gain within which codes tie for a split
+_LIMB_BITS = 7  # int8 limbs: a signed high limb and unsigned 7-bit lower limbs
+MAX_POINTS = 2**24  # a limb's sum over N points is below 128 N <= 2**31: exact in int32
+
+# Fixed-point residuals (residuals lie in [-1, 1]) per precision: (limbs, scale).
+# "int8": 14-bit steps, two limbs; "float32": 27-bit steps (finer than float32's own
+# rounding of residuals above 1/16), four limbs.
+LIMB_LAYOUT = {"int8": (2, 2.0**14), "float32": (4, 2.0**27)}
 
 
 def quantile_bin_edges(x: ArrayLike, num_bins: int) -> Array:
@@ -70,10 +89,36 @@ def apply_bins(x: ArrayLike, edges: Array) -> Array:
 
 
 def _cumsum_bins(hist: Array) -> Array:
-    """float32 cumulative sums over the last (bin) axis, as a product with a triangle."""
+    """Exact int32 cumulative sums over the last (bin) axis.
+
+    By ``log2 B`` shifted additions (Hillis-Steele), which XLA:CPU fuses into one loop;
+    its cumulative-sum lowering is a much slower reduce-window.
+    """
     num_bins = hist.shape[-1]
-    triangle = jnp.asarray(np.triu(np.ones((num_bins, num_bins), np.float32)))
-    return jnp.dot(hist.astype(jnp.float32), triangle, precision=jax.lax.Precision.HIGHEST)
+    shift = 1
+    while shift < num_bins:
+        pad = [(0, 0)] * (hist.ndim - 1) + [(shift, 0)]
+        hist = hist + jnp.pad(hist[..., :-shift], pad)
+        shift *= 2
+    return hist
+
+
+def limb_weights(precision: str, unit: float = 1.0) -> tuple[float, ...]:
+    """Weights that turn limb sums into fixed-point units times ``unit``, high limb first."""
+    num_limbs, _ = LIMB_LAYOUT[precision]
+    return tuple(unit * 2.0 ** (_LIMB_BITS * p) for p in reversed(range(num_limbs)))
+
+
+def combine_limbs(limbs: Array, weights: tuple[float, ...]) -> Array:
+    """``sum_p float32(limbs[p]) * weights[p]`` over the leading limb axis, in a fixed order.
+
+    Each limb is exact in int32; the weights are powers of two, so the products are
+    exact and only the additions round (once per limb, the same on every machine).
+    """
+    out = limbs[0].astype(jnp.float32) * weights[0]
+    for p in range(1, len(weights)):
+        out = out + limbs[p].astype(jnp.float32) * weights[p]
+    return out
 
 
 def dot_rows(lhs: Array, onehot_t: Array) -> Array:
@@ -92,43 +137,38 @@ def dot_rows(lhs: Array, onehot_t: Array) -> Array:
     return out.reshape(*lhs.shape[:-1], onehot_t.shape[0])
 
 
-def to_parts(values: Array, scale: float, precision: str) -> Array:
-    """``[T, N]`` float32 -> ``[P + 1, T, N]`` matrix-product operands.
+def to_parts(values: Array, precision: str) -> Array:
+    """``[T, N]`` float32 residuals in ``[-1, 1]`` -> ``[P + 1, T, N]`` int8 operands.
 
-    ``"int8"``: ``q = round(values * scale)`` (|q| < 2**14) split into a signed high and an
-    unsigned low 7-bit limb, ``q = 128 * hi + lo``; ``"float32"``: the values themselves.
+    ``q = round(values * scale)`` (``LIMB_LAYOUT[precision]``) split into a signed high
+    limb and ``P - 1`` unsigned 7-bit limbs, ``q = sum_p limb_p * 128**(P - 1 - p)``.
     The last row is all ones: masked, it counts a node's points.
     """
-    ones = jnp.ones_like(values)
-    if precision == "int8":
-        q = jnp.clip(jnp.round(values * scale), -(2**14) + 1, 2**14 - 1).astype(jnp.int32)
-        hi = jnp.floor_divide(q, 128)
-        return jnp.stack([hi, q - 128 * hi, ones.astype(jnp.int32)]).astype(jnp.int8)
-    return jnp.stack([values, ones])
+    num_limbs, scale = LIMB_LAYOUT[precision]
+    top = 2 ** (_LIMB_BITS * num_limbs)
+    q = jnp.clip(jnp.round(values * scale), -top + 1, top - 1).astype(jnp.int32)
+    shifts = [_LIMB_BITS * p for p in reversed(range(num_limbs))]
+    limbs = [q >> shifts[0]] + [(q >> shift) & (2**_LIMB_BITS - 1) for shift in shifts[1:]]
+    return jnp.stack([*limbs, jnp.ones_like(q)]).astype(jnp.int8)
 
 
-def _combine_parts(hist: Array, precision: str) -> Array:
-    """Sums the limb histograms ``[..., P, T, LB]`` over ``P`` (exactly, in int32)."""
-    if precision == "int8":
-        return 128 * hist[..., 0, :, :] + hist[..., 1, :, :]
-    return hist[..., 0, :, :]
-
-
-def best_splits(hist_g: Array, hist_w: Array):
+def best_splits(hist_g: Array, hist_w: Array, weights: tuple[float, ...]):
     """Best (code, threshold) of every node from its histograms.
 
     Args:
-      hist_g: ``[T, V, L, B]`` sums of residuals per bin for the ``V`` nodes of a level
-        (any fixed scale: the gains are only compared and normalised).
-      hist_w: ``[T, V, L, B]`` sample counts per bin.
+      hist_g: ``[P, T, V, L, B]`` int32 limb sums of the residuals per bin for the ``V``
+        nodes of a level.
+      hist_w: ``[T, V, L, B]`` int32 sample counts per bin.
+      weights: static limb weights (:func:`limb_weights`; any fixed scale: the gains are
+        only compared and normalised).
 
     Returns:
       ``feature [T, V]``, ``threshold [T, V]`` (bins ``<= threshold`` go left; ``B - 1``
       where the node is not split) and ``credit [T, V, L]`` (the gain shared by tied codes).
     """
     num_bins = hist_g.shape[-1]
-    cum_g = _cumsum_bins(hist_g)
-    cum_w = _cumsum_bins(hist_w)
+    cum_g = combine_limbs(_cumsum_bins(hist_g), weights)
+    cum_w = _cumsum_bins(hist_w).astype(jnp.float32)
     s_left, s_tot = cum_g[..., :-1], cum_g[..., -1:]
     w_left, w_tot = cum_w[..., :-1], cum_w[..., -1:]
     w_right = w_tot - w_left
@@ -167,40 +207,46 @@ def route(node: Array, bins_t: Array, feature: Array, threshold: Array) -> Array
     return 2 * node + (value > sel_threshold).astype(jnp.int32)
 
 
-def level_histograms(node, depth, operands, parent_g, parent_w, left_w, onehot, precision):
-    """Histograms ``[T, 2**depth, L * B]`` of residuals and sample counts of one level.
+def level_histograms(node, depth, operands, parent_g, parent_w, left_w, onehot):
+    """Limb histograms ``[P, T, 2**depth, L * B]`` and counts ``[T, 2**depth, L * B]``.
 
     ``operands [P + 1, T, N]`` holds the residual limbs and a row of ones (counts). Left
     children are accumulated directly, all their rows by one matrix product; right
-    children as parent minus left sibling (exact in the int8 path, whose sums are int32).
+    children as parent minus left sibling (exact: every sum is int32).
     ``left_w``: the left children's count histograms ``[T, V/2, L * B]`` when known
     (then the ones row is not multiplied), else ``None``. At depth 0, ``parent_w`` is the
     root's count histogram ``[L * B]``.
     """
-    num_tasks = node.shape[0]
+    num_limbs, num_tasks = operands.shape[0] - 1, node.shape[0]
     num_nodes = 2**depth
     if depth == 0:
-        hist_g = _combine_parts(dot_rows(operands[:-1], onehot), precision)[:, None]
-        hist_w = jnp.broadcast_to(parent_w.astype(hist_g.dtype), hist_g.shape)
+        hist_g = dot_rows(operands[:-1], onehot)[:, :, None]  # [P, T, 1, LB]
+        hist_w = jnp.broadcast_to(parent_w.astype(hist_g.dtype), hist_g.shape[1:])
         return hist_g, hist_w
     ids = np.arange(0, num_nodes, 2)[:, None, None, None]
     left = (node[None, None] == ids).astype(onehot.dtype)  # [V/2, 1, T, N]
     rows = operands if left_w is None else operands[:-1]
     hist = dot_rows(left * rows[None], onehot)  # [V/2, rows, T, LB]
-    g = jnp.moveaxis(_combine_parts(hist, precision), 0, 1)  # [T, V/2, LB]
+    g = jnp.transpose(hist[:, :num_limbs], (1, 2, 0, 3))  # [P, T, V/2, LB]
     w = jnp.moveaxis(hist[:, -1], 0, 1) if left_w is None else left_w
-    hist_g = jnp.stack([g, parent_g - g], axis=2).reshape(num_tasks, num_nodes, -1)
+    hist_g = jnp.stack([g, parent_g - g], axis=3).reshape(num_limbs, num_tasks, num_nodes, -1)
     hist_w = jnp.stack([w, parent_w - w], axis=2).reshape(num_tasks, num_nodes, -1)
     return hist_g, hist_w
 
 
-def leaf_sums(hist: Array, feature: Array, threshold: Array) -> Array:
-    """Sums over the two children of each node's split: ``[T, V, L, B] -> [T, 2V]``."""
-    chosen = jnp.take_along_axis(hist, feature[..., None, None], axis=2)[:, :, 0]  # [T, V, B]
+def leaf_sums(hist: Array, feature: Array, threshold: Array, weights) -> Array:
+    """Sums over the two children of each node's split: ``[P, T, V, L, B] -> [T, 2V]``.
+
+    ``weights``: the static limb weights (:func:`limb_weights`) of the result's unit.
+    """
+    index = jnp.broadcast_to(feature[None, ..., None, None], (hist.shape[0], *feature.shape, 1, 1))
+    chosen = jnp.take_along_axis(hist, index, axis=3)[:, :, :, 0]  # [P, T, V, B]
     cumulative = _cumsum_bins(chosen)
-    left = jnp.take_along_axis(cumulative, threshold[..., None], axis=-1)[..., 0]
-    right = cumulative[..., -1] - left
-    return jnp.stack([left, right], axis=-1).reshape(hist.shape[0], -1)
+    cut = jnp.broadcast_to(threshold[None, ..., None], (hist.shape[0], *threshold.shape, 1))
+    left = jnp.take_along_axis(cumulative, cut, axis=-1)[..., 0]
+    right = cumulative[..., -1] - left  # [P, T, V], exact
+    both = jnp.stack([left, right], axis=-1).reshape(hist.shape[0], hist.shape[1], -1)
+    return combine_limbs(both, weights)
 
 
 def per_leaf_sums(values: Array, leaf: Array, num_leaves: int) -> Array:
