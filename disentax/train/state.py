@@ -115,14 +115,15 @@ def create_train_state(
       >>> from disentax.models import make_model
       >>> from disentax.train import create_train_state
       >>> model, tx = make_model("fc", num_latents=2, image_shape=(1, 1, 4)), optax.adam(1e-3)
-      >>> state = create_train_state(jax.random.key(0), model, tx)
-      >>> int(state.step), sorted(state.params), sorted(state.opt_state)
-      (0, ['vae'], ['vae'])
+      >>> init = lambda key: create_train_state(key, model, tx)
 
-      A sweep of 3 models (shapes only: ``jax.eval_shape`` computes nothing):
+      ``init(jax.random.key(0))`` gives the state; here only its layout, by
+      ``jax.eval_shape`` (nothing computed), for one model and for a sweep of 3:
 
-      >>> keys = jax.random.split(jax.random.key(0), 3)
-      >>> sweep = jax.eval_shape(lambda k: create_train_state(k, model, tx), keys)
+      >>> state = jax.eval_shape(init, jax.random.key(0))
+      >>> state.step.shape, state.step.dtype, sorted(state.params), sorted(state.opt_state)
+      ((), dtype('int32'), ['vae'], ['vae'])
+      >>> sweep = jax.eval_shape(init, jax.random.split(jax.random.key(0), 3))
       >>> sweep.step.shape, sweep.params["vae"]["encoder"]["mean"]["kernel"].shape
       ((3,), (3, 1200, 2))
     """
