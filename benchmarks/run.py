@@ -101,6 +101,7 @@ BENCHMARKS: dict[str, BenchFn] = {
     "metrics/scaling": _lazy("metrics_suite", "bench_scaling"),
     "metrics/dci": _lazy("metrics_scores", "bench_dci"),
     "metrics/interventional": _lazy("metrics_scores", "bench_interventional"),
+    "metrics/mig_grid": _lazy("mig_chen", "bench_mig_grid"),
     "data/render": _lazy("data_render", "bench_render"),
 }
 

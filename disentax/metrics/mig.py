@@ -1,4 +1,4 @@
-"""Mutual Information Gap (MIG), in its two incompatible forms.
+"""Mutual Information Gap (MIG): disentanglement_lib's histogram form and the sampled form.
 
 * ``mig``: the histogram form of disentanglement_lib (Locatello et al. 2019), used by
   nearly every later paper: codes are discretised into equal-width bins, factors are used
@@ -56,10 +56,10 @@ from disentax.typing import Array, ArrayLike, PRNGKey
 
 __all__ = ["mig", "mig_from_mutual_info", "mig_sampled"]
 
-# The log densities are summed as exp(log q - shift), shift a sample's own log density,
-# raised to at most 60 nats below the largest possible one: each term stays below e^60,
-# so a sum over up to e^28 points cannot overflow, and the sample's own term keeps the sum
-# of any finite float32 posterior from underflowing.
+# Densities are summed as exp(log q - shift), shift = max(the sample's own log density,
+# the largest log density any point can give - 60): no term exceeds e^60, so sums over up
+# to e^28 points cannot overflow, and the own term (in every sum of its sample) keeps a
+# sum from underflowing unless a latent's log-variances span over ~200 nats.
 _SHIFT_MARGIN = 60.0
 
 
