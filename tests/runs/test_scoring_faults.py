@@ -45,6 +45,7 @@ def truncated(run_dir, tmp_path):
     return copy
 
 
+@pytest.mark.slow
 def test_two_processes_fall_back_past_a_truncated_checkpoint(truncated, capsys):
     record = runs.evaluate(truncated, metrics=METRICS, num_train=1000, num_test=100, workers=2)
     assert record["step"] == 2
