@@ -40,7 +40,7 @@ def default_form(
         convolution with one input or output channel, ``"subpixel"`` for the other layers
         of the reference architecture), elsewhere ``"lax"``.
 
-    Example:
+    Examples:
         >>> from disentax.models import default_form
         >>> default_form("conv_transpose", in_channels=32, out_channels=1, backend="cpu")
         'col2im'
