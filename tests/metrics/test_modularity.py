@@ -113,3 +113,18 @@ def test_explicitness_bad_input(data):
         explicitness(codes, factors[:-1], codes_test, factors_test)
     with pytest.raises(TypeError, match="integer"):
         explicitness(codes, factors.astype(float), codes_test, factors_test)
+
+
+@pytest.mark.slow
+def test_explicitness_matches_scikit_learn_at_300k_points():
+    # Regression (issue #21, item 7): the AUCs' int32 rank sums overflowed at this size.
+    rng = np.random.default_rng(0)
+    n = 300_000
+    factors = np.stack([rng.integers(0, 3, n), rng.integers(0, 4, n)], 1).astype(np.int32)
+    noise = rng.normal(size=(n, 3))
+    codes = np.hstack([factors + 0.8 * noise[:, :2], noise[:, 2:]]).astype(np.float32)
+    data = (codes[:200_000], factors[:200_000], codes[200_000:], factors[200_000:])
+    result = explicitness(*data)
+    train, test = reference_explicitness(*data)
+    np.testing.assert_allclose(float(result["train"]), train, atol=1e-4)
+    np.testing.assert_allclose(float(result["test"]), test, atol=1e-4)

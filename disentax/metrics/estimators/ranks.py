@@ -32,6 +32,70 @@ def _runs_doubled_ranks(ordered: Array) -> Array:
     return first + last + 2
 
 
+# Exact sums of non-negative int32 terms: 16-bit limbs summed in blocks of 2**15 terms.
+_LIMB = 16
+_BLOCK = 2**15
+MAX_POINTS = 2**30  # ranks and the limb sums below are exact int32 up to here
+
+
+def _split(values: Array) -> tuple[Array, Array]:
+    return values >> _LIMB, values & (2**_LIMB - 1)
+
+
+def _exact_sum(terms: Array) -> Array:
+    """``sum(terms)`` of ``[N]`` int32 terms in ``[0, 2**31)``, exact, as float32.
+
+    int64 is off by default in JAX: each term is split into 16-bit limbs, a block of
+    ``2**15`` limbs sums to below ``2**31``, and the block sums are split again, so every
+    intermediate is an exact int32 for ``N <= 2**30``; the three limbs of the total are
+    rounded to float32 once each (no cancellation: all are non-negative).
+    """
+    n = terms.shape[0]
+    num_blocks = -(-n // _BLOCK)
+    terms = jnp.pad(terms, (0, num_blocks * _BLOCK - n)).reshape(num_blocks, _BLOCK)
+    high, low = _split(terms)
+    block_high, block_low = jnp.sum(high, axis=1), jnp.sum(low, axis=1)  # < 2**30, < 2**31
+    carry, block_low = _split(block_low)
+    top, middle = _split(block_high + carry)
+    top, middle, low = jnp.sum(top), jnp.sum(middle), jnp.sum(block_low)  # each < 2**31
+    carry, low = _split(low)
+    middle = middle + carry
+    carry, middle = _split(middle)
+    top = top + carry
+    return (top.astype(jnp.float32) * 2.0**32 + middle.astype(jnp.float32) * 2.0**16) + low.astype(
+        jnp.float32
+    )
+
+
+def _doubled_u(ordered: Array, positive: Array) -> Array:
+    """Twice the Mann-Whitney U of the positives, exact, from values sorted ascending.
+
+    Each positive counts the negatives below it twice and those tied with it once:
+    ``2 * (negatives before its run) + (negatives in its run)``, at most ``2 N``.
+    """
+    change = ordered[1:] != ordered[:-1]
+    new_run = jnp.concatenate([jnp.ones((1,), bool), change])
+    last_of_run = jnp.concatenate([change, jnp.ones((1,), bool)])
+    negatives_through = jnp.cumsum(~positive, dtype=jnp.int32)  # up to and including i
+    negatives_before = negatives_through - (~positive).astype(jnp.int32)
+    below = jax.lax.cummax(jnp.where(new_run, negatives_before, 0))
+    through = jax.lax.cummin(
+        jnp.where(last_of_run, negatives_through, negatives_through[-1]), reverse=True
+    )
+    return _exact_sum(jnp.where(positive, below + through, 0))
+
+
+def _auc(doubled_u: Array, positive: Array) -> Array:
+    num_pos = jnp.sum(positive, dtype=jnp.int32).astype(jnp.float32)
+    num_neg = positive.shape[0] - num_pos
+    return doubled_u / (2.0 * num_pos * num_neg)
+
+
+def _check_size(n: int) -> None:
+    if n > MAX_POINTS:
+        raise ValueError(f"roc_auc takes at most {MAX_POINTS} points, got {n}")
+
+
 def _doubled_ranks_1d(values: Array) -> Array:
     """Twice the tie-averaged 1-based ranks of a ``[N]`` vector, as exact int32."""
     order = jnp.argsort(values)
@@ -50,8 +114,9 @@ def average_ranks(values: Array) -> Array:
 def roc_auc(positive: Array, scores: Array) -> Array:
     """ROC AUC of ``scores`` for the binary labels ``positive``, both ``[N]``.
 
-    ``AUC = (sum of positives' ranks - P (P + 1) / 2) / (P Q)`` with ``P`` positives and
-    ``Q`` negatives, computed in exact integer arithmetic (``N <= 46340``) before the final
+    ``AUC = U / (P Q)`` with ``P`` positives, ``Q`` negatives and the Mann-Whitney
+    ``U = sum over positives of (negatives below + 1/2 negatives tied)``, summed exactly
+    (int32 limbs, any ``N <= 2**30``) before one rounding to float32 and the final
     division. ``NaN`` when ``P = 0`` or ``Q = 0`` (callers mask such classes).
 
     Args:
@@ -61,12 +126,9 @@ def roc_auc(positive: Array, scores: Array) -> Array:
     Returns:
       scalar AUC in ``[0, 1]``.
     """
-    doubled = _doubled_ranks_1d(scores)
-    num_pos = jnp.sum(positive, dtype=jnp.int32)
-    num_neg = positive.shape[0] - num_pos
-    doubled_sum = jnp.sum(jnp.where(positive, doubled, 0), dtype=jnp.int32)
-    u_doubled = doubled_sum - num_pos * (num_pos + 1)
-    return u_doubled.astype(jnp.float32) / (2.0 * num_pos.astype(jnp.float32) * num_neg)
+    _check_size(positive.shape[0])
+    order = jnp.argsort(scores)
+    return _auc(_doubled_u(scores[order], positive[order]), positive)
 
 
 @jax.jit
@@ -78,14 +140,10 @@ def roc_auc_probabilities(positive: Array, scores: Array) -> Array:
     permutation, no payload) gives both the order and the labels. Exact, like
     ``roc_auc``; scores outside ``[0, 1]`` (or NaN) are not supported.
     """
+    _check_size(positive.shape[0])
     bits = jax.lax.bitcast_convert_type(jnp.clip(scores, 0.0, 1.0) + 0.0, jnp.int32)
     packed = jnp.sort(bits * 2 + positive.astype(jnp.int32))
-    doubled = _runs_doubled_ranks(packed >> 1)
-    flags = (packed & 1).astype(bool)
-    num_pos = jnp.sum(positive, dtype=jnp.int32)
-    num_neg = positive.shape[0] - num_pos
-    u_doubled = jnp.sum(jnp.where(flags, doubled, 0), dtype=jnp.int32) - num_pos * (num_pos + 1)
-    return u_doubled.astype(jnp.float32) / (2.0 * num_pos.astype(jnp.float32) * num_neg)
+    return _auc(_doubled_u(packed >> 1, (packed & 1).astype(bool)), positive)
 
 
 @jax.jit
