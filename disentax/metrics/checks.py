@@ -20,6 +20,7 @@ from disentax.typing import Array, ArrayLike
 
 __all__ = [
     "check_codes",
+    "check_finite_float32",
     "class_counts",
     "check_factors",
     "check_labels",
@@ -60,6 +61,49 @@ def _check_rank2(x, name: str, letters: str) -> None:
         )
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_finite_float32(values, name: str) -> None:
+    """Checks concrete real ``values`` are finite, and still finite once cast to float32.
+
+    The metrics compute in float32 (x64 is off in JAX), so a float64 entry beyond
+    float32's range (``|x| > 3.4e38``) would silently become ``inf`` after the cast.
+    Tracers are not checked.
+
+    Raises:
+      ValueError: naming ``name``, the count and the first offending entry.
+    """
+    if not is_concrete(values):
+        return
+    values = np.asarray(values)
+    if values.dtype == np.bool_ or np.issubdtype(values.dtype, np.integer):
+        return  # every int32/int64 value is finite in float32 (int64 rounds, < 1e19)
+    finite = np.isfinite(values)
+    if not finite.all():
+        where = np.argwhere(~finite)[0].tolist()
+        raise ValueError(
+            f"{name} must be finite, found {int((~finite).sum())} NaN/inf entries "
+            f"(first at index {tuple(where)})"
+        )
+    _check_float32_range(values, name)
+
+
+def _check_float32_range(values: np.ndarray, name: str) -> None:
+    """Raises if a finite float64 ``values`` entry would overflow float32."""
+    if values.dtype.itemsize <= 4 or not np.issubdtype(values.dtype, np.floating):
+        return
+    beyond = np.abs(values) > _FLOAT32_MAX
+    if beyond.any():
+        where = np.argwhere(beyond)[0]
+        raise ValueError(
+            f"{name} must lie within float32's range (|x| <= {_FLOAT32_MAX:.4g}; the "
+            f"metrics compute in float32), found {int(beyond.sum())} entries beyond it "
+            f"(first at index {tuple(where.tolist())}: {values[tuple(where)]:.4g}); "
+            "rescale them"
+        )
+
+
 def check_codes(codes: ArrayLike, *, name: str = "codes", min_points: int = 1) -> Array:
     """Checks a ``[N, L]`` real array of codes and returns it as float32.
 
@@ -74,7 +118,7 @@ def check_codes(codes: ArrayLike, *, name: str = "codes", min_points: int = 1) -
     Raises:
       TypeError: non-numeric or complex dtype.
       ValueError: wrong rank, too few points, no columns, or (concrete input only)
-        NaN/inf entries.
+        NaN/inf entries or entries beyond float32's range (they would become inf).
     """
     codes = _as_array(codes, name)
     _check_rank2(codes, name, "[N, L]")
@@ -97,6 +141,7 @@ def check_codes(codes: ArrayLike, *, name: str = "codes", min_points: int = 1) -
                 f"{name} must be finite, found {rows.size} NaN/inf entries "
                 f"(first at row {rows[0]}, column {cols[0]})"
             )
+        _check_float32_range(np.asarray(codes), name)
     return jnp.asarray(codes, dtype=jnp.float32)
 
 

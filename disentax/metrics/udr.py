@@ -27,9 +27,8 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from disentax.metrics.checks import is_concrete
+from disentax.metrics.checks import check_finite_float32
 from disentax.metrics.estimators.linear import lasso_coordinate_descent
 from disentax.metrics.estimators.ranks import spearman_correlation
 from disentax.typing import Array, ArrayLike
@@ -93,6 +92,8 @@ def udr(
     """
     if correlation not in ("lasso", "spearman"):
         raise ValueError(f"correlation must be 'lasso' or 'spearman', got {correlation!r}")
+    for name, value in (("codes", codes), ("kl", kl)):
+        check_finite_float32(value, name)
     codes_arr, kl_arr = jnp.asarray(codes), jnp.asarray(kl)
     if codes_arr.ndim != 3:
         raise ValueError(f"codes must have shape [S, N, L] (models first), got {codes_arr.shape}")
@@ -105,9 +106,6 @@ def udr(
         raise ValueError(f"codes needs at least 2 models and 2 points, got {codes_arr.shape}")
     if not jnp.issubdtype(codes_arr.dtype, jnp.floating):
         raise TypeError(f"codes must be a float array, got dtype {codes_arr.dtype}")
-    for name, value in (("codes", codes), ("kl", kl)):
-        if is_concrete(value) and not np.isfinite(np.asarray(value, np.float64)).all():
-            raise ValueError(f"{name} must be finite (found NaN or inf)")
     return _udr(
         codes_arr.astype(jnp.float32),
         kl_arr.astype(jnp.float32),

@@ -55,6 +55,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from disentax.metrics.checks import check_finite_float32
 from disentax.metrics.estimators.trees import (
     LIMB_LAYOUT,
     MAX_POINTS,
@@ -305,8 +306,7 @@ def gradient_boosted_trees(
     )
     num_classes = _num_classes(y_train, num_classes)
     for name, x in (("x_train", x_train), ("x_eval", x_eval)):
-        if not isinstance(x, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(x))):
-            raise ValueError(f"{name} contains NaN or inf")
+        check_finite_float32(x, name)
     return _fit(
         jnp.asarray(x_train, jnp.float32),
         jnp.asarray(y_train, jnp.int32),
