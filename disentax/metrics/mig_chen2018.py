@@ -17,8 +17,8 @@ their code (rtqichen/beta-tcvae, ``disentanglement_metrics.py`` and
   ``factor_entropies = [6, 40, 32, 32]``); 3D faces azimuth, elevation, lighting -- not the
   face identity.
 
-Published numbers that use it: Chen et al. 2018 (Table 1 and Fig. 2/3, e.g. β-TCVAE
-on dSprites around 0.45) and the papers that ran their code (e.g. Lin et al. 2020,
+Published numbers that use it: Chen et al. 2018's own MIG values (e.g. β-TCVAE on
+dSprites around 0.45) and those of papers that ran their code (e.g. Lin et al. 2020,
 InfoGAN-CR, Table 1). It is a different quantity from :func:`disentax.metrics.mig`
 (disentanglement_lib's 20-bin histogram MIG of posterior means on 10,000 random points,
 all factors; Locatello et al. 2019 and its followers) and from
