@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model (resumes from the workdir if it holds one)")
     add_config_args(train, "default")
     train.add_argument("--workdir", default=None, help="run folder (default: runs/<config name>)")
+    train.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over when no checkpoint of the workdir can be read (they are set aside)",
+    )
     train.add_argument("--coordinator", default=None, help="multi-host: coordinator host:port")
     train.add_argument("--num_processes", type=int, default=None, help="multi-host: process count")
     train.add_argument("--process_id", type=int, default=None, help="multi-host: this process")
@@ -144,7 +149,7 @@ def _cmd_train(args, config_name: str | None, overrides: list[str]) -> int:
         num_processes=args.num_processes,
         process_id=args.process_id,
     )
-    runs.run(config, workdir)
+    runs.run(config, workdir, restart=args.restart)
     return 0
 
 

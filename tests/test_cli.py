@@ -174,3 +174,11 @@ def test_a_platform_this_machine_lacks_is_one_line(tmp_path):
     assert out.returncode == 1
     assert "JAX could not start the platform 'cuda'" in out.stderr
     assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1, out.stderr
+
+
+def test_train_restart_flag_reaches_the_pipeline(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(runs, "run", lambda config, workdir, **kw: seen.update(kw))
+    argv = ["train", "--workdir", str(tmp_path / "w"), "--config.num_steps=1"]
+    assert cli.main([*argv, "--restart"]) == 0 and seen == {"restart": True}
+    assert cli.main(argv) == 0 and seen == {"restart": False}

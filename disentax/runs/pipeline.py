@@ -17,7 +17,11 @@ __all__ = ["run"]
 
 @holds_workdir("train", create=True)
 def run(
-    config, workdir: str | os.PathLike, *, stop_fn: Callable[[int], bool] | None = None
+    config,
+    workdir: str | os.PathLike,
+    *,
+    stop_fn: Callable[[int], bool] | None = None,
+    restart: bool = False,
 ) -> dict:
     """Trains the run, then writes its evaluation, pictures and report.
 
@@ -29,6 +33,8 @@ def run(
       config: a training config (see :func:`disentax.runs.train`).
       workdir: the run folder.
       stop_fn: as in :func:`disentax.runs.train`.
+      restart: as in :func:`disentax.runs.train` (start over when no checkpoint of the
+        folder can be read, setting them aside).
 
     Returns:
       The last logged scalars with ``step`` (from :func:`disentax.runs.train`).
@@ -36,7 +42,7 @@ def run(
     spec = spec_lib.validate(config)
     folder = RunFolder(workdir)
     before = folder.latest_step()
-    last = train(config, folder.path, stop_fn=stop_fn)
+    last = train(config, folder.path, stop_fn=stop_fn, restart=restart)
     finished = last.get("step", 0) >= spec.num_steps
     trained_now = before is None or before < spec.num_steps
     wanted = trained_now or not folder.evaluation.exists()

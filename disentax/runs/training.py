@@ -275,8 +275,8 @@ def _restore(checkpoints: Checkpoints, abstract, restart: bool):
         if not restart:
             raise UnreadableCheckpointError(
                 f"{err}. Refusing to train {folder} again from step 0 over them: pass "
-                f"restart=True to disentax.runs.train to move them to {corrupt} and start "
-                "again, or move the folder away",
+                f"--restart to `disentax train` (restart=True to disentax.runs.train) to "
+                f"move them to {corrupt} and start again, or move the folder away",
                 err.failures,
             ) from None
         for step in err.failures:
