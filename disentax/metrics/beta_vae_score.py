@@ -33,10 +33,12 @@ import jax.numpy as jnp
 
 from disentax.metrics.estimators.logistic import fit_logistic_regression, predict_logistic_logits
 from disentax.metrics.interventions import (
+    as_jit_argument,
     check_interventional_args,
     chunking,
     map_chunks,
     split_representation_fn,
+    unwrap_dataset,
 )
 from disentax.typing import Array, PRNGKey
 
@@ -71,7 +73,7 @@ def _features(key, dataset, dyn_fn, *, static_fn, batch_size, num_points, points
     jax.jit, static_argnames=("static_fn", "batch_size", "num_points", "points_per_chunk")
 )
 def _features_jit(key, dataset, dyn_fn, **kwargs):
-    return _features(key, dataset, dyn_fn, **kwargs)
+    return _features(key, unwrap_dataset(dataset), dyn_fn, **kwargs)
 
 
 def beta_vae_features(
@@ -87,7 +89,8 @@ def beta_vae_features(
 
     Args:
       key: typed PRNG key.
-      dataset: a :class:`disentax.data.GroundTruthData` with jittable observations.
+      dataset: any object implementing :class:`disentax.data.GroundTruthData` with a
+        jittable ``observations``.
       representation_fn: ``images [M, H, W, C] -> codes [M, L]``, jittable.
       batch_size: pairs averaged into one feature (the reference's 64).
       num_points: number of features.
@@ -104,7 +107,7 @@ def beta_vae_features(
     dyn_fn, static_fn = split_representation_fn(representation_fn)
     return _features_jit(
         key,
-        dataset,
+        as_jit_argument(dataset),
         dyn_fn,
         static_fn=static_fn,
         batch_size=int(batch_size),
@@ -127,6 +130,7 @@ def beta_vae_features(
 def _score(
     key, dataset, dyn_fn, *, static_fn, batch_size, num_train, num_eval, points_per_chunk, num_steps
 ):
+    dataset = unwrap_dataset(dataset)
     k_train, k_eval = jax.random.split(key)
     common = dict(static_fn=static_fn, batch_size=batch_size, points_per_chunk=points_per_chunk)
     x_train, y_train = _features(k_train, dataset, dyn_fn, num_points=num_train, **common)
@@ -158,7 +162,8 @@ def beta_vae_score(
 
     Args:
       key: typed PRNG key (``jax.random.key``).
-      dataset: :class:`disentax.data.GroundTruthData` with jittable ``observations``.
+      dataset: any object implementing :class:`disentax.data.GroundTruthData` with a
+        jittable ``observations`` (a library dataset or, e.g., a plain Python class).
       representation_fn: jittable ``images [M, H, W, C] -> codes [M, L]``.
       batch_size: pairs per point (reference: 64).
       num_train: training points (reference: 10000).
@@ -184,7 +189,7 @@ def beta_vae_score(
     dyn_fn, static_fn = split_representation_fn(representation_fn)
     return _score(
         key,
-        dataset,
+        as_jit_argument(dataset),
         dyn_fn,
         static_fn=static_fn,
         batch_size=int(batch_size),

@@ -34,10 +34,12 @@ import jax
 import jax.numpy as jnp
 
 from disentax.metrics.interventions import (
+    as_jit_argument,
     check_interventional_args,
     chunking,
     map_chunks,
     split_representation_fn,
+    unwrap_dataset,
 )
 from disentax.typing import Array, PRNGKey
 
@@ -111,6 +113,7 @@ def _score(
     points_per_chunk,
 ):
     represent = static_fn if static_fn is not None else dyn_fn
+    dataset = unwrap_dataset(dataset)
     k_var, k_train, k_eval = jax.random.split(key, 3)
     global_var = _global_variance(
         k_var,
@@ -154,7 +157,8 @@ def factor_vae_score(
 
     Args:
       key: typed PRNG key (``jax.random.key``).
-      dataset: :class:`disentax.data.GroundTruthData` with jittable ``observations``.
+      dataset: any object implementing :class:`disentax.data.GroundTruthData` with a
+        jittable ``observations`` (a library dataset or, e.g., a plain Python class).
       representation_fn: jittable ``images [M, H, W, C] -> codes [M, L]``.
       batch_size: points per vote (reference: 64).
       num_train: votes that build the classifier (reference: 10000).
@@ -189,7 +193,7 @@ def factor_vae_score(
     dyn_fn, static_fn = split_representation_fn(representation_fn)
     return _score(
         key,
-        dataset,
+        as_jit_argument(dataset),
         dyn_fn,
         jnp.asarray(prune_threshold, jnp.float32),
         static_fn=static_fn,

@@ -9,6 +9,13 @@ Python function is a static argument of the program (compiled once per function 
 a ``jax.tree_util.Partial`` (e.g. from :func:`disentax.evaluation.make_representation_fn`)
 is passed as a pytree, so model parameters are arguments of the program rather than
 constants folded into it.
+
+``dataset`` may be any object implementing :class:`disentax.data.GroundTruthData` with a
+jittable ``observations``. The library's datasets are pytrees (their arrays are
+arguments of the program); any other object, e.g. a plain Python class of another
+project, is wrapped in a pytree without leaves keyed by the object's identity (compiled
+once per object, its arrays folded into the program as constants; register it as a
+pytree to pass them as arguments instead).
 """
 
 from __future__ import annotations
@@ -22,7 +29,56 @@ import numpy as np
 from disentax.data.ground_truth import GroundTruthData
 from disentax.typing import Array
 
-__all__ = ["check_interventional_args", "map_chunks", "split_representation_fn"]
+__all__ = [
+    "as_jit_argument",
+    "check_interventional_args",
+    "map_chunks",
+    "split_representation_fn",
+    "unwrap_dataset",
+]
+
+
+@jax.tree_util.register_pytree_node_class
+class _ByIdentity:
+    """A pytree without leaves holding one object, equal only to a wrapper of the same one.
+
+    Its tree definition (what ``jax.jit`` caches on) compares the objects by identity,
+    so neither hashing nor ``==`` of the user's class is ever called.
+    """
+
+    def __init__(self, wrapped):
+        self.wrapped = wrapped
+
+    def __eq__(self, other):
+        return isinstance(other, _ByIdentity) and other.wrapped is self.wrapped
+
+    def __hash__(self):
+        return id(self.wrapped)
+
+    def tree_flatten(self):
+        return (), self
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        del children
+        return aux
+
+
+def as_jit_argument(dataset):
+    """``dataset`` as an argument of a jitted program.
+
+    A pytree with leaves (the library's datasets) is passed as it is; any other object
+    (a leaf to JAX, which ``jit`` would try to read as an array) is wrapped by identity.
+    """
+    leaves = jax.tree_util.tree_leaves(dataset)
+    if len(leaves) == 1 and leaves[0] is dataset and not isinstance(dataset, jax.Array):
+        return _ByIdentity(dataset)
+    return dataset
+
+
+def unwrap_dataset(dataset):
+    """The dataset inside a jitted program: undoes :func:`as_jit_argument`."""
+    return dataset.wrapped if isinstance(dataset, _ByIdentity) else dataset
 
 
 def split_representation_fn(representation_fn: Callable) -> tuple:
@@ -48,8 +104,9 @@ def check_interventional_args(key, dataset, **sizes: int) -> None:
         raise ValueError(f"key must be a single key (shape ()), got shape {key.shape}")
     if not isinstance(dataset, GroundTruthData):
         raise TypeError(
-            "dataset must follow disentax.data.GroundTruthData (factor_sizes, "
-            f"sample_factors, observations), got {type(dataset).__name__}"
+            "dataset must follow disentax.data.GroundTruthData (attributes factor_names, "
+            "factor_sizes, observation_shape; methods sample_factors(key, num) and a "
+            f"jittable observations(factors)), got {type(dataset).__name__}"
         )
     if len(dataset.factor_sizes) < 2:
         raise ValueError(f"dataset needs at least 2 factors, got {dataset.factor_sizes}")
