@@ -25,6 +25,7 @@ HEADLINE_METRICS = (
     "factor_vae_score",
     "mig",
     "mig_sampled",
+    "mig_chen2018",
     "dci/disentanglement",
     "dci/completeness",
     "dci/informativeness",

@@ -250,6 +250,7 @@ def test_step_profile_classifies_hlo_instructions():
     assert step_profile.classify("dot_general", hlo) == ("other", "?")
 
 
+@pytest.mark.perf  # several child processes of the reference step: minutes under load
 def test_host_allocator_benchmark_quick(tmp_path):
     # One round of each mode in its own process: rows, ratios and the memory each costs.
     _, doc = _run_quick("host/allocator", tmp_path)

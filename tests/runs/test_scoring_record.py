@@ -52,3 +52,23 @@ def test_evaluate_and_cli_write_the_evaluation_record(tmp_path, monkeypatch, tin
     again = json.loads((tmp_path / "evaluation.json").read_text())
     assert set(again["metrics"]) == {"mig"}
     assert jnp.isfinite(again["metrics"]["mig"])
+
+
+@pytest.mark.parametrize(("sizes", "expected"), [("quick", False), ("reference", True)])
+def test_quick_default_evaluation_leaves_out_the_full_grid_metrics(
+    tmp_path, monkeypatch, tiny_run, sizes, expected
+):
+    asked = []
+
+    def fake_score(run, names, **kwargs):
+        asked.extend(names)
+        return {"metrics": {"mig": 0.5}, "matrices": {}, "seconds": {}, "skipped": {}}
+
+    monkeypatch.setattr(scoring, "load", lambda workdir, *, step=None: tiny_run)
+    monkeypatch.setattr(scoring, "_score", fake_score)
+    disentax.runs.evaluate(tmp_path, eval_sizes=sizes)
+    assert ("mig_chen2018" in asked) is expected
+    assert "mig" in asked and "dci" in asked
+    asked.clear()
+    disentax.runs.evaluate(tmp_path, eval_sizes=sizes, metrics=["mig_chen2018"])
+    assert asked == ["mig_chen2018"]  # named: always run
