@@ -45,6 +45,14 @@ def relative_strength_disentanglement(
 
     Rows/columns outside the masks are ignored (the reference slices them away).
     Returns 0 when no row or no column is left.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics import relative_strength_disentanglement
+      >>> round(float(relative_strength_disentanglement(jnp.eye(3))), 2)  # one-to-one latents
+      1.0
+      >>> round(float(relative_strength_disentanglement(jnp.ones((3, 3)))), 2)  # all mixed
+      0.33
     """
     rows, cols = correlation.shape
     row_mask = jnp.ones((rows,), bool) if row_mask is None else row_mask
@@ -89,6 +97,15 @@ def udr(
       ``{"model_scores": [S], "pairwise": [S, S]}``; ``pairwise[a, b]`` scores model
       ``a``'s latents against model ``b``'s (diagonal 0), ``model_scores[b]`` is the
       median of column ``b`` without the diagonal.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from disentax.metrics.udr import udr
+      >>> z = jax.random.normal(jax.random.key(0), (300, 3))
+      >>> codes = jnp.stack([z, z[:, ::-1]])  # [S=2, N, L]: model 1 permutes model 0's latents
+      >>> scores = udr(codes, jnp.ones((2, 3)))
+      >>> scores["pairwise"].shape, bool(scores["model_scores"].min() > 0.8)
+      ((2, 2), True)
     """
     if correlation not in ("lasso", "spearman"):
         raise ValueError(f"correlation must be 'lasso' or 'spearman', got {correlation!r}")
