@@ -63,7 +63,16 @@ def sap_score_matrix(
     c: float = 0.01,
     num_steps: int = 30,
 ) -> Array:
-    """The ``[L, F]`` SAP score matrix (see the module docstring); same arguments as ``sap``."""
+    """The ``[L, F]`` SAP score matrix (see the module docstring); same arguments as ``sap``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics import sap_score_matrix
+      >>> factors = jnp.stack([jnp.arange(600) % 3, jnp.arange(600) % 4], axis=1)
+      >>> codes = factors.astype(jnp.float32)  # code i carries factor i only
+      >>> sap_score_matrix(codes, factors, continuous_factors=True).round(2).tolist()
+      [[1.0, 0.0], [0.0, 1.0]]
+    """
     args = _check(codes_train, factors_train, codes_test, factors_test, continuous_factors)
     if continuous_factors:
         return jax.jit(_continuous_scores)(args[0], args[1])
@@ -147,6 +156,17 @@ def sap(
 
     Returns:
       scalar SAP in ``[0, 1]``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from disentax.metrics.sap import sap
+      >>> factors = jnp.stack([jnp.arange(600) % 3, jnp.arange(600) % 4], axis=1)
+      >>> codes = factors.astype(jnp.float32)  # the identity representation
+      >>> round(float(sap(codes, factors, continuous_factors=True)), 2)
+      1.0
+      >>> noise = jax.random.normal(jax.random.key(0), (600, 2))  # independent of the factors
+      >>> bool(sap(noise, factors, continuous_factors=True) < 0.05)
+      True
     """
     scores = sap_score_matrix(
         codes_train,
