@@ -174,6 +174,19 @@ def factor_vae_score(
 
     Raises:
       TypeError / ValueError: a bad key, dataset, function, size or threshold.
+
+    Examples:
+      >>> import jax
+      >>> from disentax.data import Identity
+      >>> from disentax.metrics.factor_vae_score import factor_vae_score
+      >>> dataset = Identity((3, 4))  # observations are the scaled factors
+      >>> flatten = lambda images: images.reshape(images.shape[0], -1)  # codes = observations
+      >>> scores = factor_vae_score(
+      ...     jax.random.key(0), dataset, flatten,
+      ...     batch_size=16, num_train=50, num_eval=50, num_variance_estimate=200,
+      ... )
+      >>> round(float(scores["eval_accuracy"]), 2), int(scores["num_active_dims"])
+      (1.0, 2)
     """
     check_interventional_args(
         key,
