@@ -174,7 +174,7 @@ def mig_sampled(
     Returns:
       scalar MIG estimate (MI estimates are clipped at 0).
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> factors = jnp.stack([jnp.arange(400) % 4, jnp.arange(400) // 100], axis=1)
       >>> mean = jnp.concatenate([factors.astype(jnp.float32), jnp.zeros((400, 1))], 1)
