@@ -91,7 +91,7 @@ def chen2018_factor_columns(dataset_name: str | None, factor_names: Sequence[str
     Raises:
       ValueError: a listed dataset lacks one of the factors the protocol scores.
 
-    Example:
+    Examples:
       >>> chen2018_factor_columns("dsprites", ("shape", "scale", "orientation", "posX", "posY"))
       (1, 2, 3, 4)
       >>> chen2018_factor_columns("shapes3d", ("floor_hue", "wall_hue"))
@@ -147,7 +147,7 @@ def mig_chen2018(
     Returns:
       scalar MIG estimate.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> grid = jnp.stack(jnp.meshgrid(jnp.arange(4), jnp.arange(5), indexing="ij"), -1)
       >>> factors = grid.reshape(-1, 2)
