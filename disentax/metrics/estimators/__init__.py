@@ -14,7 +14,7 @@ a pure function of arrays that runs under ``jax.jit`` and ``jax.vmap`` with stat
 They are public as ``disentax.metrics.estimators.<name>`` (not re-exported by
 ``disentax.metrics``, whose names are the metrics themselves).
 
-Example:
+Examples:
   >>> import numpy as np
   >>> from disentax.metrics import estimators
   >>> x = np.array([[0.0], [1.0], [2.0], [3.0]], np.float32)
