@@ -79,8 +79,8 @@ def disentanglement(importance: ArrayLike) -> Array:
       >>> from disentax.metrics import disentanglement
       >>> round(float(disentanglement(jnp.eye(3))), 2)  # each code predicts one factor
       1.0
-      >>> round(float(disentanglement(jnp.ones((3, 3)))), 2)  # each code predicts all alike
-      0.0
+      >>> bool(disentanglement(jnp.ones((3, 3))) < 0.01)  # each code predicts all alike
+      True
     """
     importance = jnp.asarray(importance, jnp.float32)
     per_code = 1.0 - _entropy_base(importance, axis=1, base=importance.shape[1])
@@ -95,8 +95,8 @@ def completeness(importance: ArrayLike) -> Array:
       >>> from disentax.metrics import completeness
       >>> round(float(completeness(jnp.eye(3))), 2)  # each factor is read from one code
       1.0
-      >>> round(float(completeness(jnp.ones((3, 3)))), 2)
-      0.0
+      >>> bool(completeness(jnp.ones((3, 3))) < 0.01)
+      True
     """
     importance = jnp.asarray(importance, jnp.float32)
     per_factor = 1.0 - _entropy_base(importance, axis=0, base=importance.shape[0])
