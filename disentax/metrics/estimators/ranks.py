@@ -104,7 +104,14 @@ def _doubled_ranks_1d(values: Array) -> Array:
 
 
 def average_ranks(values: Array) -> Array:
-    """Tie-averaged 1-based ranks along axis 0 of a ``[N]`` or ``[N, K]`` array (float32)."""
+    """Tie-averaged 1-based ranks along axis 0 of a ``[N]`` or ``[N, K]`` array (float32).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import average_ranks
+      >>> average_ranks(jnp.array([3.0, 1.0, 3.0, 2.0])).tolist()  # the tied 3s share 3.5
+      [3.5, 1.0, 3.5, 2.0]
+    """
     if values.ndim == 1:
         return _doubled_ranks_1d(values).astype(jnp.float32) / 2
     return jax.vmap(_doubled_ranks_1d, in_axes=1, out_axes=1)(values).astype(jnp.float32) / 2
@@ -125,6 +132,13 @@ def roc_auc(positive: Array, scores: Array) -> Array:
 
     Returns:
       scalar AUC in ``[0, 1]``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import roc_auc
+      >>> positive = jnp.array([False, False, True, True])
+      >>> float(roc_auc(positive, jnp.array([0.1, 0.4, 0.35, 0.8])))  # 3 of 4 pairs ordered
+      0.75
     """
     _check_size(positive.shape[0])
     order = jnp.argsort(scores)
@@ -139,6 +153,13 @@ def roc_auc_probabilities(positive: Array, scores: Array) -> Array:
     so the label fits in the lowest bit of a doubled key and one integer sort (no
     permutation, no payload) gives both the order and the labels. Exact, like
     ``roc_auc``; scores outside ``[0, 1]`` (or NaN) are not supported.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import roc_auc_probabilities
+      >>> positive = jnp.array([False, False, True, True])
+      >>> float(roc_auc_probabilities(positive, jnp.array([0.1, 0.4, 0.35, 0.8])))
+      0.75
     """
     _check_size(positive.shape[0])
     bits = jax.lax.bitcast_convert_type(jnp.clip(scores, 0.0, 1.0) + 0.0, jnp.int32)
@@ -152,6 +173,14 @@ def spearman_correlation(a: Array, b: Array) -> Array:
 
     Pearson correlation of the tie-averaged ranks; ``NaN`` for a constant column, as
     ``scipy.stats.spearmanr``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import spearman_correlation
+      >>> a = jnp.array([[1.0], [2.0], [3.0], [4.0]])
+      >>> b = jnp.concatenate([a**3, -a], axis=1)  # monotone up, monotone down
+      >>> spearman_correlation(a, b).round(4).tolist()
+      [[1.0, -1.0]]
     """
     ra, rb = average_ranks(a), average_ranks(b)
     ra = ra - ra.mean(0)
