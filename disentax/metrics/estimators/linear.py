@@ -43,7 +43,15 @@ class LinearParams(NamedTuple):
 
 
 def predict_linear(params: LinearParams, x: ArrayLike) -> Array:
-    """Predictions ``[N, T]`` of a linear probe."""
+    """Predictions ``[N, T]`` of a linear probe.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import LinearParams, predict_linear
+      >>> params = LinearParams(weights=jnp.array([[2.0]]), bias=jnp.array([1.0]))
+      >>> predict_linear(params, jnp.array([[0.0], [3.0]])).tolist()
+      [[1.0], [7.0]]
+    """
     return (
         jnp.matmul(jnp.asarray(x, jnp.float32), params.weights, precision="highest") + params.bias
     )
@@ -71,6 +79,14 @@ def fit_linear_regression(x: ArrayLike, y: ArrayLike, *, l2: float | Array = 0.0
 
     Returns:
       ``LinearParams`` with ``weights [D, T]`` and ``bias [T]`` (``T=1`` for a ``[N]`` y).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import fit_linear_regression
+      >>> x = jnp.array([[0.0], [1.0], [2.0], [3.0]])
+      >>> params = fit_linear_regression(x, 2.0 * x[:, 0] + 1.0)  # y = 2 x + 1
+      >>> round(float(params.weights[0, 0]), 3), round(float(params.bias[0]), 3)
+      (2.0, 1.0)
     """
     x = check_codes(x, name="x")
     y2, _ = _as_targets(y)
@@ -114,6 +130,14 @@ def fit_lasso(
 
     Returns:
       ``LinearParams`` with ``weights [D, T]`` and ``bias [T]``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import fit_lasso
+      >>> x = jnp.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]])
+      >>> params = fit_lasso(x, 2.0 * x[:, 0], alpha=0.01)  # column 1 is irrelevant
+      >>> bool(params.weights[0, 0] > 1.9), bool(params.weights[1, 0] == 0.0)
+      (True, True)
     """
     x = check_codes(x, name="x")
     y2, _ = _as_targets(y)
