@@ -64,7 +64,17 @@ class LogisticParams(NamedTuple):
 
 
 def predict_logistic_logits(params: LogisticParams, x: ArrayLike) -> Array:
-    """Logits ``[N, K]`` of a fitted probe; absent classes get a very negative logit."""
+    """Logits ``[N, K]`` of a fitted probe; absent classes get a very negative logit.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import fit_logistic_regression, predict_logistic_logits
+      >>> x = jnp.array([[0.0], [1.0], [2.0], [3.0]])
+      >>> params = fit_logistic_regression(x, jnp.array([0, 0, 1, 1]), num_classes=3)
+      >>> logits = predict_logistic_logits(params, x)  # class 2 never seen: very negative
+      >>> logits.shape, bool((logits[:, 2] < logits[:, :2].min()).all())
+      ((4, 3), True)
+    """
     logits = (
         jnp.matmul(jnp.asarray(x, jnp.float32), params.weights, precision="highest") + params.bias
     )
@@ -77,6 +87,15 @@ def predict_logistic_proba(params: LogisticParams, x: ArrayLike) -> Array:
     Args:
       params: from ``fit_logistic_regression``.
       x: ``[N, D]`` features.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import fit_logistic_regression, predict_logistic_proba
+      >>> x = jnp.array([[0.0], [1.0], [2.0], [3.0]])
+      >>> params = fit_logistic_regression(x, jnp.array([0, 0, 1, 1]), num_classes=2)
+      >>> proba = predict_logistic_proba(params, x)
+      >>> proba.sum(axis=1).round(4).tolist(), proba.argmax(axis=1).tolist()
+      ([1.0, 1.0, 1.0, 1.0], [0, 0, 1, 1])
     """
     return jax.nn.softmax(predict_logistic_logits(params, x), axis=-1)
 
@@ -110,6 +129,14 @@ def fit_logistic_regression(
 
     Returns:
       ``LogisticParams`` with ``weights [D, K]``, ``bias [K]``, ``class_present [K]``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import fit_logistic_regression, predict_logistic_proba
+      >>> x = jnp.array([[0.0], [1.0], [2.0], [3.0]])
+      >>> params = fit_logistic_regression(x, jnp.array([0, 0, 1, 1]), num_classes=2)
+      >>> predict_logistic_proba(params, x).argmax(axis=1).tolist()
+      [0, 0, 1, 1]
     """
     x = check_codes(x, name="x")
     y = check_labels(y, num_classes, name="y")
