@@ -66,6 +66,13 @@ def quantile_bin_edges(x: ArrayLike, num_bins: int) -> Array:
     Returns:
       ``[B - 1, L]`` non-decreasing edges, each half-way between the two sorted values
       around its quantile position (scikit-learn's threshold convention).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import quantile_bin_edges
+      >>> x = jnp.arange(8.0)[:, None]  # [N=8, L=1]
+      >>> quantile_bin_edges(x, 4)[:, 0].tolist()  # half-way between sorted neighbours
+      [1.5, 3.5, 5.5]
     """
     x = jnp.asarray(x, jnp.float32)
     n = x.shape[0]
@@ -83,6 +90,13 @@ def apply_bins(x: ArrayLike, edges: Array) -> Array:
 
     Returns:
       ``[N, L]`` int32 in ``[0, B)``; a split after bin ``b`` sends ``x <= edges[b]`` left.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from disentax.metrics.estimators import apply_bins, quantile_bin_edges
+      >>> x = jnp.arange(8.0)[:, None]
+      >>> apply_bins(x, quantile_bin_edges(x, 4))[:, 0].tolist()
+      [0, 0, 1, 1, 2, 2, 3, 3]
     """
     x = jnp.asarray(x, jnp.float32)
     return jnp.sum(x[:, None, :] > edges[None], axis=1, dtype=jnp.int32)
