@@ -10,6 +10,7 @@ was expected.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import jax
@@ -19,8 +20,10 @@ import numpy as np
 from disentax.typing import Array, ArrayLike
 
 __all__ = [
+    "CLASS_INDEX_HINT",
     "check_codes",
     "check_finite_float32",
+    "check_memory",
     "class_counts",
     "check_factors",
     "check_labels",
@@ -31,6 +34,7 @@ __all__ = [
     "check_same_num_points",
     "check_train_test",
     "is_concrete",
+    "memory_budget",
     "single_valued_factors",
 ]
 
@@ -334,3 +338,48 @@ def class_counts(num_classes, *factor_arrays) -> tuple[int, ...]:
             f"num_classes={num_classes} but factor {bad} takes value {int(observed[bad]) - 1}"
         )
     return counts
+
+
+CLASS_INDEX_HINT = (
+    "factor values are class indices 0..K-1 (a class count read from the data is the "
+    "largest value + 1): relabel sparse values, e.g. np.unique(column, "
+    "return_inverse=True)[1], or pass fewer points"
+)
+
+
+def memory_budget() -> int:
+    """Bytes a metric kernel may use: the default device's memory, else the host's RAM."""
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+    except Exception:  # noqa: BLE001 - a backend without memory statistics
+        stats = {}
+    if stats.get("bytes_limit"):
+        return int(stats["bytes_limit"])
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _format_bytes(num_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if num_bytes < 1024 or unit == "PiB":
+            return f"{num_bytes:.3g} {unit}"
+        num_bytes /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_memory(num_bytes: float, *, what: str, cause: str) -> None:
+    """Refuses, before anything is traced, a kernel whose working memory cannot fit.
+
+    Args:
+      num_bytes: the kernel's estimated peak working memory (its dominant arrays).
+      what: the kernel, e.g. ``"sap"``.
+      cause: the sizes and the argument that drive the estimate, and what to change.
+
+    Raises:
+      ValueError: ``num_bytes`` exceeds :func:`memory_budget`.
+    """
+    budget = memory_budget()
+    if num_bytes > budget:
+        raise ValueError(
+            f"{what} would need about {_format_bytes(num_bytes)} of memory, more than the "
+            f"{_format_bytes(budget)} of this machine: {cause}"
+        )

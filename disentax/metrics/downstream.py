@@ -34,6 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from disentax.metrics.checks import (
+    CLASS_INDEX_HINT,
+    check_memory,
     check_train_test,
     is_concrete,
 )
@@ -121,6 +123,16 @@ def downstream_task(
             f"got {num_classes}"
         )
 
+    if predictor == "logistic":
+        widest, num_factors = max(num_classes), len(num_classes)
+        check_memory(
+            4 * num_factors * widest * (6 * max(sizes) + 2 * codes_test.shape[0]),
+            what="downstream_task",
+            cause=(
+                f"num_classes = {num_classes} (given, or read from the factors): each "
+                f"factor's probe has {widest} logits per point; {CLASS_INDEX_HINT}"
+            ),
+        )
     scores: dict[str, Array] = {}
     for n in sizes:
         x, y = codes_train[:n], factors_train[:n]

@@ -2,9 +2,12 @@
 
 Building blocks of MIG, modularity, IRS and the unsupervised scores. Everything works
 on arrays of labels without a static bound on the label values: counts come from sorting
-(``O(N log N)``), so factor values need not be known at trace time. Where one side is a
-histogram of codes (values ``< num_bins``, static) the joint counts of all (code, factor)
-pairs are computed at once with one sort per factor and a one-hot segment sum.
+(``O(N log N)``), so factor values need not be known at trace time and their size (a
+value of 1e9) costs nothing. Where one side is a histogram of codes (values
+``< num_bins``, static) the joint counts of all (code, factor) pairs come from one integer
+sort per pair. Memory: label columns are processed one at a time and the pairwise
+contingency tables accumulated over chunks of rows, so working memory stays a few times
+the size of the codes (``tests/metrics/test_checks.py`` bounds it).
 
 Entropy of labels ``a`` with counts ``c_v`` over ``N`` points:
 ``H(a) = -sum_v c_v/N log(c_v/N) = log N - (1/N) sum_v c_v log c_v``, and
@@ -149,24 +152,42 @@ def entropies(labels: Array) -> Array:
     return jax.vmap(_entropy_1d, in_axes=1)(labels)
 
 
-def _sorted_sum_log_counts(ordered: Array) -> Array:
-    """``sum_v c_v log c_v`` over the runs of equal values along the last axis (sorted).
+def _sum_log_run_lengths(change: Array) -> Array:
+    """``sum_v c_v log c_v`` over runs of a sorted axis, from its ``[..., N - 1]`` changes.
 
     Computed as ``sum_i log c(i)`` over positions: a run of ``c`` points adds ``c log c``.
     """
-    n = ordered.shape[-1]
+    n = change.shape[-1] + 1
     index = jnp.arange(n, dtype=jnp.int32)
-    change = ordered[..., 1:] != ordered[..., :-1]
-    edge = jnp.ones(ordered.shape[:-1] + (1,), bool)
-    first = jax.lax.cummax(
-        jnp.where(jnp.concatenate([edge, change], -1), index, 0), axis=ordered.ndim - 1
-    )
+    edge = jnp.ones(change.shape[:-1] + (1,), bool)
+    axis = change.ndim - 1
+    first = jax.lax.cummax(jnp.where(jnp.concatenate([edge, change], -1), index, 0), axis=axis)
     last = jax.lax.cummin(
-        jnp.where(jnp.concatenate([change, edge], -1), index, n - 1),
-        axis=ordered.ndim - 1,
-        reverse=True,
+        jnp.where(jnp.concatenate([change, edge], -1), index, n - 1), axis=axis, reverse=True
     )
     return jnp.sum(jnp.log((last - first + 1).astype(jnp.float32)), axis=-1)
+
+
+def _sorted_sum_log_counts(ordered: Array) -> Array:
+    """``sum_v c_v log c_v`` over the runs of equal values along the last axis (sorted)."""
+    return _sum_log_run_lengths(ordered[..., 1:] != ordered[..., :-1])
+
+
+def _bin_counts(bins: Array, num_bins: int) -> Array:
+    """``[L, B]`` float32 counts of each bin of each code of ``bins [N, L]`` (exact)."""
+    num_codes = bins.shape[1]
+    ids = bins + num_bins * jnp.arange(num_codes, dtype=bins.dtype)[None, :]
+    ones = jnp.ones(ids.shape, jnp.float32)
+    counts = jax.ops.segment_sum(ones.reshape(-1), ids.reshape(-1), num_codes * num_bins)
+    return counts.reshape(num_codes, num_bins)
+
+
+def _dense_rank(column: Array) -> tuple[Array, Array]:
+    """Sorted ``column [N]`` and the dense rank (0, 1, ... by value) of each entry."""
+    ordered = jnp.sort(column)
+    starts = jnp.concatenate([jnp.zeros((1,), jnp.int32), (ordered[1:] != ordered[:-1])])
+    run_of_sorted = jnp.cumsum(starts, dtype=jnp.int32)  # dense rank, sorted order
+    return ordered, run_of_sorted[jnp.searchsorted(ordered, column)]
 
 
 def binned_mutual_info(bins: Array, labels: Array, *, num_bins: int) -> Array:
@@ -174,58 +195,84 @@ def binned_mutual_info(bins: Array, labels: Array, *, num_bins: int) -> Array:
 
     Each label column is replaced by its dense rank (one integer sort), so every pair
     ``(label rank, bin)`` is one int32 key ``rank * num_bins + bin``; the joint counts of
-    all ``L x K`` pairs come from one integer sort of those keys per pair (XLA:CPU sorts
-    integers faster than floats or several operands) and the run lengths of the sorted
-    keys. No checks.
+    the ``L`` pairs of a label column come from one integer sort of those keys per code
+    (XLA:CPU sorts integers faster than floats or several operands) and the run lengths of
+    the sorted keys. Label columns are processed one at a time (``lax.map``), so memory
+    stays a few times the size of ``bins`` however many labels there are. No checks.
     """
     n = bins.shape[0]
     if n * num_bins >= 2**31:
         return binned_mutual_info_segments(bins, labels, num_bins=num_bins)
-    onehot = jax.nn.one_hot(bins, num_bins, dtype=jnp.float32)  # [N, L, B]
-    bin_entropy = _entropy_from_count_sum(_sum_xlogx(onehot.sum(0), axis=-1), n)  # [L]
-    columns = labels.T.astype(jnp.int32)  # [K, N]
-    ordered = jnp.sort(columns, axis=1)
-    label_entropy = _entropy_from_count_sum(_sorted_sum_log_counts(ordered), n)  # [K]
-    starts = jnp.concatenate(
-        [jnp.zeros((columns.shape[0], 1), jnp.int32), (ordered[:, 1:] != ordered[:, :-1])], 1
-    )
-    run_of_sorted = jnp.cumsum(starts, axis=1, dtype=jnp.int32)  # dense rank, sorted order
-    position = jax.vmap(jnp.searchsorted)(ordered, columns)  # first sorted slot of each value
-    rank = jnp.take_along_axis(run_of_sorted, position, axis=1)  # [K, N]
-    keys = rank[:, None, :] * num_bins + bins.T[None, :, :].astype(jnp.int32)  # [K, L, N]
-    joint = _entropy_from_count_sum(_sorted_sum_log_counts(jnp.sort(keys, axis=-1)), n)
-    mutual_info = bin_entropy[None, :] + label_entropy[:, None] - joint  # [K, L]
+    bin_entropy = _entropy_from_count_sum(_sum_xlogx(_bin_counts(bins, num_bins), axis=-1), n)
+    bins_t = bins.T.astype(jnp.int32)  # [L, N]
+
+    def per_label(column):
+        _, rank = _dense_rank(column)
+        # The label's own row (rank * num_bins) is reduced with the pairs' rows, so a code
+        # constant over the points gives a joint entropy bit-identical to the label's.
+        keys = jnp.concatenate([rank[None, :] * num_bins + bins_t, rank[None, :] * num_bins])
+        row_entropy = _entropy_from_count_sum(_sorted_sum_log_counts(jnp.sort(keys, axis=-1)), n)
+        return bin_entropy + row_entropy[-1] - row_entropy[:-1]  # [L]
+
+    mutual_info = jax.lax.map(per_label, labels.T.astype(jnp.int32))  # [K, L]
     return jnp.maximum(mutual_info.T, 0.0)
 
 
 def binned_mutual_info_segments(bins: Array, labels: Array, *, num_bins: int) -> Array:
-    """``binned_mutual_info`` by one sort per label column and segment sums (no checks).
+    """``binned_mutual_info`` by one two-key sort per (label, code) pair (no checks).
 
-    The form for sizes whose int32 pair keys would overflow (``N * num_bins >= 2**31``).
+    The form for sizes whose int32 pair keys would overflow (``N * num_bins >= 2**31``):
+    the pairs ``(label rank, bin)`` are sorted lexicographically instead of packed.
     """
     n = bins.shape[0]
-    onehot = jax.nn.one_hot(bins, num_bins, dtype=jnp.float32)  # [N, L, B]
-    bin_entropy = _entropy_from_count_sum(_sum_xlogx(onehot.sum(0), axis=-1), n)  # [L]
+    bin_entropy = _entropy_from_count_sum(_sum_xlogx(_bin_counts(bins, num_bins), axis=-1), n)
+    bins_t = bins.T.astype(jnp.int32)  # [L, N]
 
     def per_label(column):
-        order, run_id = _runs(column)
-        ones = jnp.ones((n,), jnp.float32)
-        run_counts = jax.ops.segment_sum(ones, run_id, n, indices_are_sorted=True)
-        label_entropy = _entropy_from_count_sum(_sum_xlogx(run_counts), n)
-        joint = jax.ops.segment_sum(onehot[order], run_id, n, indices_are_sorted=True)
-        joint_entropy = _entropy_from_count_sum(_sum_xlogx(joint, axis=(0, 2)), n)  # [L]
-        return bin_entropy + label_entropy - joint_entropy
+        ordered, rank = _dense_rank(column)
+        label_entropy = _entropy_from_count_sum(_sorted_sum_log_counts(ordered), n)
 
-    mutual_info = jax.lax.map(per_label, labels.T)  # [K, L]
+        def per_code(code_bins):
+            sorted_rank, sorted_bin = jax.lax.sort((rank, code_bins), num_keys=2)
+            change = (sorted_rank[1:] != sorted_rank[:-1]) | (sorted_bin[1:] != sorted_bin[:-1])
+            return _entropy_from_count_sum(_sum_log_run_lengths(change), n)
+
+        joint = jax.lax.map(per_code, bins_t)  # [L]
+        return bin_entropy + label_entropy - joint
+
+    mutual_info = jax.lax.map(per_label, labels.T.astype(jnp.int32))  # [K, L]
     return jnp.maximum(mutual_info.T, 0.0)
 
 
+# Rows of one-hot bins per matrix product of the pairwise contingency tables: bounds the
+# chunk to 2**22 float32 entries (16 MiB); every chunk's counts are exact in float32.
+_PAIRWISE_CHUNK_ENTRIES = 2**22
+
+
 def binned_pairwise_mutual_info(bins: Array, *, num_bins: int) -> Array:
-    """MI ``[L, L]`` between all pairs of binned codes, from one contingency matmul."""
-    n = bins.shape[0]
-    onehot = jax.nn.one_hot(bins, num_bins, dtype=jnp.float32)  # [N, L, B]
-    joint = jnp.einsum("nib,njc->ijbc", onehot, onehot, precision="highest")  # [L, L, B, B]
-    marginal = _entropy_from_count_sum(_sum_xlogx(onehot.sum(0), axis=-1), n)
+    """MI ``[L, L]`` between all pairs of binned codes, from contingency matrix products.
+
+    The ``[L B, L B]`` table of joint counts is accumulated over chunks of rows (exact
+    int32 sums of exact float32 chunk products), so memory is the table plus one chunk's
+    one-hot bins, not ``N L B``. No checks.
+    """
+    n, num_codes = bins.shape
+    width = num_codes * num_bins
+    rows = int(max(1, min(n, _PAIRWISE_CHUNK_ENTRIES // width)))
+    num_chunks = -(-n // rows)
+    padded = jnp.pad(bins, ((0, num_chunks * rows - n), (0, 0)), constant_values=-1)
+
+    def add_chunk(i, table):
+        chunk = jax.lax.dynamic_slice_in_dim(padded, i * rows, rows)  # -1: no bin, no count
+        onehot = jax.nn.one_hot(chunk, num_bins, dtype=jnp.float32).reshape(rows, width)
+        counts = jnp.matmul(onehot.T, onehot, precision="highest")  # exact: rows < 2**24
+        return table + counts.astype(jnp.int32)
+
+    table = jax.lax.fori_loop(0, num_chunks, add_chunk, jnp.zeros((width, width), jnp.int32))
+    joint = table.reshape(num_codes, num_bins, num_codes, num_bins).transpose(0, 2, 1, 3)
+    joint = joint.astype(jnp.float32)  # [L, L, B, B]
+    counts = jnp.diagonal(jnp.diagonal(joint, axis1=0, axis2=1), axis1=0, axis2=1)  # [L, B]
+    marginal = _entropy_from_count_sum(_sum_xlogx(counts, axis=-1), n)
     joint_entropy = _entropy_from_count_sum(_sum_xlogx(joint, axis=(2, 3)), n)
     return jnp.maximum(marginal[:, None] + marginal[None, :] - joint_entropy, 0.0)
 
@@ -290,5 +337,6 @@ def discrete_mutual_info(a: ArrayLike, b: ArrayLike, *, num_values_a: int | None
 @jax.jit
 def _pairwise_mutual_info(a: Array, b: Array) -> Array:
     h_a, h_b = entropies(a), entropies(b)
-    joint = jax.vmap(jax.vmap(_entropy_pair, in_axes=(None, 1)), in_axes=(1, None))(a, b)
+    # One column of a at a time (lax.map): memory stays a few times the size of b.
+    joint = jax.lax.map(lambda column: jax.vmap(_entropy_pair, in_axes=(None, 1))(column, b), a.T)
     return jnp.maximum(h_a[:, None] + h_b[None, :] - joint, 0.0)

@@ -192,7 +192,8 @@ def _irs(codes, factors, *, num_bins, q_num, q_den):
         present = counts > 0
         return jnp.sum(jnp.where(present, quantiles, 0.0), axis=1) / jnp.sum(present)  # [L]
 
-    deviation = jax.vmap(per_factor, in_axes=1, out_axes=1)(groups)  # [L, F]
+    # One factor at a time (lax.map): memory stays a few times the size of the codes.
+    deviation = jax.lax.map(per_factor, groups.T).T  # [L, F]
     safe_max = jnp.where(max_dev > 0, max_dev, 1.0)
     matrix = 1.0 - deviation / safe_max[:, None]
     matrix = jnp.where(active[:, None] & informative[None, :], matrix, 0.0)

@@ -34,8 +34,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from disentax.metrics.checks import (
+    CLASS_INDEX_HINT,
     check_codes,
     check_factors,
+    check_memory,
     check_same_num_points,
     check_train_test,
     class_counts,
@@ -144,6 +146,16 @@ def explicitness(
     )
     single_valued_factors(factors_train, metric="explicitness", name="factors_train")
     counts = class_counts(num_classes, factors_train, factors_test)
+    num_points = codes_train.shape[0] + codes_test.shape[0]
+    check_memory(
+        24 * sum(counts) * num_points,
+        what="explicitness",
+        cause=(
+            f"class counts {counts} (num_classes, or read from factors_train and "
+            f"factors_test) make {sum(counts)} probability columns over {num_points} points; "
+            f"{CLASS_INDEX_HINT}"
+        ),
+    )
     return _explicitness(
         codes_train,
         factors_train,

@@ -14,6 +14,10 @@
 * continuous: ``score[i, j] = cov(x_i, y_j)^2 / (var(x_i) var(y_j))`` on the train split,
   0 for a code with variance ``<= 1e-12``.
 
+Memory: codes are scored one at a time. A class count (``num_classes``, or the largest
+factor value + 1) that cannot fit, or with ``num_classes * N >= 2**31`` (the int32 sort
+keys), is refused up front with a ``ValueError``.
+
 Degenerate input: a factor taking a single value (in training) cannot be classified
 (scikit-learn raises) and is excluded from the average, with a warning when concrete.
 
@@ -32,8 +36,10 @@ import jax
 import jax.numpy as jnp
 
 from disentax.metrics.checks import (
+    CLASS_INDEX_HINT,
     check_codes,
     check_factors,
+    check_memory,
     check_same_num_columns,
     check_same_num_points,
     class_counts,
@@ -77,6 +83,7 @@ def sap_score_matrix(
     if continuous_factors:
         return jax.jit(_continuous_scores)(args[0], args[1])
     k = max(class_counts(num_classes, args[1], args[3]))
+    _check_classes(k, args[0].shape[0], args[2].shape[0], args[1].shape[1])
     return _discrete_scores(*args, num_classes=k, c=float(c), num_steps=int(num_steps))
 
 
@@ -99,6 +106,17 @@ def _check(codes_train, factors_train, codes_test, factors_test, continuous):
     return codes_train, factors_train, codes_test, factors_test
 
 
+def _check_classes(num_classes: int, n: int, m: int, num_factors: int) -> None:
+    cause = (
+        f"num_classes = {num_classes} (given, or the largest value + 1 of factors_train and "
+        f"factors_test) with {n} training points; {CLASS_INDEX_HINT}"
+    )
+    # Each code's sort keys are class * N + position, in int32.
+    if num_classes * n >= 2**31:
+        raise ValueError(f"sap needs num_classes * N < 2**31: {cause}")
+    check_memory(4 * num_factors * (16 * n + 2 * m + 64 * num_classes), what="sap", cause=cause)
+
+
 def _continuous_scores(codes: Array, factors: Array) -> Array:
     x = codes - codes.mean(0)
     y = factors.astype(jnp.float32)
@@ -118,12 +136,15 @@ def _discrete_scores(
     accuracy = functools.partial(
         linear_svc_1d_accuracy, num_classes=num_classes, c=c, num_steps=num_steps
     )
-    order = jnp.argsort(codes_train, axis=0)  # [N, L]: one sort per code
-    xs = jnp.take_along_axis(codes_train, order, axis=0)
-    y_by_x = factors_train[order]  # [N, L, F]
     per_factor = jax.vmap(accuracy, in_axes=(None, 1, None, 1))
-    per_code = jax.vmap(per_factor, in_axes=(1, 1, 1, None))
-    return per_code(xs, y_by_x, codes_test, factors_test)  # [L, F]
+
+    def per_code(args):
+        code_train, code_test = args  # [N], [M]
+        order = jnp.argsort(code_train)
+        return per_factor(code_train[order], factors_train[order], code_test, factors_test)
+
+    # One code at a time (lax.map): memory O(F (N + M K)), not O(L F (N + M K)).
+    return jax.lax.map(per_code, (codes_train.T, codes_test.T))  # [L, F]
 
 
 def _single_valued(factors: Array) -> Array:

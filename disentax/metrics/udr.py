@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from disentax.metrics.checks import check_finite_float32
 from disentax.metrics.estimators.linear import lasso_coordinate_descent
-from disentax.metrics.estimators.ranks import spearman_correlation
+from disentax.metrics.estimators.ranks import average_ranks
 from disentax.typing import Array, ArrayLike
 
 __all__ = ["relative_strength_disentanglement", "udr"]
@@ -142,16 +142,25 @@ def _udr(codes, kl, kl_threshold, alpha, *, correlation, filter_low_kl, num_swee
     scaled = scaled * (kl > _ACTIVE_KL)[:, None, :]
     masks = kl > kl_threshold if filter_low_kl else jnp.ones_like(kl, bool)
 
+    if correlation == "spearman":
+        # Ranks once per model (not once per pair), centred, with their column norms:
+        # the terms of spearman_correlation(scaled[a], scaled[b]).
+        ranks = jax.lax.map(average_ranks, scaled)  # [S, N, L]
+        ranks = ranks - ranks.mean(axis=1, keepdims=True)
+        norms = jnp.sqrt(jnp.sum(ranks * ranks, axis=1))  # [S, L]
+
     def pair(a, b):
         if correlation == "lasso":
             params = lasso_coordinate_descent(scaled[a], scaled[b], alpha, num_sweeps=num_sweeps)
             matrix = jnp.abs(params.weights)  # [L_a, L_b]
         else:
-            matrix = jnp.abs(spearman_correlation(scaled[a], scaled[b]))
+            cov = jnp.matmul(ranks[a].T, ranks[b], precision="highest")
+            matrix = jnp.abs(cov / (norms[a][:, None] * norms[b][None, :]))
         return relative_strength_disentanglement(matrix, masks[a], masks[b])
 
     index = jnp.arange(num_models)
-    pairwise = jax.vmap(lambda a: jax.vmap(lambda b: pair(a, b))(index))(index)
+    # One model a at a time (lax.map) against all b: memory O(S N L), not O(S^2 N L).
+    pairwise = jax.lax.map(lambda a: jax.vmap(lambda b: pair(a, b))(index), index)
     off_diagonal = ~jnp.eye(num_models, dtype=bool)
     pairwise = jnp.where(off_diagonal, pairwise, 0.0)
     column = jnp.where(off_diagonal, pairwise, jnp.nan)

@@ -55,7 +55,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from disentax.metrics.checks import check_finite_float32
+from disentax.metrics.checks import CLASS_INDEX_HINT, check_finite_float32, check_memory
 from disentax.metrics.estimators.trees import (
     LIMB_LAYOUT,
     MAX_POINTS,
@@ -316,6 +316,7 @@ def gradient_boosted_trees(
     num_classes = _num_classes(y_train, num_classes)
     for name, x in (("x_train", x_train), ("x_eval", x_eval)):
         check_finite_float32(x, name)
+    _check_memory(num_classes, np.shape(x_train), np.shape(x_eval)[0], num_bins)
     return _fit(
         jnp.asarray(x_train, jnp.float32),
         jnp.asarray(y_train, jnp.int32),
@@ -366,6 +367,20 @@ def _check_hyperparameters(*, num_stages, max_depth, learning_rate, num_bins, pr
         raise ValueError(f"num_bins must be an int >= 2; got {num_bins!r}")
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0; got {learning_rate!r}")
+
+
+def _check_memory(num_classes, train_shape, num_eval, num_bins) -> None:
+    """Refuses class counts whose per-task arrays (``[T, N + M]``, T = sum) cannot fit."""
+    (n, num_codes), num_tasks = train_shape, sum(num_classes)
+    width = num_codes * num_bins
+    check_memory(
+        20 * num_tasks * (n + num_eval) + n * width + 8 * width * width,
+        what="gradient_boosted_trees",
+        cause=(
+            f"num_classes = {num_classes} make {num_tasks} tasks (one per class of each "
+            f"factor), each with arrays over the {n} + {num_eval} points; {CLASS_INDEX_HINT}"
+        ),
+    )
 
 
 def _num_classes(y_train, num_classes) -> tuple[int, ...]:

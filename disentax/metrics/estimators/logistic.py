@@ -27,8 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from disentax.metrics.checks import (
+    CLASS_INDEX_HINT,
     check_codes,
     check_labels,
+    check_memory,
     check_nonnegative,
     check_positive_int,
     check_same_num_points,
@@ -141,6 +143,7 @@ def fit_logistic_regression(
     x = check_codes(x, name="x")
     y = check_labels(y, num_classes, name="y")
     check_same_num_points(("x", x), ("y", y))
+    _check_memory(int(num_classes), x.shape[0], "fit_logistic_regression")
     check_nonnegative(l2, "l2")
     check_positive_int(num_steps, "num_steps")
     check_nonnegative(tol, "tol")
@@ -176,6 +179,15 @@ def _fit_logistic(x: Array, y: Array, l2: Array, *, num_classes: int, num_steps:
     )
     weights = theta[: d * num_classes].reshape(d, num_classes)
     return LogisticParams(weights=weights, bias=theta[d * num_classes :], class_present=present)
+
+
+def _check_memory(num_columns: int, num_points: int, what: str) -> None:
+    check_memory(
+        24 * num_columns * num_points,
+        what=what,
+        cause=f"{num_columns} class columns (num_classes) over {num_points} points; "
+        + CLASS_INDEX_HINT,
+    )
 
 
 class LogisticHeadsParams(NamedTuple):
@@ -293,6 +305,7 @@ def fit_logistic_regression_heads(
     ]
     del columns  # checked column by column (concrete input); the kernel takes the array
     check_same_num_points(("x", x), ("labels", labels_arr))
+    _check_memory(sum(int(k) for k in class_counts), x.shape[0], "fit_logistic_regression_heads")
     check_nonnegative(l2, "l2")
     check_positive_int(num_steps, "num_steps")
     return logistic_heads_lbfgs(
