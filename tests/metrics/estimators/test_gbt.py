@@ -74,6 +74,7 @@ def _reordered_dot_rows(dot_rows, block):
     return reordered
 
 
+@pytest.mark.slow  # two compiles of the trees per precision
 @pytest.mark.parametrize("precision", ["int8", "float32"])
 def test_trees_do_not_depend_on_the_summation_order(precision, monkeypatch):
     # Regression (issue #21, item 20): the float32 histograms were float32 matrix products,
