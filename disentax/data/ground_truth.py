@@ -266,5 +266,19 @@ def static_pytree(cls):
     Procedural datasets are then valid arguments of ``jax.jit`` like the array-backed
     ones (whose image array is a leaf), so code can pass any dataset to a jitted step.
     """
-    fields = [f.name for f in dataclasses.fields(cls)]
-    return jax.tree_util.register_dataclass(cls, data_fields=[], meta_fields=fields)
+    fields = tuple(f.name for f in dataclasses.fields(cls))
+
+    # The class is part of the node data: JAX compares custom nodes by their data, so two
+    # classes with equal fields (colour and noisy dSprites) would share a jit cache entry.
+    def flatten(obj):
+        return (), (cls, tuple(getattr(obj, name) for name in fields))
+
+    def unflatten(aux, children):
+        del children
+        obj = object.__new__(aux[0])
+        for name, value in zip(fields, aux[1], strict=True):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+    return cls

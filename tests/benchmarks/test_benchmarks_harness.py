@@ -103,6 +103,7 @@ def test_selection_by_name_and_prefix():
         "metrics/scaling",
         "metrics/dci",
         "metrics/interventional",
+        "metrics/mig_grid",
     }
     with pytest.raises(ValueError, match="no benchmark named"):
         bench_run.select("no_such_benchmark")

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from disentax import data
 from disentax.data.ground_truth import FactorSpace, row_keys
 
 DSPRITES = FactorSpace((3, 6, 40, 32, 32), ("shape", "scale", "orientation", "posX", "posY"))
@@ -87,3 +88,17 @@ def test_row_keys_modes():
         row_keys(jax.random.split(jax.random.key(0), 2), f, space)
     with pytest.raises(TypeError, match="typed PRNG key"):
         row_keys(jnp.zeros(2, jnp.uint32), f, space)
+
+
+def test_datasets_of_two_classes_with_equal_fields_never_share_a_compiled_program():
+    # JAX compares custom pytree nodes by their node data: without the class in it,
+    # colour and noisy dSprites (equal fields) had equal treedefs, and a jit cache could
+    # hand one the other's program (seen once in CI: noisy images came out coloured).
+    color, noisy = data.ColorDSprites(), data.NoisyDSprites()
+    assert jax.tree.structure(color) != jax.tree.structure(noisy)
+    factors = jnp.asarray([[0, 5, 0, 3, 3]], jnp.int32)
+    observe = jax.jit(lambda ds, f, k: ds.observations(f, key=k))
+    key = jax.random.key(2)
+    c, n = observe(color, factors, key), observe(noisy, factors, key)
+    assert float(jnp.min(c)) == 0.0 and float(jnp.min(n)) > 0.0  # noise: no black pixel
+    assert jax.tree.unflatten(jax.tree.structure(noisy), []) == noisy
