@@ -176,8 +176,9 @@ def _fit(
     # Gains in fixed-point units for "int8" (as float32 histograms held them) and in
     # residual units for "float32" (its 2**27 scale would overflow the squared gains).
     residual_unit = 1.0 / LIMB_LAYOUT[precision][1]
-    gain_weights = limb_weights(precision, 1.0 if precision == "int8" else residual_unit)
-    leaf_weights = limb_weights(precision, residual_unit)
+    gain_unit = 1.0 if precision == "int8" else residual_unit
+    gain_weights = limb_weights(precision, n_train, gain_unit)
+    leaf_weights = limb_weights(precision, n_train, residual_unit)
 
     labels = y_train.astype(jnp.int32)[:, task_factor].T  # [T, N]
     targets = labels == jnp.asarray(task_class)[:, None]
@@ -216,6 +217,7 @@ def _fit(
                 counts_root if depth == 0 else hist_w,
                 left_w,
                 onehot,
+                precision,
             )
             shape4 = (num_tasks, 2**depth, num_codes, num_bins)
             limbs4 = (hist_g.shape[0], *shape4)

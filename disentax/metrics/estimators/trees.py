@@ -38,6 +38,7 @@ __all__ = [
     "dot_rows",
     "leaf_sums",
     "level_histograms",
+    "limb_groups",
     "limb_weights",
     "lookup",
     "per_leaf_sums",
@@ -117,10 +118,37 @@ def _cumsum_bins(hist: Array) -> Array:
     return hist
 
 
-def limb_weights(precision: str, unit: float = 1.0) -> tuple[float, ...]:
-    """Weights that turn limb sums into fixed-point units times ``unit``, high limb first."""
+def limb_groups(precision: str, num_points: int) -> tuple[tuple[int, ...], ...]:
+    """Consecutive limbs (high first) whose combined sums over ``num_points`` fit int32.
+
+    A group of ``g`` limbs is ``sum_p limb_p * 128**(...)``, below ``128**g`` in magnitude
+    per point, so its sum over ``N`` points is an exact int32 while ``N * 128**g <= 2**31``:
+    fewer histograms to difference and accumulate, still exact (one group for "int8" up to
+    ``N = 2**17``, as when the two limbs were always combined).
+    """
     num_limbs, _ = LIMB_LAYOUT[precision]
-    return tuple(unit * 2.0 ** (_LIMB_BITS * p) for p in reversed(range(num_limbs)))
+    size = 1
+    while size < num_limbs and num_points * 2 ** (_LIMB_BITS * (size + 1)) <= 2**31:
+        size += 1
+    return tuple(tuple(range(p, min(p + size, num_limbs))) for p in range(0, num_limbs, size))
+
+
+def limb_weights(precision: str, num_points: int, unit: float = 1.0) -> tuple[float, ...]:
+    """Weights turning the group sums (:func:`limb_groups`) into fixed-point units x ``unit``."""
+    num_limbs, _ = LIMB_LAYOUT[precision]
+    groups = limb_groups(precision, num_points)
+    return tuple(unit * 2.0 ** (_LIMB_BITS * (num_limbs - 1 - group[-1])) for group in groups)
+
+
+def _group(limbs: Array, num_points: int, precision: str) -> Array:
+    """``[P, ...]`` int32 limb sums -> ``[G, ...]`` exact group sums (:func:`limb_groups`)."""
+    out = []
+    for group in limb_groups(precision, num_points):
+        total = limbs[group[0]]
+        for p in group[1:]:
+            total = total * 2**_LIMB_BITS + limbs[p]
+        out.append(total)
+    return jnp.stack(out)
 
 
 def combine_limbs(limbs: Array, weights: tuple[float, ...]) -> Array:
@@ -170,10 +198,10 @@ def best_splits(hist_g: Array, hist_w: Array, weights: tuple[float, ...]):
     """Best (code, threshold) of every node from its histograms.
 
     Args:
-      hist_g: ``[P, T, V, L, B]`` int32 limb sums of the residuals per bin for the ``V``
-        nodes of a level.
+      hist_g: ``[G, T, V, L, B]`` int32 limb-group sums of the residuals per bin for the
+        ``V`` nodes of a level.
       hist_w: ``[T, V, L, B]`` int32 sample counts per bin.
-      weights: static limb weights (:func:`limb_weights`; any fixed scale: the gains are
+      weights: static group weights (:func:`limb_weights`; any fixed scale: the gains are
         only compared and normalised).
 
     Returns:
@@ -221,8 +249,8 @@ def route(node: Array, bins_t: Array, feature: Array, threshold: Array) -> Array
     return 2 * node + (value > sel_threshold).astype(jnp.int32)
 
 
-def level_histograms(node, depth, operands, parent_g, parent_w, left_w, onehot):
-    """Limb histograms ``[P, T, 2**depth, L * B]`` and counts ``[T, 2**depth, L * B]``.
+def level_histograms(node, depth, operands, parent_g, parent_w, left_w, onehot, precision):
+    """Limb-group histograms ``[G, T, 2**depth, L * B]``, counts ``[T, 2**depth, L * B]``.
 
     ``operands [P + 1, T, N]`` holds the residual limbs and a row of ones (counts). Left
     children are accumulated directly, all their rows by one matrix product; right
@@ -231,34 +259,34 @@ def level_histograms(node, depth, operands, parent_g, parent_w, left_w, onehot):
     (then the ones row is not multiplied), else ``None``. At depth 0, ``parent_w`` is the
     root's count histogram ``[L * B]``.
     """
-    num_limbs, num_tasks = operands.shape[0] - 1, node.shape[0]
+    num_limbs, (num_tasks, n) = operands.shape[0] - 1, node.shape
     num_nodes = 2**depth
     if depth == 0:
-        hist_g = dot_rows(operands[:-1], onehot)[:, :, None]  # [P, T, 1, LB]
+        hist_g = _group(dot_rows(operands[:-1], onehot), n, precision)[:, :, None]  # [G,T,1,LB]
         hist_w = jnp.broadcast_to(parent_w.astype(hist_g.dtype), hist_g.shape[1:])
         return hist_g, hist_w
     ids = np.arange(0, num_nodes, 2)[:, None, None, None]
     left = (node[None, None] == ids).astype(onehot.dtype)  # [V/2, 1, T, N]
     rows = operands if left_w is None else operands[:-1]
     hist = dot_rows(left * rows[None], onehot)  # [V/2, rows, T, LB]
-    g = jnp.transpose(hist[:, :num_limbs], (1, 2, 0, 3))  # [P, T, V/2, LB]
+    g = _group(jnp.transpose(hist[:, :num_limbs], (1, 2, 0, 3)), n, precision)  # [G,T,V/2,LB]
     w = jnp.moveaxis(hist[:, -1], 0, 1) if left_w is None else left_w
-    hist_g = jnp.stack([g, parent_g - g], axis=3).reshape(num_limbs, num_tasks, num_nodes, -1)
+    hist_g = jnp.stack([g, parent_g - g], axis=3).reshape(g.shape[0], num_tasks, num_nodes, -1)
     hist_w = jnp.stack([w, parent_w - w], axis=2).reshape(num_tasks, num_nodes, -1)
     return hist_g, hist_w
 
 
 def leaf_sums(hist: Array, feature: Array, threshold: Array, weights) -> Array:
-    """Sums over the two children of each node's split: ``[P, T, V, L, B] -> [T, 2V]``.
+    """Sums over the two children of each node's split: ``[G, T, V, L, B] -> [T, 2V]``.
 
-    ``weights``: the static limb weights (:func:`limb_weights`) of the result's unit.
+    ``weights``: the static group weights (:func:`limb_weights`) of the result's unit.
     """
     index = jnp.broadcast_to(feature[None, ..., None, None], (hist.shape[0], *feature.shape, 1, 1))
-    chosen = jnp.take_along_axis(hist, index, axis=3)[:, :, :, 0]  # [P, T, V, B]
+    chosen = jnp.take_along_axis(hist, index, axis=3)[:, :, :, 0]  # [G, T, V, B]
     cumulative = _cumsum_bins(chosen)
     cut = jnp.broadcast_to(threshold[None, ..., None], (hist.shape[0], *threshold.shape, 1))
     left = jnp.take_along_axis(cumulative, cut, axis=-1)[..., 0]
-    right = cumulative[..., -1] - left  # [P, T, V], exact
+    right = cumulative[..., -1] - left  # [G, T, V], exact
     both = jnp.stack([left, right], axis=-1).reshape(hist.shape[0], hist.shape[1], -1)
     return combine_limbs(both, weights)
 
