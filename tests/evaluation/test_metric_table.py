@@ -18,7 +18,6 @@ Kernels outside the table (``sap`` on continuous factors, the histogram mutual
 information of ``mig``, UDR, the probes) are enrolled by hand at the end.
 """
 
-import contextlib
 import re
 
 import chex
@@ -143,23 +142,7 @@ def test_outputs_are_documented_and_finite(name):
         assert np.all(np.isfinite(np.asarray(value))), key
 
 
-@contextlib.contextmanager
-def compile_events():
-    """The names of the tracing/lowering/compiling events recorded inside the block."""
-    events = []
-
-    def listener(name, seconds, **kwargs):
-        if name.startswith("/jax/core/compile/"):
-            events.append(name)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield events
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-
-
-def check_jit_vmap(per_model, stack, other_stack):
+def check_jit_vmap(per_model, stack, other_stack, compile_events):
     """``jit(vmap(per_model))`` equals the eager calls; new values: no retrace, no compile."""
     chex.clear_trace_counter()  # the counter is per code object, shared by the cases
     eager = [per_model(jax.tree.map(lambda a, s=s: a[s], stack)) for s in range(S)]
@@ -175,9 +158,9 @@ def check_jit_vmap(per_model, stack, other_stack):
 
 
 @pytest.mark.parametrize("name", list(METRICS))
-def test_jit_vmap_matches_eager_and_does_not_retrace(name):
+def test_jit_vmap_matches_eager_and_does_not_retrace(name, compile_events):
     kind = METRICS[name].kind
-    check_jit_vmap(lambda rep: score(name, rep), models(kind, 0), models(kind, 1))
+    check_jit_vmap(lambda rep: score(name, rep), models(kind, 0), models(kind, 1), compile_events)
 
 
 @pytest.mark.parametrize("name", [n for n, m in METRICS.items() if m.identity is not None])
@@ -206,8 +189,10 @@ EXTRA_KERNELS = {
 
 
 @pytest.mark.parametrize("name", sorted(EXTRA_KERNELS))
-def test_extra_kernels_jit_vmap_and_do_not_retrace(name):
-    check_jit_vmap(EXTRA_KERNELS[name], models("codes", 0)[0], models("codes", 1)[0])
+def test_extra_kernels_jit_vmap_and_do_not_retrace(name, compile_events):
+    check_jit_vmap(
+        EXTRA_KERNELS[name], models("codes", 0)[0], models("codes", 1)[0], compile_events
+    )
 
 
 def test_udr_and_probes_under_jit():
