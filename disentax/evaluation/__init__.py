@@ -6,6 +6,8 @@
 * :data:`METRICS`: the metric table, name -> :class:`Metric` (kernel, kind, keys,
   promises); the one registry of metrics.
 * :func:`evaluate`: every requested metric of the table on one representation.
+* :data:`ANCHORS` / :func:`anchors_for`: published scores, each with the evaluation key
+  and protocol it compares with.
 
 Example:
   >>> from disentax import evaluation
@@ -13,6 +15,7 @@ Example:
   ['beta_vae_score', 'dci', 'downstream']
 """
 
+from disentax.evaluation.anchors import ANCHORS, Anchor, anchors_for
 from disentax.evaluation.representation import (
     make_posterior_fn,
     make_representation_fn,
@@ -22,11 +25,14 @@ from disentax.evaluation.suite import EVAL_SIZES, Scored, evaluate, resolve_eval
 from disentax.evaluation.table import KINDS, METRICS, Metric
 
 __all__ = [
+    "ANCHORS",
+    "Anchor",
     "EVAL_SIZES",
     "KINDS",
     "METRICS",
     "Metric",
     "Scored",
+    "anchors_for",
     "evaluate",
     "make_posterior_fn",
     "make_representation_fn",
