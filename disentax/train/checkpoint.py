@@ -26,7 +26,9 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import os
 import pathlib
 import shutil
@@ -50,6 +52,26 @@ __all__ = [
 
 # The key of the per-leaf CRC-32s in a checkpoint's orbax custom metadata.
 CHECKSUM_KEY = "disentax_crc32"
+
+# orbax's CheckpointManager warns through absl (the "absl" logger) whenever it is opened
+# read-only, which every restore does on purpose: that one notice is dropped, nothing else.
+_READ_ONLY_NOTICE = "Given directory is read only"
+
+
+def _not_read_only_notice(record: logging.LogRecord) -> bool:
+    """False for orbax's read-only notice (a logging filter); True for every other record."""
+    return not (record.levelno == logging.WARNING and str(record.msg).startswith(_READ_ONLY_NOTICE))
+
+
+@contextlib.contextmanager
+def _quiet_read_only_notice():
+    """Drops orbax's "Given directory is read only" warning while a read-only manager opens."""
+    logger = logging.getLogger("absl")
+    logger.addFilter(_not_read_only_notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_not_read_only_notice)
 
 
 class NoCheckpointError(FileNotFoundError):
@@ -273,7 +295,8 @@ class Checkpoints:
                 enable_async_checkpointing=self._asynchronous and not read_only,
             )
             self._ocp = ocp
-            self._manager_ = ocp.CheckpointManager(self.directory, options=options)
+            with _quiet_read_only_notice():
+                self._manager_ = ocp.CheckpointManager(self.directory, options=options)
         return self._manager_
 
     def steps(self) -> list[int]:
@@ -374,9 +397,10 @@ class Checkpoints:
         options = ocp.CheckpointManagerOptions(
             read_only=True, create=False, save_interval_steps=0, max_to_keep=None
         )
-        return ocp.CheckpointManager(
-            self.directory, item_handlers=ocp.StandardCheckpointHandler(), options=options
-        )
+        with _quiet_read_only_notice():
+            return ocp.CheckpointManager(
+                self.directory, item_handlers=ocp.StandardCheckpointHandler(), options=options
+            )
 
     def _read(self, abstract_state, step: int):
         """Step ``step``'s state, checked; :class:`_Unreadable` if it cannot be used."""
