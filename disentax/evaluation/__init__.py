@@ -15,7 +15,7 @@ Example:
   ['beta_vae_score', 'dci', 'downstream']
 """
 
-from disentax.evaluation.anchors import ANCHORS, Anchor, anchors_for
+from disentax.evaluation.anchors import ANCHORS, PROTOCOLS, Anchor, anchors_for, labelled
 from disentax.evaluation.representation import (
     make_posterior_fn,
     make_representation_fn,
@@ -30,10 +30,12 @@ __all__ = [
     "EVAL_SIZES",
     "KINDS",
     "METRICS",
+    "PROTOCOLS",
     "Metric",
     "Scored",
     "anchors_for",
     "evaluate",
+    "labelled",
     "make_posterior_fn",
     "make_representation_fn",
     "resolve_eval_sizes",

@@ -27,11 +27,32 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ANCHORS", "Anchor", "anchors_for"]
+__all__ = ["ANCHORS", "PROTOCOLS", "Anchor", "anchors_for", "labelled"]
 
 _LIN2020 = "Lin et al. 2020, Table 1"
 _LIN2020_BEST = "best reported result of the method, as compiled by Lin et al. 2020"
 _CHEN_MIG = "Chen et al. 2018 sampled MIG: whole factor grid, shape left out"
+
+
+#: The protocol behind each evaluation key that shares a name with another (the MIGs):
+#: tables and reports label these keys so that no two are confused.
+PROTOCOLS = {
+    "mig": "histogram MIG of disentanglement_lib, codes in 20 equal-width bins",
+    "mig_sampled": "Chen et al.'s sampled estimator on random points and every factor",
+    "mig_chen2018": "Chen et al. 2018 protocol: whole factor grid, dSprites without shape",
+}
+
+
+def labelled(key: str) -> str:
+    """``key`` followed by its protocol when :data:`PROTOCOLS` has one (for table rows).
+
+    Example:
+      >>> labelled("mig_chen2018")
+      'mig_chen2018 (Chen et al. 2018 protocol: whole factor grid, dSprites without shape)'
+      >>> labelled("sap")
+      'sap'
+    """
+    return f"{key} ({PROTOCOLS[key]})" if key in PROTOCOLS else key
 
 
 @dataclasses.dataclass(frozen=True)

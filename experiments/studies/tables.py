@@ -15,6 +15,7 @@ import math
 import pathlib
 from collections.abc import Mapping, Sequence
 
+from disentax.evaluation.anchors import labelled
 from disentax.runs.folder import RunFolder
 
 __all__ = ["HEADLINE_METRICS", "collect", "flatten_metrics", "read_evaluation", "write_all"]
@@ -151,7 +152,7 @@ def markdown(table: Mapping, *, title: str = "Study") -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
 
     for metric in table["metric_names"]:
-        line(metric, lambda r, m=metric: r["metrics"].get(m))
+        line(labelled(metric), lambda r, m=metric: r["metrics"].get(m))
     lines.append(
         "| training steps | "
         + " | ".join(
