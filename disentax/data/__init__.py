@@ -10,6 +10,7 @@ device. :mod:`disentax.data.sampling` makes per-step, per-host global batches.
 
 from disentax.data import sampling
 from disentax.data.catalog import DATASETS, get, names
+from disentax.data.correlated import Correlated, CorrelatedPair, correlate, parse_correlations
 from disentax.data.dsprites import DSprites, render, render_values
 from disentax.data.files import DatasetFormatError, DatasetNotFoundError, resolve_data_dir
 from disentax.data.ground_truth import FactorSpace, GroundTruthData, factor_table
@@ -22,6 +23,8 @@ __all__ = [
     "DATASETS",
     "ArrayData",
     "ColorDSprites",
+    "Correlated",
+    "CorrelatedPair",
     "DSprites",
     "DatasetFormatError",
     "DatasetNotFoundError",
@@ -32,10 +35,12 @@ __all__ = [
     "NoisyDSprites",
     "Rotation",
     "ScreamDSprites",
+    "correlate",
     "factor_table",
     "get",
     "image_grid",
     "names",
+    "parse_correlations",
     "render",
     "render_values",
     "resolve_data_dir",
