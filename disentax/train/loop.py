@@ -24,12 +24,15 @@ import numpy as np
 
 from disentax.train.runtime import NonFiniteLossError, SignalCatcher
 
-__all__ = ["MAX_STEPS_IN_FLIGHT", "CheckpointSink", "ScalarSink", "fit"]
+__all__ = ["MAX_STEPS_IN_FLIGHT", "SHOW_EVERY_S", "CheckpointSink", "ScalarSink", "fit"]
 
 # Steps dispatched but not yet finished, at most: with unbounded asynchronous dispatch a
 # signal noticed at the next step would wait for every queued step before its
 # checkpoint; two keeps the device busy and bounds that wait to about two steps.
 MAX_STEPS_IN_FLIGHT = 2
+# Seconds between the per-step figures (loss, images/s) handed to the writer's progress
+# bar: each reads one finished step's loss, so they are few, while the bar moves every step.
+SHOW_EVERY_S = 0.5
 
 
 class CheckpointSink(Protocol):
@@ -58,6 +61,9 @@ class ScalarSink(Protocol):
 
     def message(self, text: str) -> None:
         """Shows one line of text."""
+
+    # Optional: ``advance(step, figures)`` after every step, ``figures`` a dict (``loss``,
+    # ``images_per_s``) now and then, else None; a sink without it sees only log steps.
 
 
 def _mean_scalars(window: list[dict]) -> dict[str, Any]:
@@ -114,7 +120,9 @@ def fit(
       checkpoints: where states are saved (``save``, ``wait``, ``latest_step``,
         ``directory``).
       writer: where scalars and messages go (``write_scalars``, ``progress``,
-        ``message``).
+        ``message``; and, if it has one, ``advance(step, figures)`` after every step,
+        with a finished step's ``loss`` and the ``images_per_s`` every
+        :data:`SHOW_EVERY_S` seconds, else ``None``: no step waits for it).
       stop_fn: ``stop_fn(step) -> bool`` after each step; True checkpoints and returns
         (e.g. a deadline). In a multi-process job it must answer alike on every process.
       start_step: the step ``state`` is at.
@@ -184,11 +192,13 @@ def fit(
         while step < num_steps:
             state, metrics = train_step(state, None if batch_fn is None else batch_fn(step))
             in_flight.append(metrics)
+            finished = None
             if len(in_flight) > MAX_STEPS_IN_FLIGHT:
                 # bounded run-ahead: wait (no transfer) for the step before the previous one
-                jax.block_until_ready(in_flight.popleft())
+                finished = jax.block_until_ready(in_flight.popleft())
             step += 1
             window.add(step, metrics, writer, startup_s)
+            window.advance(step, finished, writer)
             stopped = signals.requested(sync=step % log_every == 0) or None
             if stopped is None and stop_fn is not None and stop_fn(step):
                 stopped = "stop_fn"
@@ -218,6 +228,7 @@ class _Window:
         self.metrics: list[dict] = []
         self.start, self.time = start_step, time.perf_counter()
         self.t_enter = self.time
+        self.shown = (start_step, self.time)  # step and time of the last per-step figures
         self.last: dict[str, Any] = {"step": start_step}
         self.last_good = last_good
         self.first_step_s: float | None = None
@@ -234,6 +245,33 @@ class _Window:
                 f"first train step done {self.first_step_s:.1f} s after {since} (compile included)"
             )
             self.start, self.time = step, time.perf_counter()
+            self.shown = (step, self.time)
+
+    def advance(self, step: int, finished: dict | None, writer: ScalarSink) -> None:
+        """Moves the writer's progress to ``step``, with figures now and then.
+
+        ``finished`` holds the metrics of a step known to be done (or None): at most every
+        :data:`SHOW_EVERY_S` seconds its loss is read (a transfer that waits for nothing)
+        with the images/s since the last figures; otherwise only the step count moves.
+        """
+        advance = getattr(writer, "advance", None)
+        if advance is None:
+            return
+        now = time.perf_counter()
+        shown_step, shown_time = self.shown
+        if finished is None or now - shown_time < SHOW_EVERY_S or step <= shown_step:
+            advance(step, None)
+            return
+        figures = {}
+        loss = np.asarray(jax.device_get(finished.get("loss", np.nan)))
+        if loss.ndim == 0:  # one model (a sweep's per-model losses wait for the log)
+            figures["loss"] = float(loss)
+        if self.images_per_step is not None:
+            figures["images_per_s"] = (
+                (step - shown_step) * self.images_per_step / (now - shown_time)
+            )
+        self.shown = (step, now)
+        advance(step, figures)
 
     def check_finite(self, step: int, checkpoints: CheckpointSink) -> None:
         if not self.metrics:

@@ -76,6 +76,10 @@ def read_events(path: str | pathlib.Path) -> Iterator[dict]:
         yield record
 
 
+# The figures the progress bar shows, in order: (scalar key, label).
+_BAR_FIGURES = (("loss", "loss"), ("kl", "kl"), ("tc", "tc"), ("images_per_s", "img/s"))
+
+
 def _clean(value):
     value = float(value)
     return value if math.isfinite(value) else str(value)
@@ -125,6 +129,7 @@ class Writer:
         self._jsonl = None
         self._tensorboard = None
         self._bar = None
+        self._figures: dict[str, str] = {}  # the bar's figures, by label
         self._start_time = time.perf_counter()
         self._start_step = start_step
         if not enabled:
@@ -170,13 +175,27 @@ class Writer:
         elapsed = time.perf_counter() - self._start_time
         eta = (self.num_steps - step) * elapsed / done if done > 0 else float("nan")
         if self._bar is not None:
-            shown = {k: f"{float(scalars[k]):.4g}" for k in ("loss", "kl", "tc") if k in scalars}
-            if "images_per_s" in scalars:
-                shown["img/s"] = f"{float(scalars['images_per_s']):.4g}"
-            self._on_bar(lambda bar: bar.update(step - bar.n))
-            self._on_bar(lambda bar: bar.set_postfix(shown, refresh=False))
+            self._show(step, scalars)
         else:
             print_line(format_line(step, self.num_steps, scalars, eta))
+
+    def advance(self, step: int, figures: Mapping[str, float] | None = None) -> None:
+        """Moves the progress bar to ``step``; ``figures`` (``loss``, ``images_per_s``) if given.
+
+        Called after every step; plain output (no bar) prints on log steps only.
+        """
+        if self.enabled and self._bar is not None:
+            self._show(step, figures or {})
+
+    def _show(self, step: int, scalars: Mapping[str, float]) -> None:
+        """The bar at ``step``, its figures updated with those of ``scalars``."""
+        for key, label in _BAR_FIGURES:
+            value = scalars.get(key)
+            if value is not None and getattr(value, "ndim", 0) == 0:
+                self._figures[label] = f"{float(value):.4g}"
+        shown = {label: self._figures[label] for _, label in _BAR_FIGURES if label in self._figures}
+        self._on_bar(lambda bar: bar.set_postfix(shown, refresh=False))
+        self._on_bar(lambda bar: bar.update(step - bar.n))
 
     def message(self, text: str) -> None:
         """Prints a line on the writing process (through the bar if there is one)."""
