@@ -201,6 +201,32 @@ class RunFolder:
                 temporary.unlink(missing_ok=True)
         return path
 
+    def trim_metrics(self, step: int) -> str | None:
+        """Keeps the rows of the training log up to ``step``, the step training resumes from.
+
+        Rows past it would be logged twice (a kill after a log, before its checkpoint),
+        and a partial last line (a kill mid-write) would be glued to the next row. The log
+        is rewritten atomically only when something is dropped; lines that are not rows
+        of ours are kept as they are.
+
+        Returns:
+          A line saying what was dropped, or None when nothing was.
+        """
+        path = self.metrics
+        if not path.is_file():
+            return None
+        *lines, partial = path.read_bytes().split(b"\n")  # b"" after a final newline
+        if partial and _row_step(partial) is not None:
+            lines, partial = [*lines, partial], b""  # complete but for its newline
+        kept = [line for line in lines if (_row_step(line) or 0) <= step]
+        dropped = len(lines) - len(kept)
+        if not dropped and not partial:
+            return None
+        self.write_atomic(path, lambda tmp: tmp.write_bytes(b"".join(x + b"\n" for x in kept)))
+        what = [f"{dropped} rows after step {step}"] if dropped else []
+        what += ["a partial last line"] if partial else []
+        return f"{path}: dropped {' and '.join(what)} (training resumes from step {step})"
+
     def write_config(self, resolved: Mapping, *, mesh=None, **extra) -> pathlib.Path:
         """Writes ``config.json``: ``{"config": resolved, versions, devices, written}``."""
         return self.write_json(self.config, {"config": dict(resolved), **provenance(mesh), **extra})
@@ -223,3 +249,13 @@ class RunFolder:
                 f"{self.config} is not a readable disentax config.json: {err}"
             ) from err
         return stored
+
+
+def _row_step(line: bytes) -> int | None:
+    """The ``step`` of a log row, or None for a line that is not one."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    step = row.get("step") if isinstance(row, dict) else None
+    return step if isinstance(step, int) else None

@@ -153,6 +153,19 @@ def _initial_states(step_fn, specs, checkpoints: _SweepCheckpoints, names, log):
     return [init_one(jax.random.key(s.seed)) for s in specs], 0
 
 
+def _writers(folders, first, start: int, log) -> list[Writer]:
+    """A log writer per folder, each log first trimmed to the step the sweep resumes from."""
+    for folder in folders:
+        trimmed = folder.trim_metrics(start)
+        if trimmed:
+            log(trimmed)
+    return [
+        Writer(f.metrics, tensorboard_dir=f.tensorboard, num_steps=first.num_steps,
+               start_step=start, interactive=False)
+        for f in folders
+    ]  # fmt: skip
+
+
 @holds_workdir("train_sweep", create=True, argument="workdirs")
 def train_sweep(
     configs,
@@ -215,11 +228,7 @@ def train_sweep(
             nan = float("nan")
             return {"step": start, "seconds": 0.0, "compile_s": nan, "steps_per_s": nan,
                     "images_per_s": nan}  # fmt: skip
-        writers = [
-            Writer(f.metrics, tensorboard_dir=f.tensorboard, num_steps=first.num_steps,
-                   start_step=start, interactive=False)
-            for f in folders
-        ]  # fmt: skip
+        writers = _writers(folders, first, start, log)
         writer = _SweepWriter(
             writers, names, log, num_steps=first.num_steps, batch_size=first.batch_size
         )

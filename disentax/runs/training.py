@@ -15,7 +15,6 @@ and the run folder before anything is compiled or written, then:
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -199,7 +198,9 @@ def train(
                 )
             return {"step": start}
         if main:
-            _trim_log(folder, start)
+            trimmed = folder.trim_metrics(start)
+            if trimmed:
+                print_line(trimmed)
         writer = Writer(
             folder.metrics,
             tensorboard_dir=folder.tensorboard,
@@ -289,37 +290,3 @@ def _restore(checkpoints: Checkpoints, abstract, restart: bool):
     if main:
         print_line(f"resuming {folder} from checkpoint step {start}", file=sys.stdout)
     return state, start
-
-
-def _trim_log(folder: RunFolder, step: int) -> None:
-    """Keeps the rows of the training log up to ``step``, the step training resumes from.
-
-    Rows past it would be logged twice (a kill after a log, before its checkpoint), and
-    a partial last line (a kill mid-write) would be glued to the next row. The log is
-    rewritten atomically only when something is dropped; lines that are not rows of
-    ours are kept as they are.
-    """
-    path = folder.metrics
-    if not path.is_file():
-        return
-    *lines, partial = path.read_bytes().split(b"\n")  # partial: b"" after a final newline
-    if partial and _row_step(partial) is not None:
-        lines, partial = [*lines, partial], b""  # complete but for its newline
-    kept = [line for line in lines if (_row_step(line) or 0) <= step]
-    dropped = len(lines) - len(kept)
-    if not dropped and not partial:
-        return
-    folder.write_atomic(path, lambda tmp: tmp.write_bytes(b"".join(x + b"\n" for x in kept)))
-    what = [f"{dropped} rows after step {step}"] if dropped else []
-    what += ["a partial last line"] if partial else []
-    print_line(f"{path}: dropped {' and '.join(what)} (training resumes from step {step})")
-
-
-def _row_step(line: bytes) -> int | None:
-    """The ``step`` of a log row, or None for a line that is not one."""
-    try:
-        row = json.loads(line)
-    except ValueError:
-        return None
-    step = row.get("step") if isinstance(row, dict) else None
-    return step if isinstance(step, int) else None
