@@ -219,7 +219,7 @@ def _shared_sets(key, dataset, representation_fn, num_train, num_test):
     return train, test, time.perf_counter() - start
 
 
-def _run_all(names, inputs: _Inputs) -> tuple[dict, dict, dict, dict]:
+def _run_all(names, inputs: _Inputs, progress_fn=None) -> tuple[dict, dict, dict, dict]:
     """Scores and matrices (as JSON values), skips and seconds of the metrics ``names``."""
     scores, matrices, skipped, seconds = {}, {}, {}, {}
     for name in names:
@@ -227,15 +227,19 @@ def _run_all(names, inputs: _Inputs) -> tuple[dict, dict, dict, dict]:
         try:
             out = _run(METRICS[name], inputs)
         except ValueError as err:  # degenerate-but-valid input, e.g. constant codes
-            skipped[name] = str(err)
-            continue
+            out = str(err)
         if out is None:
-            skipped[name] = "needs posterior_fn (mean and logvar)"
-            continue
-        out = jax.block_until_ready(out)
-        seconds[name] = time.perf_counter() - start
-        scores.update({k: _to_json(v) for k, v in out.scores.items()})
-        matrices.update({k: _to_json(v) for k, v in out.matrices.items()})
+            out = "needs posterior_fn (mean and logvar)"
+        if isinstance(out, str):
+            skipped[name] = outcome = out
+        else:
+            out = jax.block_until_ready(out)
+            seconds[name] = time.perf_counter() - start
+            outcome = {k: _to_json(v) for k, v in out.scores.items()}
+            scores.update(outcome)
+            matrices.update({k: _to_json(v) for k, v in out.matrices.items()})
+        if progress_fn is not None:
+            progress_fn(name, outcome, time.perf_counter() - start)
     return scores, matrices, skipped, seconds
 
 
@@ -249,6 +253,7 @@ def evaluate(
     num_test: int = 5000,
     posterior_fn: Callable | None = None,
     interventional_sizes: Mapping[str, int] | None = None,
+    progress_fn: Callable[[str, dict | str, float], None] | None = None,
 ) -> dict:
     """Scores ``representation_fn`` on ``dataset`` with the requested metrics.
 
@@ -270,6 +275,9 @@ def evaluate(
       interventional_sizes: overrides of the BetaVAE/FactorVAE sizes ``batch_size``,
         ``num_train``, ``num_eval``, ``num_variance_estimate`` (default: the
         reference's 64 / 10000 / 5000 / 10000).
+      progress_fn: called as each metric ends with ``(name, scores, seconds)``: the
+        metric's scores (output key -> JSON value), or the reason it was skipped (a
+        ``str``), and its wall seconds (e.g. to print progress).
 
     Returns:
       dict with ``metrics`` (name -> float), ``matrices`` (``mutual_info`` and
@@ -313,7 +321,7 @@ def evaluate(
         train=train,
         test=test,
     )
-    scores, matrices, skipped, timed = _run_all(names, inputs)
+    scores, matrices, skipped, timed = _run_all(names, inputs, progress_fn)
     seconds.update(timed)
     return {
         "metrics": scores,
