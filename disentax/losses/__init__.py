@@ -14,6 +14,7 @@ Examples:
     True
 """
 
+from disentax.losses.declaration import ModelFns
 from disentax.losses.divergence import (
     dip_covariance,
     dip_penalties,
@@ -46,11 +47,14 @@ from disentax.losses.total_correlation import (
     permute_dims,
     total_correlation,
 )
+from disentax.losses.weak import AGGREGATIONS, group_vae, ml_vae
 
 __all__ = [
+    "AGGREGATIONS",
     "COMMON_AUX",
     "DEFAULT_HYPERPARAMETERS",
     "ESTIMATORS",
+    "ModelFns",
     "OBJECTIVES",
     "Objective",
     "RECONSTRUCTIONS",
@@ -68,6 +72,8 @@ __all__ = [
     "gaussian_kl",
     "gaussian_log_density",
     "gaussian_nll",
+    "group_vae",
+    "ml_vae",
     "mss_log_weights",
     "objective",
     "permute_dims",

@@ -4,6 +4,12 @@
 objective is built from (:func:`vae_terms`, :func:`elbo_aux`) and the hyperparameter
 checks (:func:`nonnegative`, :func:`positive`, :func:`one_of`) live here with it, so a new
 objective in any losses module imports them without importing the registry.
+
+Objectives that train on more than a batch of images declare what they need: the kind of
+batch the train step samples (``batch``, e.g. ``"pairs"``) and the hyperparameters that
+configure it (``batch_hyperparameters``, e.g. the pairs' ``k``), the batch entries the loss
+reads besides ``images`` (``inputs``), and how the model is applied to the batch
+(``forward``, a function of :class:`ModelFns`, in place of the standard pass).
 """
 
 import dataclasses
@@ -35,6 +41,24 @@ class ForwardPass(Protocol):
 #: ``fn(images, out, *, step, reconstruction, **hyper) -> (loss, aux)``.
 ObjectiveFn = Callable[..., tuple[Array, dict[str, Array]]]
 Check = Callable[[str, Any], None]  # (name, concrete value) -> None, or raises ValueError
+
+
+class ModelFns(NamedTuple):
+    """The model as a declared ``forward`` sees it: callables on this shard's rows.
+
+    Attributes:
+        encode: ``images [n,H,W,C] -> (mean [n,L], logvar [n,L])``.
+        decode: ``z [n,L] -> logits [n,H,W,C]``.
+        noise: ``noise(stream, n) -> [n,L]`` standard normal: this shard's ``n`` rows of a
+            draw made for the global batch (``n`` times the number of shards rows), so
+            every parallel layout gives the same noise to the same row; stream 0 of the
+            images' rows is the noise of the standard pass.
+    """
+
+    encode: Callable
+    decode: Callable
+    noise: Callable
+
 
 COMMON_AUX = ("loss", "recon", "kl", "elbo")  # the aux keys every objective returns
 
@@ -90,8 +114,10 @@ class Objective:
     """An objective function with its declarations (built by :func:`objective`).
 
     Calling it validates the concrete hyperparameters given, fills in the defaults of the
-    missing ones and calls ``fn`` with all of them; ``discriminator_logits`` is passed on
-    to objectives that declare ``needs_discriminator``.
+    missing ones and calls ``fn`` with all of them but the ``batch_hyperparameters``;
+    ``discriminator_logits`` is passed on to objectives that declare
+    ``needs_discriminator``, and the batch entries named in ``inputs`` to those that
+    declare them.
 
     Attributes:
         fn: ``fn(images, out, *, step, reconstruction, **hyper) -> (loss, aux)``.
@@ -100,6 +126,17 @@ class Objective:
         needs_discriminator: trained with a discriminator on ``z`` (FactorVAE): it takes
             ``discriminator_logits [N,2]`` and the train step adds the discriminator's
             update (``factor_vae_discriminator_loss``).
+        batch: the kind of batch the train step samples for it: ``"images"`` (the
+            default) or another key of ``disentax.train.step_sampling.BATCH_SAMPLERS``
+            (``"pairs"``: ``images``, ``images_2``, ``changed``).
+        batch_hyperparameters: the hyperparameters that configure the batch sampler
+            (static values, e.g. the pairs' ``k``); passed to the sampler, not to ``fn``.
+        inputs: the batch entries besides ``images`` that ``fn`` takes as keyword
+            arguments (global arrays, e.g. ``images_2``).
+        forward: ``forward(model: ModelFns, batch, **hyper) -> out`` applies the model to
+            this shard's rows of the batch (a dict of arrays) and returns a pytree whose
+            leaves lead with the row axis, what ``fn`` receives as ``out``; None for the
+            standard reparameterised pass of ``images`` (a ``ForwardPass``).
 
     Examples:
         >>> from disentax.losses import OBJECTIVES
@@ -116,10 +153,19 @@ class Objective:
     hyperparameters: Mapping[str, Hyperparameter]
     aux: tuple[str, ...] = ()
     needs_discriminator: bool = False
+    batch: str = "images"
+    batch_hyperparameters: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    forward: Callable | None = None
 
     def __post_init__(self):
         hyper = {k: Hyperparameter(*v) for k, v in self.hyperparameters.items()}
         object.__setattr__(self, "hyperparameters", hyper)
+        unknown = [name for name in self.batch_hyperparameters if name not in hyper]
+        if unknown:
+            raise ValueError(f"batch_hyperparameters {unknown} are not declared hyperparameters")
+        if self.forward is not None and self.needs_discriminator:
+            raise ValueError("an objective with its own forward cannot need a discriminator")
         sig = inspect.signature(self.fn)
         params = [
             p.replace(default=hyper[p.name].default) if p.name in hyper else p
@@ -134,6 +180,20 @@ class Objective:
     def name(self) -> str:
         """The function's name (its key in ``OBJECTIVES``)."""
         return self.fn.__name__
+
+    @property
+    def needs_pairs(self) -> bool:
+        """True when it trains on pairs of observations (``batch == "pairs"``)."""
+        return self.batch == "pairs"
+
+    def loss_hyperparameters(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        """``hyper`` without the ``batch_hyperparameters`` (what ``fn`` and ``forward`` take)."""
+        return {k: v for k, v in hyper.items() if k not in self.batch_hyperparameters}
+
+    def batch_options(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        """The sampler's options: ``hyper``'s ``batch_hyperparameters``, with defaults."""
+        full = {**self.defaults, **hyper}
+        return {k: full[k] for k in self.batch_hyperparameters}
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -173,8 +233,9 @@ class Objective:
             out: the forward pass (:class:`ForwardPass`).
             step: the training step (may be traced).
             reconstruction: a name in ``RECONSTRUCTIONS``.
-            **kwargs: the hyperparameters and, if ``needs_discriminator``,
-                ``discriminator_logits [N,2]`` (None when not given).
+            **kwargs: the hyperparameters, the batch entries named in ``inputs`` and, if
+                ``needs_discriminator``, ``discriminator_logits [N,2]`` (None when not
+                given).
 
         Returns:
             ``(loss, aux)`` as returned by ``fn``.
@@ -185,12 +246,23 @@ class Objective:
         inputs = {}
         if self.needs_discriminator:
             inputs["discriminator_logits"] = kwargs.pop("discriminator_logits", None)
-        hyper = self.resolve(kwargs)
+        inputs.update({name: kwargs.pop(name) for name in self.inputs if name in kwargs})
+        hyper = self.loss_hyperparameters(self.resolve(kwargs))
+        missing = [name for name in self.inputs if name not in inputs]
+        if missing:
+            raise ValueError(f"objective {self.name!r} needs the batch entries {missing}")
         return self.fn(images, out, step=step, reconstruction=reconstruction, **inputs, **hyper)
 
 
 def objective(
-    hyperparameters: Mapping[str, tuple], *, aux: tuple[str, ...] = (), needs_discriminator=False
+    hyperparameters: Mapping[str, tuple],
+    *,
+    aux: tuple[str, ...] = (),
+    needs_discriminator=False,
+    batch: str = "images",
+    batch_hyperparameters: tuple[str, ...] = (),
+    inputs: tuple[str, ...] = (),
+    forward: Callable | None = None,
 ) -> Callable[[ObjectiveFn], Objective]:
     """Decorator: declares an objective function's hyperparameters and needs.
 
@@ -198,6 +270,10 @@ def objective(
         hyperparameters: name -> ``(default, check)`` (see :class:`Hyperparameter`).
         aux: the ``aux`` keys the function returns besides ``COMMON_AUX``.
         needs_discriminator: see :class:`Objective`.
+        batch: see :class:`Objective`.
+        batch_hyperparameters: see :class:`Objective`.
+        inputs: see :class:`Objective`.
+        forward: see :class:`Objective`.
 
     Examples:
         >>> from disentax.losses.objectives import elbo_aux, nonnegative, objective, vae_terms
@@ -209,7 +285,14 @@ def objective(
         {'beta': 1.0}
     """
     return lambda fn: Objective(
-        fn, hyperparameters, aux=aux, needs_discriminator=needs_discriminator
+        fn,
+        hyperparameters,
+        aux=aux,
+        needs_discriminator=needs_discriminator,
+        batch=batch,
+        batch_hyperparameters=tuple(batch_hyperparameters),
+        inputs=tuple(inputs),
+        forward=forward,
     )
 
 

@@ -18,6 +18,7 @@ from disentax.losses.objectives import (
     dip_vae_ii,
     factor_vae,
 )
+from disentax.losses.weak import group_vae, ml_vae
 
 #: Objective name -> :class:`Objective`, the names a config's ``objective.name`` takes.
 OBJECTIVES: dict[str, Objective] = {
@@ -27,6 +28,8 @@ OBJECTIVES: dict[str, Objective] = {
     "factor_vae": factor_vae,
     "dip_vae_i": dip_vae_i,
     "dip_vae_ii": dip_vae_ii,
+    "group_vae": group_vae,  # weakly supervised: pairs (disentax.losses.weak)
+    "ml_vae": ml_vae,
 }
 
 # Derived from the entries: name -> default hyperparameters.

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import pytest
 
 from disentax import losses
+from disentax.losses.weak import PairPass
 
 N, L = 8, 4
 
@@ -33,10 +34,14 @@ class Batch(NamedTuple):
 
     def call(self, name: str, out: Out | None = None, step: Any = 0, **hyper):
         """``OBJECTIVES[name]`` on this batch (``out`` replaced if given); discriminator
-        logits are passed to the objectives that declare ``needs_discriminator``."""
+        logits are passed to the objectives that declare ``needs_discriminator``; a pair
+        objective sees the batch twice (both images' passes ``out``, no dimension apart)."""
         if losses.OBJECTIVES[name].needs_discriminator:
             hyper.setdefault("discriminator_logits", self.discriminator_logits)
         out = self.out if out is None else out
+        if losses.OBJECTIVES[name].needs_pairs:
+            hyper.setdefault("images_2", self.images)
+            out = PairPass(out, out, jnp.zeros(out.mean.shape, bool))
         return losses.OBJECTIVES[name](self.images, out, step=step, **hyper)
 
 
