@@ -20,7 +20,7 @@ from typing import Any
 
 import jax
 
-__all__ = ["RunFolder", "library_versions", "provenance"]
+__all__ = ["RunFolder", "library_versions", "provenance", "source_revision"]
 
 
 def library_versions() -> dict[str, str]:
@@ -37,11 +37,38 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def source_revision() -> dict[str, Any] | None:
+    """The git commit of the disentax source tree, or None when not run from a checkout.
+
+    Returns:
+      ``{"commit": sha, "modified": whether tracked files differ from it}``; None for an
+      installed wheel, a missing ``git`` or any git failure.
+    """
+    import subprocess
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():  # an installed package, not a checkout
+        return None
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        modified = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "modified": modified}
+
+
 def provenance(mesh=None) -> dict[str, Any]:
-    """Versions, devices (of ``mesh``, else all devices) and the time, for a record."""
+    """Versions, source commit, devices (of ``mesh``, else all devices) and the time."""
     devices = list(mesh.devices.flat) if mesh is not None else jax.devices()
     return {
         "versions": library_versions(),
+        "source": source_revision(),
         "devices": {
             "count": len(devices),
             "kind": devices[0].device_kind,
