@@ -60,13 +60,13 @@ def _lazy(module: str, function: str, **kwargs: Any) -> BenchFn:
     return run
 
 
-# One train-step benchmark per shipped objective config (experiments/configs/<objective>.py,
+# One train-step benchmark per shipped objective config (disentax/configs/<objective>.py,
 # one per entry of disentax.losses.OBJECTIVES), read from the folder: importing
 # disentax.losses here would start JAX before the thread flags are set.
 OBJECTIVE_NAMES = tuple(
     sorted(
         p.stem
-        for p in (pathlib.Path(__file__).resolve().parent.parent / "experiments" / "configs").glob(
+        for p in (pathlib.Path(__file__).resolve().parent.parent / "disentax" / "configs").glob(
             "*.py"
         )
         if not p.stem.startswith("_") and p.stem != "default"

@@ -1,7 +1,7 @@
 """Train-step throughput: every objective, 1 device vs a mesh, sweeps, and PyTorch paired.
 
 The steps are built exactly as ``disentax train`` builds them: the shipped config of the
-objective (``experiments/configs/<objective>.py``, reference hyperparameters, Adam 1e-4,
+objective (``disentax/configs/<objective>.py``, reference hyperparameters, Adam 1e-4,
 Bernoulli decoder, the conv VAE, procedural dSprites sampled inside the step), validated
 and assembled by ``disentax.train.config_schema`` and compiled by
 ``disentax.train.make_train_step``. Only the batch size and the mesh differ between rows.

@@ -27,6 +27,8 @@ RANKS = {
     "metrics": 1,
     "data": 1,
     "parallel": 1,
+    "configs": 1,  # the shipped config files (read by runs through their path)
+    "_extras": 0,  # names the extra of a missing optional dependency
     "typing": 0,
     "__init__": 0,  # the top-level package: the version only
 }

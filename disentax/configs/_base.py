@@ -3,9 +3,10 @@
 Locatello et al. (2019): the convolutional encoder/decoder, 10 latents, Bernoulli decoder,
 batch 64, Adam (learning rate 1e-4, b1 0.9, b2 0.999, eps 1e-8), 300,000 steps, on
 dSprites. Not a config itself (``disentax train --config`` lists names without a leading
-underscore); a config loads it by path, since config files are not a package:
+underscore); a config imports it from the package, which also works for a copy of a
+config kept anywhere else:
 
-  base_config = runpy.run_path(str(pathlib.Path(__file__).with_name("_base.py")))["base_config"]
+  from disentax.configs._base import base_config
 """
 
 import ml_collections

@@ -21,10 +21,7 @@ FactorVAE score 0.817 (quick vote counts). The same config with
 posY and scale their own latents.
 """
 
-import pathlib
-import runpy
-
-base_config = runpy.run_path(str(pathlib.Path(__file__).with_name("_base.py")))["base_config"]
+from disentax.configs._base import base_config
 
 
 def get_config():

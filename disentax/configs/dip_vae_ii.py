@@ -19,10 +19,7 @@ References:
   Disentangled Representations", ICML 2019.
 """
 
-import pathlib
-import runpy
-
-base_config = runpy.run_path(str(pathlib.Path(__file__).with_name("_base.py")))["base_config"]
+from disentax.configs._base import base_config
 
 
 def get_config():

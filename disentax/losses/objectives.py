@@ -13,7 +13,7 @@ ones take the declared defaults. ``disentax.losses.OBJECTIVES`` maps names to th
 
 A new objective is a function decorated with :func:`objective` (in any losses module,
 built from :func:`vae_terms` and :func:`elbo_aux`), its entry in ``OBJECTIVES`` and its
-config in ``experiments/configs``.
+config in ``disentax/configs``.
 
 References:
     Higgins et al., "β-VAE", ICLR 2017. Burgess et al., "Understanding disentangling in

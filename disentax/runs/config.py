@@ -23,28 +23,27 @@ _PREFIX = "--config."
 
 
 def configs_dir() -> pathlib.Path:
-    """The folder holding the shipped experiment configs (``experiments/configs``).
+    """The folder of the shipped configs: the package ``disentax.configs``.
 
-    Looked for beside the package (a source checkout or editable install) and then in
-    the current directory.
+    It ships inside the package (a wheel, an editable install or a source checkout
+    alike), so a config name works from any working directory.
+
+    Examples:
+      >>> from disentax import runs
+      >>> (runs.configs_dir() / "default.py").is_file()
+      True
     """
-    candidates = [
-        pathlib.Path(__file__).resolve().parents[2] / "experiments" / "configs",
-        pathlib.Path.cwd() / "experiments" / "configs",
-    ]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(
-        "experiments/configs was not found beside the disentax package "
-        f"({candidates[0]}) nor in the current directory ({candidates[1]}); "
-        "install disentax from a source checkout with `pip install -e .` or pass "
-        "--config PATH to a config file."
-    )
+    import importlib.resources
+
+    return pathlib.Path(str(importlib.resources.files("disentax.configs")))
 
 
 def resolve_config_path(config: str) -> pathlib.Path:
-    """A config argument is a path to a ``.py`` file or the name of a shipped config."""
+    """A config argument is a path to a ``.py`` file or the name of a shipped config.
+
+    A name (no ``.py`` suffix, no path separator) is looked up in :func:`configs_dir`,
+    whatever the working directory; anything else is a file path.
+    """
     path = pathlib.Path(config)
     if path.suffix == ".py" or os.sep in config:
         if not path.is_file():
@@ -64,8 +63,8 @@ def load_config(config: str, overrides: Sequence[str] = ()):
     """Loads ``get_config()`` from ``config`` and applies ``--config.KEY=VALUE`` overrides.
 
     Args:
-      config: a path to a Python config file, or the name of a file in
-        ``experiments/configs`` (e.g. ``"default"``, ``"beta_tcvae"``).
+      config: a path to a Python config file, or the name of a shipped config in
+        ``disentax/configs`` (e.g. ``"default"``, ``"beta_tcvae"``).
       overrides: command-line strings of the form ``--config.KEY=VALUE``. A key the
         config lacks is accepted when it is an optional key of a training config or a
         hyperparameter of the config's objective (it starts from its default).

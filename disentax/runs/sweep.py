@@ -179,7 +179,7 @@ def train_sweep(
 
     Args:
       configs: ``ml_collections.ConfigDict`` training configs (the keys of
-        ``experiments/configs``) that differ only in seed and objective hyperparameters.
+        ``disentax/configs``) that differ only in seed and objective hyperparameters.
       workdirs: one run folder per config.
       deadline: ``time.time()`` at which to stop early (checkpoint saved at the step
         reached), or None to train to ``num_steps``.

@@ -2,7 +2,7 @@
 
 The six objectives of Locatello et al. (2019) (beta-VAE, AnnealedVAE, FactorVAE,
 DIP-VAE-I, DIP-VAE-II, beta-TCVAE) at the reference settings of
-``experiments/configs/<objective>.py`` (conv VAE, 10 latents, Bernoulli decoder, batch 64,
+``disentax/configs/<objective>.py`` (conv VAE, 10 latents, Bernoulli decoder, batch 64,
 Adam 1e-4; the configs' hyperparameter: beta-VAE beta = 4, AnnealedVAE c_max = 25,
 FactorVAE gamma = 10, DIP-VAE-I lambda_od = 10, DIP-VAE-II lambda_od = 10, beta-TCVAE
 beta = 6), procedural dSprites sampled inside the step. With ``--full_grid`` each

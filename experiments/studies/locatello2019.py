@@ -1,6 +1,6 @@
 """The grid of Locatello et al. (2019): 6 models x 6 hyperparameter values x seeds.
 
-Each point is a shipped reference config (``experiments/configs/<objective>.py``) with one
+Each point is a shipped reference config (``disentax/configs/<objective>.py``) with one
 hyperparameter value and one seed. The study trained 50 seeds per point (1,800 models on
 dSprites alone), 300,000 steps each.
 

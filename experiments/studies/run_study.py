@@ -13,7 +13,7 @@ each phase resumable on its own:
    hyperparameter value, seeds as points; :mod:`experiments.studies.tables`).
 
 Usage (config files as emitted by ``experiments/studies/locatello2019.py --emit``, or the
-shipped names in ``experiments/configs``):
+shipped names in ``disentax/configs``):
 
   python experiments/studies/run_study.py --root runs/study --out results/study \\
       --configs beta_tcvae factor_vae --set num_steps=2000 --set learning_rate=1e-3
