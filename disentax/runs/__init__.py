@@ -9,6 +9,8 @@
 * :func:`evaluate` — scores a run folder and writes its evaluation record.
 * :func:`traverse` — traversal pictures, plots and the report of a run folder.
 * :func:`run` — the pipeline of ``disentax train``: train, evaluate, traverse.
+* :func:`study_table` / :func:`analyse_study` — a study's tidy table of every model's
+  scores, its statistics, figures and ``study.html``.
 
 Example:
   >>> from disentax import runs
@@ -39,6 +41,8 @@ _WHERE = {
     "check_sweep": "sweep",
     "train_sweep": "sweep",
     "train": "training",
+    "analyse_study": "study_analysis",
+    "study_table": "study_analysis",
 }
 
 
@@ -62,6 +66,7 @@ __all__ = [
     "NonFiniteLossError",
     "RunFolder",
     "RunSpec",
+    "analyse_study",
     "check_sweep",
     "configs_dir",
     "default_workers",
@@ -70,6 +75,7 @@ __all__ = [
     "load_config",
     "resolve_config_path",
     "run",
+    "study_table",
     "train",
     "train_sweep",
     "traverse",

@@ -37,6 +37,7 @@ from disentax.viz.plots import (
 )
 from disentax.viz.rendering import Rendering, render
 from disentax.viz.report import ARTEFACTS, render_report
+from disentax.viz.study import study_figures, study_page
 from disentax.viz.traversals import (
     KL_THRESHOLD,
     VALUE_RANGES,
@@ -49,6 +50,8 @@ from disentax.viz.traversals import (
 )
 
 __all__ = [
+    "study_figures",
+    "study_page",
     "ARTEFACTS",
     "CYCLES",
     "KL_THRESHOLD",
