@@ -14,6 +14,7 @@ from disentax.metrics.beta_vae_score import beta_vae_score
 from disentax.metrics.dci import completeness, dci, dci_from_importance, disentanglement
 from disentax.metrics.downstream import downstream_task
 from disentax.metrics.factor_vae_score import factor_vae_score
+from disentax.metrics.fairness import fairness, fairness_scores, inter_group_fairness
 from disentax.metrics.information import (
     discrete_entropy,
     discrete_mutual_info,
@@ -45,10 +46,13 @@ __all__ = [
     "estimators",
     "explicitness",
     "factor_vae_score",
+    "fairness",
+    "fairness_scores",
     "gaussian_total_correlation",
     "gaussian_wasserstein_correlation",
     "gaussian_wasserstein_correlation_norm",
     "histogram_discretize",
+    "inter_group_fairness",
     "irs",
     "mig",
     "mig_chen2018",
