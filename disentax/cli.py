@@ -1,4 +1,4 @@
-"""The ``disentax`` command: ``train | evaluate | traverse | bench | data``.
+"""The ``disentax`` command: ``train | evaluate | traverse | config | bench | data``.
 
 Argument parsing is argparse (sub-commands, usage, exit status 2 on bad input); the
 run configuration follows the JAX ecosystem convention of ``ml_collections``:
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import disentax
 
-_SUBCOMMANDS = ("train", "evaluate", "traverse", "bench", "data")
+_SUBCOMMANDS = ("train", "evaluate", "traverse", "config", "bench", "data")
 
 
 def _split_config_args(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
@@ -78,7 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="override one config field, e.g. --config.num_steps=1000",
         )
 
-    train = sub.add_parser("train", help="train a model (resumes from the workdir if it holds one)")
+    train = sub.add_parser(
+        "train",
+        help="train a model (resumes from the workdir if it holds one)",
+        description="Train a model, then (config.evaluate) score it and write its pictures "
+        "and report.html. Resumes from the workdir's newest checkpoint if it holds one.",
+        epilog=_configs_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_config_args(train, "default")
     train.add_argument("--workdir", default=None, help="run folder (default: runs/<config name>)")
     train.add_argument(
@@ -97,9 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--sizes",
         choices=("auto", "reference", "quick"),
-        default="reference",
-        help="BetaVAE/FactorVAE score sizes: the study's (reference, ~20 CPU-minutes on a "
-        "CPU), 500/300 votes (quick), or quick on CPU and reference elsewhere (auto)",
+        default="auto",
+        help="BetaVAE/FactorVAE score sizes: quick on a CPU and reference elsewhere (auto, "
+        "default), 500/300 votes (quick), or the study's (reference, ~20 CPU-minutes on a CPU)",
     )
     evaluate.add_argument(
         "--workers",
@@ -115,20 +122,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--latents", default=None, help="comma-separated latent indices to show (all)"
     )
 
+    config = sub.add_parser(
+        "config",
+        help="list the shipped configs, or show every key of one with its default",
+        description="list: the shipped configs (--config NAME of `disentax train`), one line "
+        "each. show NAME: every key of a config (a shipped name or a .py file) with the value "
+        "a run would use and its meaning; --config.KEY=VALUE overrides apply as in train.",
+    )
+    config.add_argument("action", choices=("list", "show"), help="list: names; show: keys")
+    config.add_argument("name", nargs="?", default="default", help="config name or .py file")
+
     bench = sub.add_parser("bench", help="run microbenchmarks; JSON results")
     bench.add_argument("name", nargs="?", default=None, help="benchmark name or prefix (all)")
     bench.add_argument("--out", default=None, help="write the JSON results here")
     bench.add_argument("--workdir", default=None, help="folder for benchmark scratch files")
-    bench.add_argument("--list", action="store_true", help="list the benchmark names and exit")
+    bench.add_argument(
+        "--list", action="store_true", help="list the benchmarks (a line each) and exit"
+    )
 
     data = sub.add_parser("data", help="inspect ground-truth datasets")
-    data.add_argument("action", choices=("show", "list"), help="show: sample grid; list: names")
+    data.add_argument(
+        "action", choices=("show", "list"), help="show: sample grid; list: names, a line each"
+    )
     data.add_argument("name", nargs="?", default="dsprites", help="dataset name")
     data.add_argument("--workdir", default=".", help="folder for the sample grid PNG")
     data.add_argument("--data_dir", default=None, help="folder of published dataset files")
     data.add_argument("--num", type=int, default=64, help="number of samples in the grid")
     data.add_argument("--seed", type=int, default=0, help="sampling seed")
     return parser
+
+
+def _configs_epilog() -> str:
+    """The shipped configs, a line each, and where to see their keys (train's --help)."""
+    from disentax.runs import describe
+
+    try:
+        shipped = describe.shipped_configs()
+    except FileNotFoundError as err:
+        return f"shipped configs: none found ({err})"
+    width = max(map(len, shipped), default=0)
+    lines = ["shipped configs (--config NAME):"]
+    lines += [f"  {name:<{width}}  {summary}" for name, summary in shipped.items()]
+    lines += [
+        "",
+        "every key of a config, with its default and meaning: disentax config show NAME",
+        "e.g. disentax train --config beta_vae --config.num_steps=2000 --config.objective.beta=8",
+    ]
+    return "\n".join(lines)
 
 
 class _UsageError(ValueError):
@@ -143,13 +183,14 @@ def _cmd_train(args, config_name: str | None, overrides: list[str]) -> int:
         config = runs.load_config(config_name, overrides)
     except ValueError as err:
         raise _UsageError(str(err)) from err
-    workdir = args.workdir or os.path.join("runs", pathlib.Path(config_name).stem)
+    name = pathlib.Path(config_name).stem
+    workdir = args.workdir or os.path.join("runs", name)
     parallel.initialize_distributed(
         coordinator=args.coordinator,
         num_processes=args.num_processes,
         process_id=args.process_id,
     )
-    runs.run(config, workdir, restart=args.restart)
+    runs.run(config, workdir, restart=args.restart, config_name=name)
     return 0
 
 
@@ -163,9 +204,44 @@ def _cmd_evaluate(args) -> int:
         workers = int(args.workers)
     else:
         raise ValueError(f"--workers: expected 1, 2 or auto, got {args.workers!r}")
-    runs.evaluate(
+    record = runs.evaluate(
         args.workdir, metrics=metrics, step=args.step, eval_sizes=args.sizes, workers=workers
     )
+    from disentax.runs import terminal
+
+    for line in terminal.score_table(record):
+        _say(line)
+    return 0
+
+
+def _say(text: str) -> None:
+    """One line on standard output; a closed pipe (``| head``) is no error."""
+    from disentax.train.runtime import print_line
+
+    print_line(text, file=sys.stdout)
+
+
+def _cmd_config(args, config_name: str | None, overrides: list[str]) -> int:
+    from disentax import runs
+    from disentax.runs import describe
+
+    if args.action == "list":
+        shipped = describe.shipped_configs()
+        width = max(map(len, shipped), default=0)
+        for name, summary in shipped.items():
+            _say(f"{name:<{width}}  {summary}")
+        return 0
+    name = config_name or args.name
+    try:
+        rows = describe.config_keys(runs.load_config(name, overrides))
+    except ValueError as err:
+        raise _UsageError(str(err)) from err
+    _say(f"config {name} ({runs.resolve_config_path(name)}): every key, the value a run uses")
+    key_width = max(len(row[0]) for row in rows)
+    value_width = min(max(len(row[1]) for row in rows), 24)
+    for key, value, meaning in rows:
+        _say(f"  {key:<{key_width}}  {value:<{value_width}}  {meaning}")
+    _say(f"override one: disentax train --config {name} --config.KEY=VALUE")
     return 0
 
 
@@ -196,23 +272,62 @@ def _cmd_bench(args) -> int:
         sys.path.insert(0, str(root))
     from benchmarks import run as bench_run
 
-    return bench_run.main(name=args.name, out=args.out, workdir=args.workdir, list_only=args.list)
+    if args.list:
+        names = bench_run.select(args.name)
+        width = max(map(len, names), default=0)
+        for name in names:
+            _say(f"{name:<{width}}  {_bench_summary(bench_run.BENCHMARKS[name])}")
+        return 0
+    return bench_run.main(name=args.name, out=args.out, workdir=args.workdir)
+
+
+def _bench_summary(fn) -> str:
+    """A benchmark's line: its function's docstring, else its module's (first line)."""
+    import importlib
+    import inspect
+
+    module_name, _, function = fn.__name__.rpartition(".")  # benchmarks.run._lazy names them
+    try:
+        module = importlib.import_module(f"benchmarks.{module_name}")
+    except ImportError as err:
+        return f"(cannot import benchmarks.{module_name}: {err})"
+    for obj in (getattr(module, function, None), module):
+        doc = inspect.getdoc(obj) if obj is not None else None
+        if doc:
+            return doc.strip().splitlines()[0]
+    return ""
 
 
 def _cmd_data(args) -> int:
     from disentax import data
 
     if args.action == "list":
+        width = max(map(len, data.names()))
         for name in data.names():
-            print(name)
+            _say(f"{name:<{width}}  {_dataset_summary(data.DATASETS[name])}")
         return 0
     data.show(args.name, args.workdir, data_dir=args.data_dir, num=args.num, seed=args.seed)
     return 0
 
 
+def _dataset_summary(constructor) -> str:
+    """A dataset's line: its class's or loader's docstring (first line), with its variant."""
+    import functools
+    import inspect
+
+    fn = constructor.func if isinstance(constructor, functools.partial) else constructor
+    doc = inspect.getdoc(fn) or ""
+    line = doc.strip().splitlines()[0] if doc.strip() else ""
+    if isinstance(constructor, functools.partial) and constructor.args:
+        line += f" [{', '.join(map(str, constructor.args))}]"
+    return line
+
+
 def _dispatch(args, config_name: str | None, overrides: list[str]) -> int:
     if args.command == "train":
         return _cmd_train(args, config_name, overrides)
+    if args.command == "config":
+        return _cmd_config(args, config_name, overrides)
     if args.command == "evaluate":
         return _cmd_evaluate(args)
     if args.command == "traverse":
@@ -256,8 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     rest, config_name, overrides = _split_config_args(argv)
     args = parser.parse_args(rest)  # exits 2 with usage on unknown commands / options
-    if (config_name is not None or overrides) and args.command != "train":
-        parser.error(f"--config options are only accepted by `train`, not `{args.command}`")
+    if (config_name is not None or overrides) and args.command not in ("train", "config"):
+        parser.error(
+            f"--config options are only accepted by `train` and `config`, not `{args.command}`"
+        )
     try:
         # The command owns its process: let malloc reuse XLA's temporary buffers
         # (disentax._allocator), before any JAX work so that every thread gets the
@@ -281,7 +398,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # folder goes, a workdir in use); ImportError: a missing optional extra; FloatingPoint-
     # Error: a NaN loss. Each is one line naming what to change.
     except (ValueError, OSError, ImportError, FloatingPointError) as err:
-        print(f"disentax {args.command}: error: {_describe(err)}", file=sys.stderr)
+        from disentax._extras import missing_extra_message  # names the extra to install
+
+        message = missing_extra_message(err, args.command) or _describe(err)
+        print(f"disentax {args.command}: error: {message}", file=sys.stderr)
         return 2 if isinstance(err, _UsageError) else 1
 
 
