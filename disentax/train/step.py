@@ -21,8 +21,12 @@ sampling (:mod:`disentax.train.step_sampling`).
 
 Data: ``train_step(state, None)`` samples the batch inside the step from a procedural or
 device-resident dataset, ``factors = sample_factors_for_step(dataset, data_key, step, N)``;
-``train_step(state, images)`` takes a global batch from a host pipeline that used the
-same ``data_key`` (:func:`step_keys`), so both give the same batches.
+``train_step(state, batch)`` takes a global batch from a host pipeline that used the
+same ``data_key`` (:func:`step_keys`), so both give the same batches. A batch is a dict of
+arrays with a leading row axis, ``{"images": [N,H,W,C], ...}``: the entries of the
+objective's batch kind (``Objective.batch``: ``"images"``, or ``"pairs"`` for the weakly
+supervised objectives, see :mod:`disentax.train.step_sampling`), configured by its
+``batch_hyperparameters`` (e.g. the pairs' ``k``).
 
 Randomness: ``data_key, model_key = split(state.key)``; the step's noise (the
 reparameterised ``z``, FactorVAE's permutation) comes from ``fold_in(model_key, step)``.
@@ -55,14 +59,19 @@ from disentax.train.update import make_update, step_keys
 __all__ = ["STEP_COMPILER_OPTIONS", "SWEEP_MODES", "TrainStep", "make_train_step", "step_keys"]
 
 
-def _images_of(batch):
+def _batch_of(batch, keys: tuple[str, ...]) -> dict | None:
+    """The batch dict of the entries ``keys`` (a bare array or a tuple: images only)."""
     if batch is None:
         return None
     if isinstance(batch, Mapping):
-        return batch["images"]
-    if isinstance(batch, tuple | list):
-        return batch[0]
-    return batch
+        missing = [k for k in keys if k not in batch]
+        if missing:
+            raise ValueError(f"batch lacks the entries {missing}; this step takes {list(keys)}")
+        return {k: batch[k] for k in keys}
+    images = batch[0] if isinstance(batch, tuple | list) else batch
+    if keys != ("images",):
+        raise ValueError(f"batch must be a mapping with the entries {list(keys)}, got an array")
+    return {"images": images}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,14 +79,17 @@ class TrainStep:
     """A compiled train step and the layout of the state it expects.
 
     Call as ``state, metrics = train_step(state, batch)`` with ``batch`` None (sample
-    inside the step from ``dataset``), a global ``images [N,H,W,C]`` array, or a tuple
-    ``(images, factors)``. The state argument is donated.
+    inside the step from ``dataset``), a global ``images [N,H,W,C]`` array, a tuple
+    ``(images, factors)``, or a mapping with the entries ``batch_keys`` (required when
+    they are more than ``images``, e.g. pairs). The state argument is donated.
 
     Attributes:
       mesh: the data-parallel mesh.
       parallel: ``"jit"`` or ``"pmap"``.
       num_models: ``S`` for a sweep, else None.
       global_batch: ``N`` when the step samples its own batch, else None.
+      batch_keys: the entries of the batch it takes (``("images",)`` unless the
+        objective declares another batch kind).
 
     Examples:
       A step for host batches (no dataset); the layout of its state, without computing
@@ -103,6 +115,7 @@ class TrainStep:
     init_fn: Callable
     dataset: Any = None
     precompile_fn: Callable | None = None
+    batch_keys: tuple[str, ...] = ("images",)
 
     def __call__(self, state: TrainState, batch=None):
         """Runs one step of the compiled program.
@@ -112,26 +125,29 @@ class TrainStep:
             was built with ``donate=False``.
           batch: None (the step samples ``global_batch`` rows from ``dataset``), a global
             ``images [N,H,W,C]`` array, a tuple or list ``(images, factors)`` or a mapping
-            with key ``"images"``; ``N`` divisible by the mesh size.
+            with the entries ``batch_keys`` (others are dropped); every entry's leading
+            axis divisible by the mesh size.
 
         Returns:
           ``(state, metrics)``: the next state in the same layout and a dict of scalar
           metrics (``[S]`` arrays in a sweep).
 
         Raises:
-          ValueError: ``batch`` is None but the step was built without a dataset, or ``N``
-            does not split evenly over the mesh.
+          ValueError: ``batch`` is None but the step was built without a dataset, an
+            entry of ``batch_keys`` is missing, or an entry does not split evenly over
+            the mesh.
         """
-        images = _images_of(batch)
-        if images is None and self.global_batch is None:
+        batch = _batch_of(batch, self.batch_keys)
+        if batch is None and self.global_batch is None:
             raise ValueError("batch is None but the step was built without a dataset")
-        if images is not None:
-            n = images.shape[0]
-            par.check_global_batch(int(n), self.mesh.size, name="batch (leading axis)")
-            if self.parallel == "pmap":
-                shape = (self.mesh.size, n // self.mesh.size, *images.shape[1:])
-                images = np.asarray(images).reshape(shape)
-        return self.fn(state, images, self.dataset)
+        if batch is not None:
+            for name, value in batch.items():
+                n = value.shape[0]
+                par.check_global_batch(int(n), self.mesh.size, name=f"batch[{name!r}] rows")
+                if self.parallel == "pmap":
+                    shape = (self.mesh.size, n // self.mesh.size, *value.shape[1:])
+                    batch[name] = np.asarray(value).reshape(shape)
+        return self.fn(state, batch, self.dataset)
 
     def abstract_state(self, key: jax.Array) -> TrainState:
         """Shapes, dtypes and shardings of the state (traced, nothing compiled)."""
@@ -218,7 +234,9 @@ def make_train_step(
 
     Raises:
       ValueError: unknown objective or parallel mode, a batch not divisible by the device
-        count, hyperparameters of the wrong shape, a discriminator without its optimizer.
+        count, hyperparameters of the wrong shape, a discriminator without its optimizer,
+        a batch the dataset cannot give (pairs of a dataset without factors, the pairs'
+        ``k`` outside ``[-1, F]`` or 0), a batch hyperparameter swept over models.
       TypeError: an objective that is neither callable nor a name.
 
     Examples:
@@ -254,6 +272,7 @@ def make_train_step(
         mesh, dataset, batch_size, discriminator, discriminator_tx, parallel, num_models, sweep_mode
     )
     static_hyper, swept_hyper = split_hyperparameters(hyperparameters or {}, num_models)
+    kind, options, batch_keys = _batch_spec(objective, static_hyper, swept_hyper, dataset)
     pmap_mode = parallel == "pmap"
     update = make_update(
         model,
@@ -274,11 +293,20 @@ def make_train_step(
             dataset=dataset,
             global_batch=global_batch,
             donate=donate,
+            batch_kind=kind,
+            batch_options=options,
         )
     else:
-        one_model = make_jit_model_step(update, static_hyper, mesh=mesh, global_batch=global_batch)
+        one_model = make_jit_model_step(
+            update,
+            static_hyper,
+            mesh=mesh,
+            global_batch=global_batch,
+            batch_kind=kind,
+            batch_options=options,
+        )
         if num_models is None:
-            step_fn = lambda state, images, data: one_model(state, images, {}, data)  # noqa: E731
+            step_fn = lambda state, batch, data: one_model(state, batch, {}, data)  # noqa: E731
         else:
             step_fn = make_sweep_step(
                 one_model, swept_hyper, num_models=num_models, sweep_mode=sweep_mode
@@ -296,7 +324,33 @@ def make_train_step(
         init_fn=init_fn,
         dataset=placed_dataset,
         precompile_fn=precompile_fn,
+        batch_keys=batch_keys,
     )
+
+
+def _batch_spec(objective, static_hyper, swept_hyper, dataset):
+    """``(kind, options, keys)`` of the objective's batch, checked before any compile.
+
+    Raises:
+      ValueError: an unknown batch kind, a batch hyperparameter swept over models (the
+        batch is shared by a sweep's models), options or a dataset the kind rejects
+        (e.g. pairs of a dataset without factors, ``k`` out of range).
+    """
+    from disentax.train import step_sampling
+
+    kind = getattr(objective, "batch", "images")
+    names = tuple(getattr(objective, "batch_hyperparameters", ()))
+    swept = sorted(set(names) & set(swept_hyper))
+    if swept:
+        raise ValueError(
+            f"hyperparameters {swept} configure the batch, which the models of a sweep "
+            "share: give one value, not one per model"
+        )
+    options = objective.batch_options(static_hyper) if names else {}
+    if names:
+        objective.validate(options)
+    step_sampling.check_batch(kind, dataset, options)
+    return kind, options, step_sampling.BATCH_KEYS[kind]
 
 
 def _resolve_objective(objective):

@@ -8,7 +8,8 @@ are compiled here alike.
 
 Two programs are compiled on demand: one samples its batch inside the step from a
 device-resident or procedural dataset (passed as a replicated argument, put on the
-devices once), the other takes a global ``images`` array from a host pipeline.
+devices once), the other takes a global batch (a dict of arrays, every entry split over
+the data axis) from a host pipeline.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import jax
 from jax.sharding import Mesh
 
 from disentax import parallel as par
-from disentax.train.step_sampling import sample_images
+from disentax.train.step_sampling import sample_batch
 from disentax.train.update import Update
 
 __all__ = ["STEP_COMPILER_OPTIONS", "make_jit_model_step", "make_jit_step"]
@@ -37,26 +38,31 @@ def make_jit_model_step(
     *,
     mesh: Mesh,
     global_batch: int | None,
+    batch_kind: str = "images",
+    batch_options: Mapping[str, Any] | None = None,
 ) -> Callable:
     """The single-model step of the jit path, sampling its batch when given none.
 
     Args:
       update: the global-view update (``make_update(..., axis_name=None)``).
       static_hyper: hyperparameters shared by every model, closed over.
-      mesh: the data-parallel mesh; sampled images are constrained to its data sharding.
+      mesh: the data-parallel mesh; sampled batches are constrained to its data sharding.
       global_batch: ``N`` for in-step sampling, else None.
+      batch_kind: the kind of batch sampled (``disentax.train.step_sampling``).
+      batch_options: the sampler's options (static).
 
     Returns:
-      ``one_model(state, images, swept, data) -> (state, metrics)``: ``images`` None
+      ``one_model(state, batch, swept, data) -> (state, metrics)``: ``batch`` None
       samples the global batch from ``data``; ``swept`` holds per-model hyperparameters.
     """
     data_spec = par.data_sharding(mesh)
+    options = dict(batch_options or {})
 
-    def one_model(state, images, swept, data):
-        if images is None:
-            images = sample_images(data, state.key, state.step, global_batch)
-            images = jax.lax.with_sharding_constraint(images, data_spec)
-        return update(state, images, {**static_hyper, **swept})
+    def one_model(state, batch, swept, data):
+        if batch is None:
+            batch = sample_batch(batch_kind, options, data, state.key, state.step, global_batch)
+            batch = jax.lax.with_sharding_constraint(batch, data_spec)
+        return update(state, batch, {**static_hyper, **swept})
 
     return one_model
 
@@ -67,17 +73,18 @@ def make_jit_step(
     """Compiles ``step_fn`` with ``jax.jit`` over ``mesh``.
 
     Args:
-      step_fn: ``(state, images, data) -> (state, metrics)``, one model or a sweep.
+      step_fn: ``(state, batch, data) -> (state, metrics)``, one model or a sweep.
       mesh: the data-parallel mesh.
       dataset: the jittable dataset of in-step sampling, or None.
       donate: donate the state buffers.
 
     Returns:
       ``(fn, precompile_fn, placed_dataset)`` for :class:`disentax.train.step.TrainStep`:
-      ``fn(state, images, data)`` runs the sampling program when ``images`` is None and
-      the host-batch program otherwise; ``precompile_fn(abstract_state)`` lowers the
-      sampling program and returns a function that compiles it; ``placed_dataset`` is
-      ``dataset`` replicated on the mesh's devices.
+      ``fn(state, batch, data)`` runs the sampling program when ``batch`` is None and
+      the host-batch program (``batch`` a dict of global arrays) otherwise;
+      ``precompile_fn(abstract_state)`` lowers the sampling program and returns a
+      function that compiles it; ``placed_dataset`` is ``dataset`` replicated on the
+      mesh's devices.
     """
     donate_argnums = (0,) if donate else ()
     replicated = par.replicated_sharding(mesh)
@@ -99,10 +106,10 @@ def make_jit_step(
         ),
     }
 
-    def fn(state, images, data):
-        if images is None:
+    def fn(state, batch, data):
+        if batch is None:
             return jitted[True](state, data)
-        return jitted[False](state, images)
+        return jitted[False](state, batch)
 
     def precompile(abstract_state):
         # ahead-of-time compile of the in-step-sampling program; calls then use it

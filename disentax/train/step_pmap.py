@@ -17,7 +17,7 @@ import jax
 from jax.sharding import Mesh
 
 from disentax import parallel as par
-from disentax.train.step_sampling import sample_images
+from disentax.train.step_sampling import sample_batch
 from disentax.train.update import Update
 
 __all__ = ["make_pmap_step"]
@@ -31,6 +31,8 @@ def make_pmap_step(
     dataset=None,
     global_batch: int | None = None,
     donate: bool = True,
+    batch_kind: str = "images",
+    batch_options: Mapping[str, Any] | None = None,
 ) -> tuple[Callable, Callable, None]:
     """The step of one model with ``jax.pmap`` over the mesh's devices.
 
@@ -42,21 +44,25 @@ def make_pmap_step(
       dataset: the jittable dataset of in-step sampling, or None.
       global_batch: ``N`` for in-step sampling, else None.
       donate: donate the state buffers.
+      batch_kind: the kind of batch sampled (``disentax.train.step_sampling``).
+      batch_options: the sampler's options (static).
 
     Returns:
       ``(fn, precompile_fn, None)`` for :class:`disentax.train.step.TrainStep`:
-      ``fn(state, images, data)`` runs on the stacked state and images ``[D, N/D, ...]``
-      (or samples when ``images`` is None) and returns device 0's metrics;
+      ``fn(state, batch, data)`` runs on the stacked state and batch (a dict, every entry
+      ``[D, n/D, ...]``; or samples when ``batch`` is None) and returns device 0's metrics;
       ``precompile_fn`` does nothing (pmap compiles on the first call).
     """
     axis = par.DATA_AXIS
+    options = dict(batch_options or {})
 
-    def step_fn(state, images, data):
-        if images is None:
-            local = global_batch // mesh.size
-            shard = (jax.lax.axis_index(axis) * local, local)
-            images = sample_images(data, state.key, state.step, global_batch, shard)
-        return update(state, images, {**static_hyper})
+    def step_fn(state, batch, data):
+        if batch is None:
+            shard = (jax.lax.axis_index(axis), mesh.size)
+            batch = sample_batch(
+                batch_kind, options, data, state.key, state.step, global_batch, shard
+            )
+        return update(state, batch, {**static_hyper})
 
     # pmap closes over the dataset (a device-resident dataset becomes a constant of the
     # program); the jit path passes it as a replicated argument instead.
@@ -74,12 +80,12 @@ def make_pmap_step(
         for sampled in (True, False)
     }
 
-    def fn(state, images, data):
+    def fn(state, batch, data):
         del data
-        if images is None:
+        if batch is None:
             state, metrics = pmapped[True](state)
         else:
-            state, metrics = pmapped[False](state, images)
+            state, metrics = pmapped[False](state, batch)
         return state, jax.tree.map(lambda m: m[0], metrics)
 
     def precompile(abstract_state):

@@ -72,15 +72,15 @@ def make_sweep_step(
     """The S-model step from the single-model one.
 
     Args:
-      one_model: ``(state, images, swept, data) -> (state, metrics)`` of one model, where
+      one_model: ``(state, batch, swept, data) -> (state, metrics)`` of one model, where
         ``swept`` holds that model's hyperparameters (scalars).
       swept_hyper: the per-model hyperparameters, ``[S]`` arrays.
       num_models: ``S``.
       sweep_mode: ``"vmap"`` or ``"unrolled"`` (see the module docstring).
 
     Returns:
-      ``step_fn(state, images, data) -> (state, metrics)`` over a state and metrics with a
-      leading model axis ``[S, ...]``; ``images`` and ``data`` are shared by the models.
+      ``step_fn(state, batch, data) -> (state, metrics)`` over a state and metrics with a
+      leading model axis ``[S, ...]``; ``batch`` and ``data`` are shared by the models.
     """
     if sweep_mode == "vmap":
         return _vmapped(one_model, swept_hyper)
@@ -88,18 +88,18 @@ def make_sweep_step(
 
 
 def _vmapped(one_model, swept_hyper):
-    def step_fn(state, images, data):
-        return jax.vmap(one_model, in_axes=(0, None, 0, None))(state, images, swept_hyper, data)
+    def step_fn(state, batch, data):
+        return jax.vmap(one_model, in_axes=(0, None, 0, None))(state, batch, swept_hyper, data)
 
     return step_fn
 
 
 def _unrolled(one_model, swept_hyper, num_models):
-    def step_fn(state, images, data):
+    def step_fn(state, batch, data):
         outputs = [
             one_model(
                 jax.tree.map(lambda x, i=i: x[i], state),
-                images,
+                batch,
                 {name: value[i] for name, value in swept_hyper.items()},
                 data,
             )

@@ -1,6 +1,11 @@
 """The single-model update on a global batch, shared by the jit, pmap and sweep paths.
 
-``Update(state, images, hyper) -> (state, metrics)``: the VAE's gradient step on its
+``Update(state, batch, hyper) -> (state, metrics)``: ``batch`` is a dict of arrays with a
+leading row axis (``{"images": [N,H,W,C], ...}``, see :mod:`disentax.train.step_sampling`);
+the model is applied by the objective's declared ``forward`` (``Objective.forward``, given
+the model as ``disentax.losses.ModelFns``) or, without one, by the standard
+reparameterised pass of ``batch["images"]``; the objective receives the batch entries it
+declares (``Objective.inputs``). The update is the VAE's gradient step on its
 objective and, for FactorVAE, the discriminator's step with its own optimizer, both from
 the parameters before the update (the discriminator sees detached ``z``; the VAE sees the
 discriminator's logits with its parameters frozen), so neither gradient leaks into the
@@ -60,7 +65,7 @@ class Update:
     num_shards: int  # 1 (jit: global view) or the pmap device count
     shard_index: Callable  # () -> this shard's index (0 under jit)
 
-    def __call__(self, state: TrainState, images, hyper):
+    def __call__(self, state: TrainState, batch, hyper):
         """One optimizer step of the VAE and, with a discriminator, of the discriminator.
 
         Both steps start from the parameters in ``state``; the noise comes from
@@ -68,7 +73,8 @@ class Update:
 
         Args:
           state: the single-model state.
-          images: this shard's rows ``[n,H,W,C]`` (the whole global batch under jit).
+          batch: dict of this shard's rows (the whole global batch under jit):
+            ``images [n,H,W,C]`` and the other entries of the objective's batch.
           hyper: the objective's keyword hyperparameters (may be traced).
 
         Returns:
@@ -80,30 +86,31 @@ class Update:
         z_key, perm_key = jax.random.split(noise_key)
         params, opt_state = state.params, state.opt_state
         disc_params = params.get("discriminator")
+        forward = getattr(self.objective, "forward", None)
+        inputs = getattr(self.objective, "inputs", ())
 
         def vae_loss(vae_params):
-            # The noise is drawn for the global batch and sliced, so every parallel layout
-            # gives the same z to the same row; the VAE module applies
-            # z = mean + exp(logvar / 2) * noise.
-            n_local = images.shape[0]
-            noise = jax.random.normal(z_key, (n_local * self.num_shards, self.model.num_latents))
-            noise = jax.lax.dynamic_slice_in_dim(noise, self.shard_index() * n_local, n_local)
-            out = self.model.apply({"params": vae_params}, images, noise)
+            fns = self.model_fns(vae_params, z_key)
+            if forward is None:
+                images = batch["images"]
+                out = self.model.apply({"params": vae_params}, images, fns.noise(0, len(images)))
+            else:
+                out = forward(fns, batch, **self.forward_hyper(hyper))
             out = self.gather(out)
-            full_images = self.gather(images)
-            extra = {}
+            full = self.gather({name: batch[name] for name in ("images", *inputs)})
+            extra = {name: full[name] for name in inputs}
             if self.discriminator is not None:
                 frozen = jax.lax.stop_gradient(disc_params)
                 extra["discriminator_logits"] = self.discriminator.apply({"params": frozen}, out.z)
             loss, aux = self.objective(
-                full_images,
+                full["images"],
                 out,
                 step=state.step,
                 reconstruction=self.reconstruction,
                 **hyper,
                 **extra,
             )
-            return loss, (aux, out.z)
+            return loss, (aux, out.z if self.discriminator is not None else None)
 
         (loss, (aux, z)), grads = jax.value_and_grad(vae_loss, has_aux=True)(params["vae"])
         grads = self.reduce_grads(grads)
@@ -141,6 +148,26 @@ class Update:
             step=state.step + 1, params=new_params, opt_state=new_opt, key=state.key
         )
         return new_state, metrics
+
+    def model_fns(self, vae_params, z_key):
+        """The model as a declared ``forward`` sees it (``disentax.losses.ModelFns``)."""
+        from disentax.losses import ModelFns
+
+        def apply(method):
+            return lambda x: self.model.apply({"params": vae_params}, x, method=method)
+
+        def noise(stream: int, n: int):
+            # drawn for the global batch and sliced, so every parallel layout gives the same
+            # z to the same row; stream 0 is the standard pass's noise
+            key = z_key if stream == 0 else jax.random.fold_in(z_key, stream)
+            full = jax.random.normal(key, (n * self.num_shards, self.model.num_latents))
+            return jax.lax.dynamic_slice_in_dim(full, self.shard_index() * n, n)
+
+        return ModelFns(encode=apply("encode"), decode=apply("decode"), noise=noise)
+
+    def forward_hyper(self, hyper):
+        """What a declared ``forward`` takes: the resolved hyperparameters of the loss."""
+        return self.objective.loss_hyperparameters(self.objective.resolve(hyper))
 
 
 def make_update(
