@@ -14,6 +14,8 @@ from disentax.data.correlated import Correlated, CorrelatedPair, correlate, pars
 from disentax.data.dsprites import DSprites, render, render_values
 from disentax.data.files import DatasetFormatError, DatasetNotFoundError, resolve_data_dir
 from disentax.data.ground_truth import FactorSpace, GroundTruthData, factor_table
+from disentax.data.image_cache import SkippedImagesWarning
+from disentax.data.images import ImageData
 from disentax.data.preview import image_grid, show
 from disentax.data.resident import ArrayData
 from disentax.data.synthetic import Identity, Noise, Rotation
@@ -31,10 +33,12 @@ __all__ = [
     "FactorSpace",
     "GroundTruthData",
     "Identity",
+    "ImageData",
     "Noise",
     "NoisyDSprites",
     "Rotation",
     "ScreamDSprites",
+    "SkippedImagesWarning",
     "correlate",
     "factor_table",
     "get",

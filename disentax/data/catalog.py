@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 from disentax.data import (
     cars3d,
+    celeba,
     dsprites,
     dsprites_file,
+    images,
     mpi3d,
     shapes3d,
     smallnorb,
@@ -36,6 +38,8 @@ DATASETS: dict[str, Callable[..., GroundTruthData]] = {
     "mpi3d_real": functools.partial(mpi3d.load, "real"),
     "smallnorb": smallnorb.load,
     "cars3d": cars3d.load,
+    "images": images.load,
+    "celeba": celeba.load,
     "synthetic_identity": synthetic.Identity,
     "synthetic_rotation": synthetic.Rotation,
     "synthetic_noise": synthetic.Noise,
@@ -54,6 +58,8 @@ FILE_DATASETS = frozenset(
         "mpi3d_real",
         "smallnorb",
         "cars3d",
+        "images",
+        "celeba",
         "tfds_dsprites",
         "tfds_shapes3d",
         "tfds_smallnorb",

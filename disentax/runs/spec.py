@@ -44,6 +44,7 @@ OPTIONAL_KEYS = {
     "keep_checkpoints": 3,
     "eval_sizes": "auto",
     "dtype": "float32",
+    "data_dir": "",  # "": $DISENTAX_DATA or ~/disentax_data
 }
 # Keys that may change between the runs of one workdir: they decide how long and how
 # visibly a run goes, not its trajectory (a resumed run is still the same run).
@@ -84,6 +85,7 @@ class RunSpec:
     keep_checkpoints: int
     eval_sizes: str
     dtype: str
+    data_dir: str  # absolute, or "" for the default data folder
     resolved: dict  # JSON-ready resolved config
 
 
@@ -159,11 +161,27 @@ def validate(config) -> RunSpec:
         keep_checkpoints=_int(d, "keep_checkpoints", minimum=1),
         eval_sizes=d["eval_sizes"],
         dtype=d["dtype"],
+        data_dir=_data_dir(d),
     )
     resolved = {k: v for k, v in spec.items() if k not in ("objective", "hyperparameters")}
     resolved["objective"] = {"name": name, **hyper}
     resolved = json.loads(json.dumps(resolved, sort_keys=True))
     return RunSpec(**spec, resolved=resolved)
+
+
+def _data_dir(d: dict) -> str:
+    """``config.data_dir`` made absolute ("" stays: the default data folder)."""
+    from disentax.data.catalog import FILE_DATASETS
+
+    value = d["data_dir"]
+    if not isinstance(value, str):
+        raise ValueError(f"config.data_dir must be a folder path (str), got {value!r}")
+    if value and d["dataset"] not in FILE_DATASETS:
+        raise ValueError(
+            f"config.data_dir is only for datasets read from files ({sorted(FILE_DATASETS)}); "
+            f"config.dataset {d['dataset']!r} reads none"
+        )
+    return str(pathlib.Path(value).expanduser().resolve()) if value else ""
 
 
 def _with_defaults(d: dict) -> dict:
@@ -241,7 +259,7 @@ def build(spec: RunSpec) -> Parts:
 
     from disentax import data, losses, models
 
-    dataset = data.get(spec.dataset)
+    dataset = data.get(spec.dataset, **({"data_dir": spec.data_dir} if spec.data_dir else {}))
     model = models.make_model(
         spec.model,
         num_latents=spec.num_latents,
