@@ -18,8 +18,8 @@ import pathlib
 import jax.numpy as jnp
 import numpy as np
 import scipy.io
-from PIL import Image
 
+from disentax._extras import require
 from disentax.data import files
 from disentax.data.files import DatasetFormatError
 from disentax.data.ground_truth import FactorSpace
@@ -109,6 +109,8 @@ def _read(paths: list[pathlib.Path]) -> ArrayData:
 def _resize(image: np.ndarray) -> np.ndarray:
     if image.shape[:2] == (IMAGE_SIZE, IMAGE_SIZE):
         return image
-    return np.asarray(
-        Image.fromarray(image).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
+    image_module = require("PIL.Image", "files", "reading Cars3D")  # resizing (Lanczos)
+    resized = image_module.fromarray(image).resize(
+        (IMAGE_SIZE, IMAGE_SIZE), image_module.Resampling.LANCZOS
     )
+    return np.asarray(resized)

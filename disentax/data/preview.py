@@ -8,8 +8,8 @@ import pathlib
 
 import jax
 import numpy as np
-from PIL import Image
 
+from disentax._extras import require
 from disentax.data.catalog import get
 from disentax.data.ground_truth import check_num, factor_table
 
@@ -103,7 +103,8 @@ def show(
     grid = image_grid(images)
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / f"data_{name}.png"
-    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
+    image_module = require("PIL.Image", "viz", "disentax.data.show")
+    image_module.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
     values = getattr(dataset, "factor_values", None)
     print(f"dataset {name}: observation shape {tuple(dataset.observation_shape)}")
     print(factor_table(dataset.factor_names, dataset.factor_sizes, values))

@@ -25,8 +25,8 @@ import pathlib
 
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
+from disentax._extras import require
 from disentax.data import files
 from disentax.data.files import DatasetFormatError
 from disentax.data.ground_truth import FactorSpace
@@ -136,6 +136,8 @@ def _read(paths: list[pathlib.Path]) -> ArrayData:
 def _resize(image: np.ndarray) -> np.ndarray:
     if image.shape == (IMAGE_SIZE, IMAGE_SIZE):
         return image
-    return np.asarray(
-        Image.fromarray(image).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
+    image_module = require("PIL.Image", "files", "reading smallNORB")  # resizing (Lanczos)
+    resized = image_module.fromarray(image).resize(
+        (IMAGE_SIZE, IMAGE_SIZE), image_module.Resampling.LANCZOS
     )
+    return np.asarray(resized)
