@@ -21,6 +21,7 @@ from disentax.metrics.information import (
     histogram_discretize,
 )
 from disentax.metrics.irs import irs
+from disentax.metrics.latent_correlation import latent_correlation
 from disentax.metrics.mig import mig, mig_sampled
 from disentax.metrics.mig_chen2018 import mig_chen2018
 from disentax.metrics.modularity import explicitness, modularity
@@ -54,6 +55,7 @@ __all__ = [
     "histogram_discretize",
     "inter_group_fairness",
     "irs",
+    "latent_correlation",
     "mig",
     "mig_chen2018",
     "mig_sampled",
