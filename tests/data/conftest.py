@@ -11,8 +11,6 @@ writer it needs, so that the tests parametrised over ``disentax.data.DATASETS``
 from __future__ import annotations
 
 import struct
-import sys
-import types
 from collections.abc import Callable
 
 import h5py
@@ -180,21 +178,22 @@ class FakeFiles:
         return examples, images, classes
 
     def tfds(self, name: str):
-        """Serves ``name`` from a stand-in ``tensorflow_datasets`` module (no download)."""
+        """A prepared array_record TFDS folder of ``name`` in ``root``, written with the
+        installed tensorflow-datasets (no TensorFlow), rows shuffled; the decoded-grid
+        cache goes to ``root/cache``. Returns the images in grid order."""
+        pytest.importorskip("tensorflow_datasets", reason="optional extra disentax[tfds]")
+        from disentax.data import tfds_testing
+
         sizes = {"dsprites": (3, 2, 2, 2, 2), "smallnorb": (2, 2, 2, 3, 2)}
-        shape = {"dsprites": (8, 8, 1), "smallnorb": (8, 8, 1)}
-        examples, images, _ = self.tfds_examples(
-            name, sizes.get(name, (2, 2, 2, 2, 2, 3)), shape.get(name, (8, 8, 3))
+        shape = {"dsprites": (64, 64, 1), "smallnorb": (96, 96, 1)}
+        _, images, classes = self.tfds_examples(
+            name, sizes.get(name, (2, 2, 2, 2, 2, 3)), shape.get(name, (64, 64, 3))
         )
-        served = {name: examples}
-
-        def data_source(builder, *, split, data_dir, download):
-            assert download is False  # disentax never downloads
-            return served[builder]
-
-        module = types.ModuleType("tensorflow_datasets")
-        module.data_source = data_source
-        self.monkeypatch.setitem(sys.modules, "tensorflow_datasets", module)
+        perm = self.rng.permutation(len(images))
+        labels = {k: classes[perm, j] for j, k in enumerate(tfds_adapter.SPECS[name].labels)}
+        splits = tfds_adapter.SPECS[name].split.split("+")  # smallnorb: train and test
+        tfds_testing.write_prepared(name, self.root, images[perm], labels, splits=splits)
+        self.monkeypatch.setenv("DISENTAX_CACHE", str(self.root / "cache"))
         return images
 
 
