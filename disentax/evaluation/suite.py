@@ -36,6 +36,7 @@ import numpy as np
 
 from disentax.evaluation.representation import sample_codes
 from disentax.evaluation.table import METRICS, Metric
+from disentax.evaluation.unlabelled import evaluate_without_factors
 from disentax.metrics.interventions import (
     check_interventional_args,
     chunking,
@@ -285,7 +286,9 @@ def evaluate(
       (per metric, plus ``sampling``; wall clock including compilation), ``sizes`` (with,
       for a whole-grid metric such as ``mig_chen2018``, ``sizes[name]``: the names of the
       factors it scored and the grid size), ``skipped`` (metrics that could not run,
-      with the reason).
+      with the reason). A dataset without ground-truth factors (``has_factors`` False,
+      e.g. CelebA) gets :func:`~disentax.evaluation.unlabelled.evaluate_without_factors`'s
+      record: the factor-based metrics skipped, a ``note`` saying so.
 
     Example:
       >>> import jax
@@ -300,6 +303,16 @@ def evaluate(
     unknown = [m for m in names if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
+    if not getattr(dataset, "has_factors", True):  # images without known factors
+        return evaluate_without_factors(
+            key,
+            dataset,
+            representation_fn,
+            metrics=names,
+            num_train=num_train,
+            num_test=num_test,
+            progress_fn=progress_fn,
+        )
     check_interventional_args(key, dataset, num_train=num_train, num_test=num_test)
     interventional = _interventional_sizes(interventional_sizes)
     seconds, train, test = {}, None, None

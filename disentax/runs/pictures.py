@@ -158,7 +158,10 @@ def traverse(
         plots.image_figure(tiled, title="inputs (odd rows) and reconstructions"),
     )
     pictures.figure("kl.png", plots.kl_figure(rendering.kl, kl_threshold=kl_threshold))
-    notes += _draw_matrices(pictures, matrices, factor_names, folder)
+    if getattr(dataset, "has_factors", True):
+        notes += _draw_matrices(pictures, matrices, factor_names, folder)
+    else:  # e.g. CelebA: no factors, so no latent x factor matrices to draw
+        notes.append("The dataset has no ground-truth factors: no latent x factor matrices.")
     notes += _draw_curves(pictures, folder)
     written = pictures.written
     written[RunFolder.REPORT] = write_report(folder.path, step=run.step, notes=notes)

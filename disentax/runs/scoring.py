@@ -160,8 +160,11 @@ def evaluate(
 
 
 def _score(run: LoadedRun, names, *, seed, num_train, num_test, interventional_sizes) -> dict:
-    """:func:`disentax.evaluation.evaluate` of a loaded run's posterior mean."""
-    return evaluation.evaluate(
+    """:func:`disentax.evaluation.evaluate` of a loaded run's posterior mean.
+
+    A dataset without ground-truth factors also gets the reconstruction error.
+    """
+    result = evaluation.evaluate(
         jax.random.key(seed),
         run.dataset,
         evaluation.make_representation_fn(run.model, run.params),
@@ -171,6 +174,16 @@ def _score(run: LoadedRun, names, *, seed, num_train, num_test, interventional_s
         posterior_fn=evaluation.make_posterior_fn(run.model, run.params),
         interventional_sizes=interventional_sizes,
     )
+    if not getattr(run.dataset, "has_factors", True):
+        from disentax.evaluation.unlabelled import reconstruction_scores
+
+        kind = run.config.get("reconstruction", "bernoulli")
+        key = jax.random.fold_in(jax.random.key(seed), 3)
+        scores = reconstruction_scores(
+            key, run.dataset, run.model, run.params, kind=kind, num=num_test
+        )
+        result["metrics"].update(scores)
+    return result
 
 
 def _collect(helper, step: int, result: dict, score_here) -> dict:
