@@ -41,6 +41,19 @@ from disentax.losses.reconstruction import (
     reconstruction_nll,
 )
 from disentax.losses.registry import DEFAULT_HYPERPARAMETERS, OBJECTIVES, validate_hyperparameters
+from disentax.losses.semi_supervised import (
+    ANNEALERS,
+    SUPERVISED_REGULARISERS,
+    Regulariser,
+    anneal,
+    check_regulariser_options,
+    init_regulariser_params,
+    supervised_cov,
+    supervised_embed,
+    supervised_l2,
+    supervised_loss,
+    supervised_xent,
+)
 from disentax.losses.total_correlation import (
     ESTIMATORS,
     mss_log_weights,
@@ -80,4 +93,15 @@ __all__ = [
     "reconstruction_nll",
     "total_correlation",
     "validate_hyperparameters",
+    "ANNEALERS",
+    "SUPERVISED_REGULARISERS",
+    "Regulariser",
+    "anneal",
+    "check_regulariser_options",
+    "init_regulariser_params",
+    "supervised_cov",
+    "supervised_embed",
+    "supervised_l2",
+    "supervised_loss",
+    "supervised_xent",
 ]
