@@ -4,6 +4,7 @@ Reads a checkpoint (:func:`disentax.runs.load`), samples seed and reference imag
 the run's dataset, and writes the files listed in :data:`OWNED_FILES` (and only those:
 each is written to a temporary name and moved into place; nothing else in the run folder
 is touched).
+The report itself is drawn by :func:`disentax.runs.reporting.write_report`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from disentax.runs.folder import RunFolder
 from disentax.runs.loading import load
 from disentax.runs.lock import holds_workdir
+from disentax.runs.reporting import write_report
 from disentax.viz import animations, decoding, grids, plots, report, traversals
 from disentax.viz.rendering import render
 
@@ -226,40 +228,3 @@ def _draw_curves(pictures, folder: RunFolder) -> list[str]:
         return [f"No training curves: {err}"]
     pictures.figure("curves.png", figure)
     return []
-
-
-@holds_workdir("traverse")
-def write_report(
-    workdir: str | os.PathLike, *, step: int | None = None, notes: Sequence[str] = ()
-) -> pathlib.Path:
-    """Writes the run's ``report.html`` from its stored config, scores and pictures.
-
-    Pictures of :data:`disentax.viz.ARTEFACTS` that are absent from ``viz/`` are left out.
-
-    Args:
-      workdir: the run folder.
-      step: the checkpoint step the pictures show (for the heading).
-      notes: extra lines shown under the heading.
-
-    Returns:
-      The path of the report.
-    """
-    folder = RunFolder(workdir)
-    if not folder.path.is_dir():
-        raise FileNotFoundError(f"workdir: no such run folder: {folder.path}")
-    artefacts = [
-        (folder.viz / name, heading, caption)
-        for name, heading, caption in report.ARTEFACTS
-        if (folder.viz / name).is_file()
-    ]
-    title = f"disentax run {folder.path.resolve().name}"
-    if step is not None:
-        title += f", checkpoint step {step}"
-    page = report.render_report(
-        title=title,
-        config=folder.read_json(folder.config),
-        evaluation=folder.read_json(folder.evaluation),
-        artefacts=artefacts,
-        notes=notes,
-    )
-    return folder.write_atomic(folder.report, lambda p: p.write_text(page, encoding="utf-8"))
