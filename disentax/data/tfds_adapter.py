@@ -21,17 +21,15 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
-from disentax.data import smallnorb, tfds_cache, tfds_diagnose
-from disentax.data.files import DatasetFormatError
+from disentax.data import smallnorb, tfds_cache, tfds_decode, tfds_diagnose
 from disentax.data.ground_truth import FactorSpace
-from disentax.data.resident import ArrayData, grid_order, pack_bits
+from disentax.data.resident import ArrayData, grid_order
 
 #: Examples read and decoded per ``__getitems__`` call.
 BATCH_SIZE = 1024
@@ -70,109 +68,6 @@ SPECS = {
         image_size=smallnorb.IMAGE_SIZE,
     ),
 }
-
-
-# -- decoding ----------------------------------------------------------------------------
-def _parse_record(record: bytes, spec: Spec) -> tuple[bytes | None, list[int | None]]:
-    """PNG bytes and labels of one serialized ``tf.train.Example`` (None where absent)."""
-    from tensorflow_datasets.proto import tf_example_pb2
-
-    feature = tf_example_pb2.Example.FromString(record).features.feature
-    image = feature["image"].bytes_list.value if "image" in feature else None
-    labels = [feature[k].int64_list.value[0] if k in feature else None for k in spec.labels]
-    return (image[0] if image else None), labels
-
-
-def _decode_png(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image)
-
-
-def _example(item, spec: Spec) -> tuple[np.ndarray, list[int]]:
-    """``(image [H, W, C] uint8, labels)`` of a serialized or a decoded example.
-
-    Raises:
-      KeyError: a feature is missing (its name is the key).
-    """
-    if isinstance(item, bytes | bytearray | memoryview):
-        png, labels = _parse_record(bytes(item), spec)
-        image = None if png is None else _decode_png(png)
-    else:  # a decoded example (tfds.data_source's default, or a test's list of dicts)
-        image = item.get("image")
-        labels = [item.get(k) for k in spec.labels]
-    missing = [
-        k for k, v in zip(("image", *spec.labels), (image, *labels), strict=True) if v is None
-    ]
-    if missing:
-        raise KeyError(missing)
-    image = np.asarray(image, np.uint8)
-    if spec.image_size and image.shape[:2] != (spec.image_size, spec.image_size):
-        image = smallnorb._resize(image.reshape(image.shape[:2]))
-    if image.ndim == 2:
-        image = image[..., None]
-    return image, [int(v) for v in labels]
-
-
-def _batches(source: Sequence, size: int, origin: str, fix: str) -> Iterable[tuple[int, Sequence]]:
-    """``(start, items)`` in batches, with ``__getitems__`` when the source has it."""
-    getitems = getattr(source, "__getitems__", None)
-    for start in range(0, len(source), size):
-        keys = list(range(start, min(start + size, len(source))))
-        try:
-            items = getitems(keys) if getitems else [source[i] for i in keys]
-        except Exception as err:  # array_record: a damaged or truncated shard
-            raise DatasetFormatError(
-                f"{origin}: examples {keys[0]}-{keys[-1]} could not be read "
-                f"({type(err).__name__}: {err}); the shards may be damaged: {fix}"
-            ) from err
-        yield start, items
-
-
-def _decode_one(item, i: int, spec: Spec, origin: str, fix: str) -> tuple[np.ndarray, list[int]]:
-    try:
-        return _example(item, spec)
-    except KeyError as err:
-        raise DatasetFormatError(f"{origin}: example {i} lacks features {err.args[0]}") from None
-    except Exception as err:  # protobuf or PIL: a damaged record or image
-        raise DatasetFormatError(
-            f"{origin}: example {i} could not be decoded ({type(err).__name__}: {err}); "
-            f"the prepared files may be damaged: {fix}"
-        ) from err
-
-
-def _decode_batch(items, start: int, spec: Spec, origin: str, labels: np.ndarray, shape, fix):
-    """Decodes ``items`` (rows ``start...``) into a block, binary images packed."""
-    images = []
-    for i, item in enumerate(items, start):
-        image, labels[i] = _decode_one(item, i, spec, origin, fix)
-        if image.shape != (shape or image.shape):
-            raise DatasetFormatError(f"{origin}: example {i} is {image.shape}, not {shape}")
-        shape = image.shape
-        images.append(image)
-    block = np.stack(images)
-    if spec.binary:
-        if block.max() > 1:
-            raise DatasetFormatError(f"{origin}: binary images expected, found {block.max()}")
-        block = pack_bits(block)
-    return block, shape
-
-
-def _decode_all(source: Sequence, spec: Spec, origin: str, batch_size: int, fix: str):
-    """``(rows, labels [N, F], shape)``: every example decoded, binary images packed.
-
-    ``fix`` (what to do about a damaged example) ends the error messages.
-    """
-    rows, labels, shape = None, np.empty((len(source), len(spec.labels)), np.int64), None
-    for start, items in _batches(source, batch_size, origin, fix):
-        block, shape = _decode_batch(items, start, spec, origin, labels, shape, fix)
-        if rows is None:
-            rows = np.empty((len(source), *block.shape[1:]), np.uint8)
-        rows[start : start + len(block)] = block
-    if rows is None:
-        raise DatasetFormatError(f"{origin}: no examples")
-    return rows, labels, shape
 
 
 def _grid(name: str, rows: np.ndarray, labels: np.ndarray, origin: str):
@@ -216,7 +111,9 @@ def from_examples(
     """
     spec = SPECS[name]
     source = examples if isinstance(examples, Sequence) else list(examples)
-    rows, labels, shape = _decode_all(source, spec, origin, batch_size, "check them")
+    rows, labels, shape = tfds_decode.decode_all(
+        source, spec, origin, batch_size=batch_size, fix="check them"
+    )
     rows, grid = _grid(name, rows, labels, origin)
     return _array_data(name, rows, grid.sizes, shape)
 
@@ -262,6 +159,7 @@ def load(
     cache_dir=None,
     cache: bool = True,
     batch_size: int = BATCH_SIZE,
+    num_workers: int | None = None,
 ) -> ArrayData:
     """A dataset prepared by TFDS in array_record format, read without downloading.
 
@@ -275,6 +173,8 @@ def load(
         ``~/.cache/disentax``; see :mod:`disentax.data.tfds_cache`).
       cache: read and write the decoded grid there.
       batch_size: examples read and decoded per ``__getitems__`` call.
+      num_workers: processes that decode (default: 1 for small datasets, else the
+        usable CPUs, at most 8; see :mod:`disentax.data.tfds_decode`).
 
     Raises:
       ImportError: tensorflow-datasets is not installed.
@@ -285,8 +185,9 @@ def load(
     """
     if name not in SPECS:
         raise ValueError(f"name must be one of {sorted(SPECS)}, got {name!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    for arg, value in (("batch_size", batch_size), ("num_workers", num_workers or 1)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{arg} must be a positive int, got {value!r}")
     tfds = _import_tfds(name)
     spec = SPECS[name]
     split = split or spec.split
@@ -300,7 +201,10 @@ def load(
     if hit is not None:
         return _array_data(name, hit[0], hit[1]["sizes"], hit[1]["observation_shape"])
     fix = f"rebuild them with {tfds_diagnose.build_command(name, root)}"
-    rows, labels, shape = _decode_all(source, spec, origin, batch_size, fix)
+    workers = tfds_decode.default_workers(len(source)) if num_workers is None else num_workers
+    rows, labels, shape = tfds_decode.decode_all(
+        source, spec, origin, batch_size=batch_size, fix=fix, num_workers=workers
+    )
     rows, grid = _grid(name, rows, labels, origin)
     if cache:
         tfds_cache.write(where, key, rows, {"sizes": grid.sizes, "observation_shape": shape})

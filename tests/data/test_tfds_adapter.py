@@ -70,7 +70,7 @@ def test_load_reads_an_array_record_folder_and_caches_the_grid(
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again although the grid is cached")
 
-    monkeypatch.setattr(tfds_adapter, "_decode_all", no_decoding)
+    monkeypatch.setattr(tfds_adapter.tfds_decode, "decode_all", no_decoding)
     again = data.get("tfds_shapes3d", data_dir=fake_files.root)
     np.testing.assert_array_equal(np.asarray(again.images), np.asarray(ds.images))
     with pytest.raises(AssertionError, match="decoded again"):
@@ -194,8 +194,20 @@ def test_an_undecodable_image_names_the_example(tmp_path, monkeypatch):
     _one_line(err, "'dsprites' 2.0.0 [train]", "example 2 could not be decoded", "rebuild")
 
 
+@pytest.mark.slow  # spawned workers import JAX: seconds each on a busy CPU
+def test_worker_processes_decode_the_same_grid(fake_files):
+    fake_files.tfds("shapes3d")
+    here = tfds_adapter.load("shapes3d", data_dir=fake_files.root, cache=False)
+    pool = tfds_adapter.load(
+        "shapes3d", data_dir=fake_files.root, cache=False, batch_size=20, num_workers=2
+    )
+    np.testing.assert_array_equal(np.asarray(pool.images), np.asarray(here.images))
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="name must be one of"):
         tfds_adapter.load("mnist")
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         tfds_adapter.load("dsprites", batch_size=0)
+    with pytest.raises(ValueError, match="num_workers must be a positive int"):
+        tfds_adapter.load("dsprites", num_workers=-1)
