@@ -96,7 +96,7 @@ def _label(key: str, protocols: Mapping[str, str]) -> str:
 
 def _anchor_cell(found: Sequence[Mapping]) -> str:
     if not found:
-        return '<span class="source">none published</span>'
+        return '<span class="source">—</span>'
     return "<br>".join(
         f"{html.escape(H.format_value(a['value']))} "
         f'<span class="source">{html.escape(str(a["label"]))}: '

@@ -31,10 +31,12 @@ _MIME = {".png": "image/png", ".gif": "image/gif"}
 # stays as wide as the window. GIF frames keep their pixels crisp.
 STYLE = """
 * { box-sizing: border-box; }
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 100%;
-       overflow-wrap: anywhere; }
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222;
+       overflow-wrap: break-word; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0 1em; max-width: 100%; }
+/* a table wider than the page scrolls sideways inside itself */
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0 1em; max-width: 100%;
+        display: block; overflow-x: auto; }
 td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-family: monospace; white-space: nowrap; }
 .card { border: 1px solid #bbb; border-radius: 6px; padding: 0.2em 1em 0.6em;
@@ -42,8 +44,8 @@ td.num { text-align: right; font-family: monospace; white-space: nowrap; }
 .card table { background: #fff; }
 .protocol, .source { color: #555; font-size: 0.85em; }
 .warn { color: #8a5a00; } .missing { color: #a33; }
-dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2em 1em; }
-dt { font-weight: 600; } dd { margin: 0; }
+dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 0.2em 1em; }
+dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
 details { margin: 0.3em 0; } summary { cursor: pointer; }
 section.figures { display: flex; flex-wrap: wrap; gap: 0 2em; align-items: flex-start; }
 figure { margin: 1em 0; max-width: 100%; min-width: 0; }

@@ -250,7 +250,8 @@ FLAGS = (
     "--enable-logging=stderr",  # page console messages reach stderr as ":CONSOLE" lines
     "--v=0",
 )
-WINDOW = (1000, 1400)
+WINDOW = (1000, 1400)  # the screenshot's
+NARROW = (500, 900)  # the width probe's: a phone-like window (headless Chromium's narrowest)
 
 # Run after the load event by a probe copy of the report: the page's width before and
 # after every picture is toggled to full size, and each image's decoded width.
@@ -289,7 +290,7 @@ def _console(stderr: str) -> list[str]:
 def _probe(page: pathlib.Path, profile: pathlib.Path) -> tuple[dict, list[str]]:
     result = _chromium(
         "--virtual-time-budget=5000",
-        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        f"--window-size={NARROW[0]},{NARROW[1]}",
         "--dump-dom",
         page.as_uri(),
         user_data_dir=profile,
@@ -311,6 +312,7 @@ def test_report_renders_in_headless_chromium(run_folder, tmp_path_factory):
     assert sorted(probe["decoded"]) == sorted(name for name, _, _ in viz.ARTEFACTS)
     assert probe["decoded"]["traversal.png"] == WIDE and probe["decoded"]["kl.png"] == 20
     # the page is no wider than the window, with the pictures fitted and at full size
+    assert probe["viewport"] == NARROW[0]
     assert probe["fitted"] <= probe["viewport"] and probe["zoomed"] <= probe["viewport"]
     assert probe["zoomedTraversal"] == WIDE  # full size inside its scrolling box
 
