@@ -9,6 +9,8 @@
 * :func:`evaluate` — scores a run folder and writes its evaluation record.
 * :func:`traverse` — traversal pictures, plots and the report of a run folder.
 * :func:`run` — the pipeline of ``disentax train``: train, evaluate, traverse.
+* :func:`load_study_spec`, :func:`plan`, :func:`run_study`, :func:`study_status` — a
+  study: a grid of models trained by groups, evaluated and analysed, resumable.
 * :func:`study_table` / :func:`analyse_study` — a study's tidy table of every model's
   scores, its statistics, figures and ``study.html``.
 
@@ -43,6 +45,10 @@ _WHERE = {
     "train": "training",
     "analyse_study": "study_analysis",
     "study_table": "study_analysis",
+    "load_study_spec": "study",
+    "plan": "study",
+    "run_study": "study",
+    "study_status": "study",
 }
 
 
@@ -73,8 +79,12 @@ __all__ = [
     "evaluate",
     "load",
     "load_config",
+    "load_study_spec",
     "resolve_config_path",
+    "plan",
     "run",
+    "run_study",
+    "study_status",
     "study_table",
     "train",
     "train_sweep",

@@ -29,19 +29,10 @@ import sys
 from collections.abc import Iterator
 from typing import NamedTuple
 
-# objective -> (swept hyperparameter, its six values, fixed hyperparameters)
-GRID: dict[str, tuple[str, tuple[float, ...], dict]] = {
-    "beta_vae": ("beta", (1.0, 2.0, 4.0, 6.0, 8.0, 16.0), {}),
-    "annealed_vae": (
-        "c_max",
-        (5.0, 10.0, 25.0, 50.0, 75.0, 100.0),
-        {"gamma": 1000.0, "iteration_threshold": 100000},
-    ),
-    "factor_vae": ("gamma", (10.0, 20.0, 30.0, 40.0, 50.0, 100.0), {}),
-    "dip_vae_i": ("lambda_od", (1.0, 2.0, 5.0, 10.0, 20.0, 50.0), {"lambda_d_factor": 10.0}),
-    "dip_vae_ii": ("lambda_od", (1.0, 2.0, 5.0, 10.0, 20.0, 50.0), {"lambda_d_factor": 1.0}),
-    "beta_tcvae": ("beta", (1.0, 2.0, 4.0, 6.0, 8.0, 10.0), {}),
-}
+# objective -> (swept hyperparameter, its six values, fixed hyperparameters): the
+# shipped study spec's grid (``disentax study run --config locatello2019``).
+from disentax.configs.studies.locatello2019 import GRID  # noqa: E402
+
 NUM_SEEDS = 50
 
 

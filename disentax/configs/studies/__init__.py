@@ -1,0 +1,1 @@
+"""Shipped study specs: ``disentax study run --config <name>`` (see disentax.runs.study)."""

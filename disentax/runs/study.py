@@ -1,0 +1,338 @@
+"""A study: a grid of models (datasets × objectives × hyperparameter values × seeds) as data.
+
+A study spec is an ``ml_collections`` config like a run config (shipped specs live in
+``disentax/configs/studies/``): the grid (``datasets``, ``objectives``, ``grid``,
+``num_seeds`` or ``seeds``) and the run settings every model shares (the keys of a run
+config: ``model``, ``num_latents``, ``batch_size``, ``num_steps``, ...). :func:`plan`
+turns it into models, each with an ordinary run config and run folder
+(``DIR/models/<name>``), so ``disentax evaluate``, ``disentax traverse`` and
+:func:`disentax.runs.load` read every model as a single run.
+
+Models that share everything but the seed and the objective's hyperparameter values
+form a group, trained as one program (:func:`disentax.runs.train_sweep`; at most
+``models_per_program`` models per program). :func:`run_study` trains the groups,
+evaluates every model and analyses the study (:func:`disentax.runs.analyse_study` into
+``DIR/analysis``). Run again, it resumes: a finished model is never trained again, and
+models stopped at the same step resume together. :func:`study_status` says what is done.
+
+Every check happens before anything is compiled: unknown objectives, hyperparameters or
+datasets, negative or duplicate seeds, a study folder written by another spec, and a
+model folder whose config was changed by hand (:func:`disentax.runs.spec.check_workdir`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import pathlib
+from collections.abc import Callable, Sequence
+
+from disentax.runs import spec as spec_lib
+from disentax.runs.folder import RunFolder
+
+__all__ = ["StudyModel", "load_study_spec", "plan", "run_study", "study_status"]
+
+STUDY_FILE = "study.json"
+# Keys of a spec that are not run settings.
+GRID_KEYS = ("name", "datasets", "objectives", "grid", "num_seeds", "seeds",
+             "models_per_program", "metrics")  # fmt: skip
+# Spec keys that may change between calls on one study folder (how far and how it runs).
+RESUMABLE = ("num_steps", "log_every", "checkpoint_every", "eval_sizes", "metrics",
+             "models_per_program", "keep_checkpoints")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyModel:
+    """One model of a study.
+
+    Attributes:
+      name: its folder name under ``DIR/models``.
+      dataset: the dataset name.
+      objective: the objective name.
+      hyperparameter: the objective's hyperparameter the study varies.
+      value: its value for this model.
+      seed: the model's seed.
+      config: the model's resolved run config (a plain dict).
+    """
+
+    name: str
+    dataset: str
+    objective: str
+    hyperparameter: str
+    value: float
+    seed: int
+    config: dict
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """Models of one group train as one program: same dataset and objective."""
+        return (self.dataset, self.objective)
+
+
+def studies_dir() -> pathlib.Path:
+    """The folder of the shipped study specs (``disentax/configs/studies``)."""
+    from disentax.runs.config import configs_dir
+
+    return configs_dir() / "studies"
+
+
+def load_study_spec(spec: str, overrides: Sequence[str] = ()):
+    """Loads a study spec (a shipped name or a ``.py`` file) with ``--config.KEY=VALUE``.
+
+    Args:
+      spec: a path to a Python file whose ``get_config()`` returns the spec, or the name
+        of a shipped spec in ``disentax/configs/studies`` (e.g. ``"locatello2019"``).
+      overrides: ``--config.KEY=VALUE`` strings, e.g. ``--config.num_seeds=2``.
+
+    Returns:
+      The ``ml_collections.ConfigDict``.
+
+    Raises:
+      FileNotFoundError: no such file or shipped spec (the shipped ones are listed).
+      ValueError: the file does not run, or an override names no key of the spec.
+    """
+    from disentax.runs.config import _apply_overrides, _check_path, _run_config_file
+
+    path = pathlib.Path(spec)
+    if path.suffix != ".py" and os.sep not in spec:
+        path = studies_dir() / f"{spec}.py"
+        if not path.is_file():
+            known = sorted(p.stem for p in studies_dir().glob("*.py") if p.stem[0] != "_")
+            raise FileNotFoundError(
+                f"--config: {spec!r} is neither a .py file nor a shipped study spec; "
+                f"shipped specs in {studies_dir()}: {', '.join(known)}"
+            )
+    elif not path.is_file():
+        raise FileNotFoundError(f"--config: no such study spec file: {path.resolve()}")
+    config = _run_config_file(path)
+    for override in overrides:
+        if override.startswith("--config.") and "=" in override:
+            _check_path(config, override[len("--config.") :].split("=", 1)[0])
+    return _apply_overrides(config, list(overrides))
+
+
+def _names(text: str, what: str) -> list[str]:
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"config.{what} names nothing: give comma-separated names")
+    if len(set(names)) != len(names):
+        raise ValueError(f"config.{what} names one twice: {text!r}")
+    return names
+
+
+def _seeds(spec: dict) -> list[int]:
+    seeds = spec.get("seeds") or ()
+    if seeds:
+        seeds = [int(s) for s in (seeds.split(",") if isinstance(seeds, str) else seeds)]
+        if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+            raise ValueError(f"config.seeds must be distinct and >= 0, got {spec['seeds']!r}")
+        return seeds
+    num = spec.get("num_seeds")
+    if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+        raise ValueError(f"config.num_seeds must be an int >= 1, got {num!r}")
+    return list(range(num))
+
+
+def _grid_entry(spec: dict, objective: str) -> tuple[str, list[float], dict]:
+    from disentax import losses
+
+    if objective not in losses.OBJECTIVES:
+        raise ValueError(
+            f"config.objectives: unknown objective {objective!r}; known: "
+            f"{', '.join(sorted(losses.OBJECTIVES))}"
+        )
+    entry = spec.get("grid", {}).get(objective)
+    if entry is None:
+        raise ValueError(f"config.grid has no entry for objective {objective!r}")
+    hyper, values = entry.get("hyperparameter"), list(entry.get("values", ()))
+    fixed = dict(entry.get("fixed", {}))
+    if not values:
+        raise ValueError(f"config.grid.{objective}.values is empty")
+    for value in values:  # the objective's own checks name the hyperparameter and value
+        try:
+            losses.OBJECTIVES[objective].validate({**fixed, hyper: value})
+        except ValueError as err:
+            raise ValueError(f"config.grid.{objective}: {err}") from err
+    return hyper, [float(v) for v in values], fixed
+
+
+def _model_name(dataset, objective, hyper, value, seed) -> str:
+    return f"{dataset}-{objective}-{hyper}{value:g}-seed{seed}"
+
+
+def plan(spec) -> list[StudyModel]:
+    """The study's models, each with its validated run config (nothing is compiled).
+
+    Args:
+      spec: the study spec (``ConfigDict`` or dict).
+
+    Returns:
+      The models, grouped: dataset, objective, value, then seed.
+
+    Raises:
+      ValueError: an unknown dataset, objective or hyperparameter, bad seeds, or run
+        settings a run config would reject (named).
+    """
+    from disentax import data
+
+    spec = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
+    datasets = _names(spec.get("datasets", ""), "datasets")
+    for dataset in datasets:
+        if dataset not in data.names():
+            raise ValueError(
+                f"config.datasets: unknown dataset {dataset!r}; known: {', '.join(data.names())}"
+            )
+    objectives = _names(spec.get("objectives", ""), "objectives")
+    seeds = _seeds(spec)
+    shared = {k: v for k, v in spec.items() if k not in GRID_KEYS}
+    models = []
+    for dataset, objective in itertools.product(datasets, objectives):
+        hyper, values, fixed = _grid_entry(spec, objective)
+        for value, seed in itertools.product(values, seeds):
+            config = {
+                **shared,
+                "dataset": dataset,
+                "objective": {"name": objective, **fixed, hyper: value},
+                "seed": seed,
+                "evaluate": False,  # the study evaluates its models itself
+            }
+            resolved = spec_lib.validate(config).resolved
+            name = _model_name(dataset, objective, hyper, value, seed)
+            models.append(StudyModel(name, dataset, objective, hyper, value, seed, resolved))
+    return models
+
+
+def _check_study_folder(root: pathlib.Path, spec: dict) -> None:
+    """Refuses a study folder written by another spec (nothing is touched)."""
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"study folder {root} exists and is not a folder")
+    path = root / STUDY_FILE
+    if not path.is_file():
+        return
+    stored = json.loads(path.read_text(encoding="utf-8"))["spec"]
+    for key in sorted(set(stored) | set(spec)):
+        if key not in RESUMABLE and stored.get(key) != spec.get(key):
+            raise ValueError(
+                f"study folder {root} was written by another spec: config.{key} is "
+                f"{stored.get(key)!r} there and {spec.get(key)!r} now (use a new --workdir)"
+            )
+
+
+def _trained_step(folder: RunFolder) -> int:
+    return max(folder.checkpoint_steps(), default=0)
+
+
+def _evaluated(folder: RunFolder, step: int) -> bool:
+    record = folder.read_json(folder.evaluation) or {}
+    return record.get("step") == step and bool(record.get("metrics"))
+
+
+def study_status(workdir: str | os.PathLike) -> list[dict]:
+    """What is done in a study folder: a row per model (name, step, num_steps, evaluated).
+
+    Raises:
+      FileNotFoundError: ``workdir`` holds no study (no ``study.json``).
+    """
+    root = pathlib.Path(workdir)
+    path = root / STUDY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{root} holds no study ({STUDY_FILE} not found)")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    rows = []
+    for name in record["models"]:
+        folder = RunFolder(root / "models" / name)
+        step = _trained_step(folder)
+        num_steps = record["spec"]["num_steps"]
+        rows.append(
+            {"model": name, "step": step, "num_steps": num_steps,
+             "evaluated": _evaluated(folder, num_steps)}
+        )  # fmt: skip
+    return rows
+
+
+def _chunks(models: list[StudyModel], size: int) -> list[list[StudyModel]]:
+    size = size if size and size > 0 else len(models)
+    return [models[i : i + size] for i in range(0, len(models), size)]
+
+
+def _train(models, root, spec, log, stop_fn) -> None:
+    """Trains the unfinished models: per group, those at the same step together."""
+    from disentax.runs.sweep import train_sweep
+
+    num_steps = spec["num_steps"]
+    todo = {}
+    for model in models:
+        step = _trained_step(RunFolder(root / "models" / model.name))
+        if step < num_steps:
+            todo.setdefault((model.group, step), []).append(model)
+    for (group, step), members in todo.items():
+        for chunk in _chunks(members, spec.get("models_per_program", 0)):
+            log(f"study: training {len(chunk)} models of {group} from step {step}")
+            train_sweep(
+                [m.config for m in chunk],
+                [root / "models" / m.name for m in chunk],
+                log=log,
+                stop_fn=stop_fn,
+            )
+            if stop_fn is not None and stop_fn(num_steps):
+                return
+
+
+def run_study(
+    spec,
+    workdir: str | os.PathLike,
+    *,
+    log: Callable[[str], None] = print,
+    stop_fn: Callable[[int], bool] | None = None,
+    analyse: bool = True,
+) -> dict:
+    """Plans, trains, evaluates and analyses a study; run again, it resumes.
+
+    Args:
+      spec: the study spec (:func:`load_study_spec`).
+      workdir: the study folder: ``study.json``, ``models/<name>/`` (run folders) and
+        ``analysis/`` (table, figures, ``study.html``).
+      log: where progress lines go.
+      stop_fn: as for :func:`disentax.runs.train` (asked after every step).
+      analyse: write the analysis at the end.
+
+    Returns:
+      ``{"models": count, "trained": count finished, "evaluated": count, "analysis":
+      paths or None}``.
+    """
+    from disentax.runs.scoring import evaluate
+    from disentax.runs.study_analysis import analyse_study
+
+    resolved = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
+    resolved = json.loads(json.dumps(resolved))  # as study.json stores it (tuples as lists)
+    root = pathlib.Path(workdir).absolute()
+    models = plan(resolved)
+    _check_study_folder(root, resolved)
+    for model in models:  # a model folder changed by hand is refused before any compile
+        spec_lib.check_workdir(root / "models" / model.name, model.config)
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    record = {"spec": resolved, "models": [m.name for m in models]}
+    RunFolder(root).write_json(root / STUDY_FILE, record)
+    _train(models, root, resolved, log, stop_fn)
+    num_steps = resolved["num_steps"]
+    folders = [RunFolder(root / "models" / m.name) for m in models]
+    finished = [f for f in folders if _trained_step(f) >= num_steps]
+    metrics = _names(resolved["metrics"], "metrics") if resolved.get("metrics") else None
+    for folder in finished:
+        if not _evaluated(folder, num_steps):
+            log(f"study: evaluating {folder.path.name}")
+            evaluate(folder.path, metrics=metrics, eval_sizes=resolved.get("eval_sizes", "auto"))
+    evaluated = [f for f in finished if _evaluated(f, num_steps)]
+    paths = None
+    if analyse and evaluated:
+        hyper = {m.objective: m.hyperparameter for m in models}
+        title = resolved.get("name", "Study")
+        evaluated_paths = [f.path for f in evaluated]
+        paths = analyse_study(
+            evaluated_paths, root / "analysis", hyperparameter_of=hyper, title=title
+        )
+        log(f"study: analysis of {len(evaluated)} models in {paths['html']}")
+    return {"models": len(models), "trained": len(finished), "evaluated": len(evaluated),
+            "analysis": paths}  # fmt: skip
