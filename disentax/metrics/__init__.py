@@ -13,6 +13,7 @@ from disentax.metrics import estimators
 from disentax.metrics.beta_vae_score import beta_vae_score
 from disentax.metrics.dci import completeness, dci, dci_from_importance, disentanglement
 from disentax.metrics.downstream import downstream_task
+from disentax.metrics.downstream_ood import reduced_downstream_task, strong_downstream_task
 from disentax.metrics.factor_vae_score import factor_vae_score
 from disentax.metrics.fairness import fairness, fairness_scores, inter_group_fairness
 from disentax.metrics.information import (
@@ -60,10 +61,12 @@ __all__ = [
     "mig_chen2018",
     "mig_sampled",
     "modularity",
+    "reduced_downstream_task",
     "mutual_info_score",
     "relative_strength_disentanglement",
     "sap",
     "sap_score_matrix",
+    "strong_downstream_task",
     "udr",
     "unsupervised_scores",
 ]
