@@ -46,7 +46,6 @@ __all__ = [
     "SUBSET_STREAM",
     "LabelledSubset",
     "check_labelled_options",
-    "label_shape",
     "labelled_batch",
     "labelled_rows",
     "labelled_subset",
@@ -147,24 +146,6 @@ def check_labelled_options(dataset, **options: Any) -> dict[str, Any]:
         raise ValueError(f"train_fraction must be in (0, 1], got {fraction}")
     labellers.check_labeller(chosen["labeller"], sizes, **chosen)
     return chosen
-
-
-def label_shape(dataset, **options: Any) -> tuple[int, int]:
-    """``(F', K)``: the number of label columns and the largest label size possible.
-
-    Examples:
-        >>> from disentax.data import Identity
-        >>> from disentax.data.labelled import label_shape
-        >>> label_shape(Identity((3, 5, 7)), labeller="partial", num_observed_factors=2)
-        (2, 7)
-    """
-    chosen = check_labelled_options(dataset, **options)
-    sizes = _factor_sizes(dataset)
-    width = chosen["num_observed_factors"] if chosen["labeller"] == "partial" else len(sizes)
-    largest = max(sizes)
-    if chosen["labeller"] == "binned":
-        largest = min(largest, chosen["num_bins"])
-    return width, largest
 
 
 def _draw_points(key: PRNGKey, sizes: tuple[int, ...], num: int) -> Array:

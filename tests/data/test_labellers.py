@@ -16,7 +16,6 @@ import pytest
 from disentax.data import Identity, Noise, sampling
 from disentax.data.labelled import (
     check_labelled_options,
-    label_shape,
     labelled_batch,
     labelled_rows,
     labelled_subset,
@@ -176,7 +175,6 @@ def test_subset_size_checks_before_compiling():
         check_labelled_options(dataset, num_labels=3, labeller="human")
     with pytest.raises(ValueError, match="needs a dataset with ground-truth factors"):
         check_labelled_options(object(), num_labels=3)
-    assert label_shape(Identity((3, 50)), labeller="binned", num_bins=5) == (2, 5)
 
 
 def test_subset_is_distinct_fixed_by_the_key_and_labelled():

@@ -42,7 +42,19 @@ class Batch(NamedTuple):
         if losses.OBJECTIVES[name].needs_pairs:
             hyper.setdefault("images_2", self.images)
             out = PairPass(out, out, jnp.zeros(out.mean.shape, bool))
+        if losses.OBJECTIVES[name].batch == "labelled":  # the labelled rows: the batch itself
+            from disentax.losses.semi_objectives import SemiPass
+
+            hyper = {**self.inputs(name), **hyper}
+            out = SemiPass(*out, labelled_mean=out.mean)
         return losses.OBJECTIVES[name](self.images, out, step=step, **hyper)
+
+    def inputs(self, name: str) -> dict:
+        """The batch entries besides ``images`` that objective ``name`` reads (labels)."""
+        if losses.OBJECTIVES[name].batch != "labelled":
+            return {}
+        labels = jnp.stack([jnp.arange(N) % 3, jnp.arange(N) % 5], axis=1)
+        return {"labels": labels, "label_sizes": jnp.broadcast_to(jnp.array([3, 5]), (N, 2))}
 
 
 def make_batch(seed: int = 0) -> Batch:

@@ -91,7 +91,7 @@ def test_discriminator_logits_only_where_declared(batch, name):
     entry = losses.OBJECTIVES[name]
     if entry.needs_discriminator:
         with pytest.raises(ValueError, match="discriminator_logits"):
-            entry(batch.images, batch.out, step=0)
+            entry(batch.images, batch.out, step=0, **batch.inputs(name))
     else:
         with pytest.raises(ValueError, match="'discriminator_logits' is not a hyperparameter"):
             entry(batch.images, batch.out, discriminator_logits=batch.discriminator_logits)
