@@ -276,26 +276,22 @@ def _cmd_bench(args) -> int:
         names = bench_run.select(args.name)
         width = max(map(len, names), default=0)
         for name in names:
-            _say(f"{name:<{width}}  {_bench_summary(bench_run.BENCHMARKS[name])}")
+            summary = _bench_summary(bench_run.BENCHMARKS[name], root / "benchmarks")
+            _say(f"{name:<{width}}  {summary}")
         return 0
     return bench_run.main(name=args.name, out=args.out, workdir=args.workdir)
 
 
-def _bench_summary(fn) -> str:
-    """A benchmark's line: its function's docstring, else its module's (first line)."""
-    import importlib
-    import inspect
+def _bench_summary(fn, folder: pathlib.Path) -> str:
+    """A benchmark's line: the first line of its module's docstring (read, not imported)."""
+    import ast
 
-    module_name, _, function = fn.__name__.rpartition(".")  # benchmarks.run._lazy names them
+    module = fn.__name__.rpartition(".")[0]  # benchmarks.run._lazy names it module.function
     try:
-        module = importlib.import_module(f"benchmarks.{module_name}")
-    except ImportError as err:
-        return f"(cannot import benchmarks.{module_name}: {err})"
-    for obj in (getattr(module, function, None), module):
-        doc = inspect.getdoc(obj) if obj is not None else None
-        if doc:
-            return doc.strip().splitlines()[0]
-    return ""
+        doc = ast.get_docstring(ast.parse((folder / f"{module}.py").read_text(encoding="utf-8")))
+    except (OSError, SyntaxError, ValueError):
+        doc = None
+    return (doc or "").strip().split("\n", 1)[0]
 
 
 def _cmd_data(args) -> int:

@@ -180,5 +180,6 @@ def test_train_restart_flag_reaches_the_pipeline(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr(runs, "run", lambda config, workdir, **kw: seen.update(kw))
     argv = ["train", "--workdir", str(tmp_path / "w"), "--config.num_steps=1"]
-    assert cli.main([*argv, "--restart"]) == 0 and seen == {"restart": True}
-    assert cli.main(argv) == 0 and seen == {"restart": False}
+    assert cli.main([*argv, "--restart"]) == 0
+    assert seen == {"restart": True, "config_name": "default"}
+    assert cli.main(argv) == 0 and seen["restart"] is False

@@ -11,6 +11,7 @@ temporary files, so nothing is left behind whatever ends the job.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ import jax
 
 import disentax
 from disentax import evaluation
+from disentax.runs import terminal
 from disentax.runs.folder import RunFolder
 from disentax.runs.loading import LoadedRun, load
 from disentax.runs.lock import holds_workdir
@@ -64,7 +66,7 @@ def evaluate(
     num_train: int = 10000,
     num_test: int = 5000,
     interventional_sizes: Mapping[str, int] | None = None,
-    eval_sizes: str | None = None,
+    eval_sizes: str | None = "auto",
     workers: int = 1,
 ) -> dict:
     """Evaluates the run in ``workdir`` and writes its evaluation record.
@@ -77,15 +79,20 @@ def evaluate(
       num_train: shared training points of the array metrics (reference: 10000).
       num_test: shared test points (reference: 5000).
       interventional_sizes: BetaVAE/FactorVAE sizes as in
-        :func:`disentax.evaluation.evaluate` (default: the reference sizes, about 1.9M and
-        1M encoded images: seconds on an accelerator, many minutes on a CPU).
-      eval_sizes: a named preset of :data:`disentax.evaluation.EVAL_SIZES` (``"auto"``,
-        ``"reference"``, ``"quick"``) used when ``interventional_sizes`` is not given; at
-        the quick sizes the default metric set leaves out :data:`FULL_GRID_METRICS`.
+        :func:`disentax.evaluation.evaluate`; when given, ``eval_sizes`` is not used.
+      eval_sizes: a named preset of :data:`disentax.evaluation.EVAL_SIZES` used when
+        ``interventional_sizes`` is not given: ``"auto"`` (default: quick on a CPU,
+        reference elsewhere), ``"reference"`` (about 1.9M and 1M encoded images: seconds
+        on an accelerator, many minutes on a CPU), ``"quick"``; None: the reference
+        sizes. At the quick sizes the default metric set leaves out
+        :data:`FULL_GRID_METRICS`.
       workers: 2 scores :data:`SECOND_WORKER_METRICS` in a second Python process (on the
         same backend) while this one scores the rest; the scores are those of one process
         (each metric's points come from its own key). :func:`default_workers` picks 2 on
         a multi-core CPU. If the second process fails, its metrics run here.
+
+    Prints (standard output) a line as it starts, one per metric as it ends (headline
+    score and time), and one when the record is written.
 
     Returns:
       The record written: ``step``, ``metrics``, ``matrices``, ``seconds``, ``sizes``,
@@ -120,7 +127,7 @@ def evaluate(
     }
     start = time.perf_counter()
     second = [m for m in names if m in SECOND_WORKER_METRICS] if workers > 1 else []
-    helper = None
+    asked, helper = list(names), None
     with unwind_on_termination():  # SIGTERM/SIGHUP: the second process ends first
         if second and len(second) < len(names):
             # step None: each process falls back past unreadable checkpoints alike
@@ -130,11 +137,23 @@ def evaluate(
             names = [m for m in names if m not in second]
         try:
             run = load(folder.path, step=step)
-            result = _score(run, names, **sizes)
+            votes = terminal.describe_votes(interventional_sizes)
+            say(
+                terminal.evaluation_line(
+                    folder.path,
+                    run.step,
+                    asked,
+                    votes=votes,
+                    processes=1 if helper is None else 2,
+                )
+            )
+            scoring = {**sizes, "progress_fn": _say_metric}
+            result = _score(run, names, **scoring)
             workers_record = {"processes": 1}
             if helper is not None:
-                score_here = lambda which: _score(run, which, **sizes)  # noqa: E731
-                workers_record = _collect(helper, run.step, result, score_here)
+                workers_record = _collect(
+                    helper, run.step, result, functools.partial(_score, run, **scoring)
+                )
         finally:
             if helper is not None:
                 helper.stop()
@@ -155,11 +174,23 @@ def evaluate(
         "device": jax.devices()[0].device_kind,
         "workers": workers_record,
     }
-    folder.write_json(folder.evaluation, record)
+    path = folder.write_json(folder.evaluation, record)
+    say(f"evaluation done in {terminal.duration(result['seconds']['total'])}: {path}")
     return record
 
 
-def _score(run: LoadedRun, names, *, seed, num_train, num_test, interventional_sizes) -> dict:
+def say(text: str) -> None:
+    """Prints one line of the job on standard output (a closed pipe is no error)."""
+    print_line(text, file=sys.stdout)
+
+
+def _say_metric(name: str, outcome, seconds: float, note: str = "") -> None:
+    say(terminal.metric_line(name, outcome, seconds, note=note))
+
+
+def _score(
+    run: LoadedRun, names, *, seed, num_train, num_test, interventional_sizes, progress_fn=None
+) -> dict:
     """:func:`disentax.evaluation.evaluate` of a loaded run's posterior mean.
 
     A dataset without ground-truth factors also gets the reconstruction error.
@@ -173,6 +204,7 @@ def _score(run: LoadedRun, names, *, seed, num_train, num_test, interventional_s
         num_test=num_test,
         posterior_fn=evaluation.make_posterior_fn(run.model, run.params),
         interventional_sizes=interventional_sizes,
+        progress_fn=progress_fn,
     )
     if not getattr(run.dataset, "has_factors", True):
         from disentax.evaluation.unlabelled import reconstruction_scores
@@ -192,6 +224,8 @@ def _collect(helper, step: int, result: dict, score_here) -> dict:
     If the second process failed, or scored another checkpoint than ``step``, its metrics
     are scored here.
     """
+    if helper.running():
+        say(f"  waiting for the second process ({', '.join(helper.metrics)})")
     other = helper.result()
     if other is not None and other.pop("step", step) != step:
         print_line(
@@ -209,6 +243,11 @@ def _collect(helper, step: int, result: dict, score_here) -> dict:
     }
     if other is None:  # the second process failed (reported): score its part here
         other = score_here(helper.metrics)
+    else:
+        for name in helper.metrics:
+            outcome = other["skipped"].get(name) or other["metrics"]
+            seconds = other["seconds"].get(name, 0.0)
+            _say_metric(name, outcome, seconds, note="second process")
     _merge(result, other)
     return record
 
@@ -271,6 +310,10 @@ class _Worker:
             "scoring them in this process instead"
         )
         return None
+
+    def running(self) -> bool:
+        """Whether the process has not ended yet."""
+        return self._proc.poll() is None
 
     def stop(self) -> None:
         """Ends the process if it still runs; closes (and so deletes) its files."""

@@ -16,6 +16,7 @@ from typing import Any
 from disentax.runs.folder import RunFolder
 
 __all__ = [
+    "KEY_HELP",
     "RESUMABLE_KEYS",
     "Parts",
     "RunSpec",
@@ -46,6 +47,30 @@ OPTIONAL_KEYS = {
     "dtype": "float32",
     "data_dir": "",  # "": $DISENTAX_DATA or ~/disentax_data
 }
+# What each key means, one line each (``disentax config show NAME`` prints them with the
+# config's values); the choices a key accepts are listed where they are checked.
+KEY_HELP = {
+    "model": "encoder/decoder architecture: a key of disentax.models.MODELS (conv, fc, ...)",
+    "objective": "training objective, a key of disentax.losses.OBJECTIVES; objective.* are "
+    "its hyperparameters (default where not given)",
+    "dataset": "ground-truth dataset: a name of `disentax data list`",
+    "num_latents": "latent dimensions L of the representation",
+    "batch_size": "images per step over all devices (a multiple of the device count)",
+    "num_steps": "the step training runs to (a resumed run continues up to it)",
+    "learning_rate": "Adam learning rate (b1 0.9, b2 0.999, eps 1e-8)",
+    "seed": "seed of the parameters and of every batch (jax.random.key, 32 bits)",
+    "log_every": "steps between logged window means (metrics.jsonl, TensorBoard, terminal)",
+    "checkpoint_every": "steps between checkpoints (one is also saved at the end and on a stop)",
+    "evaluate": "after the last step, score every metric and write the pictures and report",
+    "parallel": "data-parallel train step: jit (a mesh, default) or pmap",
+    "reconstruction": "decoder likelihood of the reconstruction term: bernoulli or gaussian",
+    "keep_checkpoints": "how many of the newest checkpoints to keep",
+    "eval_sizes": "BetaVAE/FactorVAE vote counts of the final evaluation: auto (quick on a "
+    "CPU, reference elsewhere), quick or reference",
+    "dtype": "computation dtype of the layers (parameters stay float32)",
+    "data_dir": "folder of a dataset read from files (empty: $DISENTAX_DATA or ~/disentax_data)",
+}
+
 # Keys that may change between the runs of one workdir: they decide how long and how
 # visibly a run goes, not its trajectory (a resumed run is still the same run).
 RESUMABLE_KEYS = (

@@ -26,6 +26,7 @@ import jax
 from disentax import parallel as par
 from disentax.data import sampling
 from disentax.runs import spec as spec_lib
+from disentax.runs import terminal
 from disentax.runs.folder import RunFolder
 from disentax.runs.loading import abstract_state
 from disentax.runs.lock import holds_workdir
@@ -145,8 +146,13 @@ def train(
     *,
     stop_fn: Callable[[int], bool] | None = None,
     restart: bool = False,
+    config_name: str | None = None,
 ) -> dict:
     """Trains (or resumes) the run described by ``config`` in ``workdir``.
+
+    Prints a start line (what trains, the workdir, the devices, fresh start or resume)
+    on standard output, then progress on standard error: a bar on a terminal, else a
+    plain line per log step.
 
     Args:
       config: ``ml_collections.ConfigDict`` with the keys of ``experiments/configs``
@@ -158,6 +164,7 @@ def train(
         step reached and returns (e.g. a deadline). It must answer alike on every process.
       restart: when the folder holds checkpoints none of which can be read, move them
         aside and train from step 0 (default: refuse, with an error naming them).
+      config_name: the config's name, for the start line (e.g. ``"default"``).
 
     Returns:
       The last logged scalars (window means), with ``step``.
@@ -187,6 +194,12 @@ def train(
     train_step = checked(train_step, batch_size=spec.batch_size)  # memory, once compiled
     key = jax.random.key(spec.seed)
     checkpoints = Checkpoints(folder.checkpoints, max_to_keep=spec.keep_checkpoints)
+    if main:
+        latest = checkpoints.latest_step()
+        devices = mesh.devices.flat
+        print_line(
+            terminal.start_line(config_name, spec, folder.path, devices, latest), file=sys.stdout
+        )
     writer = None
     try:
         state, start = _initial_state(train_step, key, mesh, parts, checkpoints, spec, restart)
