@@ -43,6 +43,7 @@ from disentax.typing import Array, PRNGKey
 
 __all__ = [
     "LABELLED_DEFAULTS",
+    "LABELLED_KEYS",
     "SUBSET_STREAM",
     "LabelledSubset",
     "check_labelled_options",
@@ -68,6 +69,10 @@ LABELLED_DEFAULTS: dict[str, Any] = {
     "prob_random": 0.1,
     "num_observed_factors": 2,
 }
+
+
+#: The entries of a labelled batch (see :func:`labelled_batch`).
+LABELLED_KEYS = ("images", "labelled_images", "labels", "label_sizes")
 
 
 class LabelledSubset(NamedTuple):

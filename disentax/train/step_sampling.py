@@ -27,7 +27,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from disentax.data import pairs, sampling
+from disentax.data import labelled, pairs, sampling
 from disentax.train.update import step_keys
 
 __all__ = [
@@ -68,13 +68,19 @@ def _check_pairs(dataset, *, k) -> None:
 BATCH_SAMPLERS: dict[str, Callable[..., dict]] = {
     "images": image_batch,
     "pairs": pairs.pair_batch_for_step,
+    "labelled": labelled.labelled_batch,  # semi-supervised (disentax.data.labelled)
 }
 #: Batch kind -> the names of its entries.
-BATCH_KEYS: dict[str, tuple[str, ...]] = {"images": ("images",), "pairs": pairs.PAIR_KEYS}
+BATCH_KEYS: dict[str, tuple[str, ...]] = {
+    "images": ("images",),
+    "pairs": pairs.PAIR_KEYS,
+    "labelled": labelled.LABELLED_KEYS,
+}
 #: Batch kind -> ``check(dataset, **options)``, raising ValueError before any compile.
 BATCH_CHECKS: dict[str, Callable[..., None]] = {
     "images": lambda dataset: None,
     "pairs": _check_pairs,
+    "labelled": labelled.check_labelled_options,
 }
 
 

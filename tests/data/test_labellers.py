@@ -228,3 +228,22 @@ def test_labelled_batch_entries_and_shards():
     for name, value in whole.items():
         joined = jnp.concatenate([shard[name] for shard in shards])
         np.testing.assert_allclose(joined, value, rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.slow  # 8 simulated devices: one program per shard layout
+def test_the_train_step_samples_the_same_labelled_batch_as_the_host():
+    from disentax import parallel
+    from disentax.train.step_sampling import host_batch, sample_batch
+
+    dataset, key = Identity((3, 5, 4)), jax.random.key(4)
+    options = {"num_labels": 12, "labeller": "permuted"}
+    sharding = parallel.data_sharding(parallel.make_mesh(8))  # 8 simulated devices
+    host = host_batch("labelled", dataset, key, 5, 16, sharding, **options)
+    inside = jax.jit(lambda s: labelled_batch(dataset, key, s, 16, **options))(5)
+    assert sorted(host) == sorted(inside)
+    for name, value in inside.items():
+        np.testing.assert_array_equal(np.asarray(host[name]), value, err_msg=name)
+    with pytest.raises(ValueError, match="num_labels must be at most"):
+        host_batch("labelled", dataset, key, 0, 16, sharding, num_labels=61)
+    state_key = jax.random.key(0)
+    assert sorted(sample_batch("labelled", options, dataset, state_key, 0, 8)) == sorted(host)
