@@ -5,8 +5,9 @@ TFDS stores them; :func:`disentax.data.tfds_testing.write_prepared`, no TensorFl
 the first ``--posy`` posY values of the published grid (32 gives the full 737,280),
 then times:
 
-* ``per_example``: ``tfds.data_source(...)[i]`` one index at a time (TFDS's own
-  deserialisation and decoding: what the adapter did before), on ``--sample`` indices;
+* ``per_example``: ``tfds.data_source(...)[i]`` one index at a time, in order (TFDS's
+  own deserialisation and decoding: what the adapter did before), on the first
+  ``--sample`` indices;
 * ``first_load``: ``tfds_adapter.load`` without a cached grid (batched raw records,
   protobuf + Pillow decoding, grid order, bit-packing, cache write), for each
   ``--batch-sizes`` x ``--workers`` (wall time, and the CPU time of this process);
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -52,10 +54,9 @@ def _per_example(root: Path, sample: int) -> tuple[float, float]:
     import tensorflow_datasets as tfds
 
     source = tfds.data_source("dsprites", split="train", data_dir=str(root), download=False)
-    index = np.random.default_rng(0).permutation(len(source))[:sample]
     start, cpu = time.perf_counter(), time.process_time()
-    for i in index:
-        source[int(i)]
+    for i in range(min(sample, len(source))):  # in order, as the adapter used to read
+        source[i]
     return (time.perf_counter() - start) / sample, (time.process_time() - cpu) / sample
 
 
@@ -111,7 +112,9 @@ def main(argv=None) -> dict:
         "first_load": round(best * FULL / 1e6),
     }
     out["versions"] = {"tensorflow_datasets": tfds.__version__, "numpy": np.__version__}
-    out["machine"] = f"{platform.processor() or platform.machine()}, {platform.python_version()}"
+    python = platform.python_version()
+    out["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {python}"
+    out["load_average_1_5_15"] = [round(x, 1) for x in os.getloadavg()]
     print(json.dumps(out, indent=1))
     return out
 

@@ -185,8 +185,8 @@ def load(
     """
     if name not in SPECS:
         raise ValueError(f"name must be one of {sorted(SPECS)}, got {name!r}")
-    for arg, value in (("batch_size", batch_size), ("num_workers", num_workers or 1)):
-        if not isinstance(value, int) or value < 1:
+    for arg, value in (("batch_size", batch_size), ("num_workers", num_workers)):
+        if value is not None and (not isinstance(value, int) or value < 1):
             raise ValueError(f"{arg} must be a positive int, got {value!r}")
     tfds = _import_tfds(name)
     spec = SPECS[name]

@@ -9,6 +9,7 @@ array written at the grid point of its factors.
 """
 
 import io
+import json
 import shutil
 import sys
 
@@ -165,11 +166,17 @@ def test_other_version_missing_split_and_damage_are_told_apart(tmp_path):
         tfds_adapter.load("dsprites", data_dir=tmp_path, split="test")
     _one_line(err, f"in {folder} has no split test (it holds train)")
 
-    shutil.move(folder, folder.with_name("1.0.0"))
+    older = folder.with_name("1.0.0")  # as an older tensorflow-datasets would have built
+    shutil.move(folder, older)
+    info = json.loads((older / "dataset_info.json").read_text())
+    (older / "dataset_info.json").write_text(json.dumps({**info, "version": "1.0.0"}))
     with pytest.raises(DatasetNotFoundError) as err:
         tfds_adapter.load("dsprites", data_dir=tmp_path)
     _one_line(err, "version 2.0.0 is not prepared", "(found version 1.0.0)", "version='1.0.0'")
-    shutil.move(folder.with_name("1.0.0"), folder)
+    ds = tfds_adapter.load("dsprites", data_dir=tmp_path, version="1.0.0", cache_dir=tmp_path)
+    assert ds.factor_sizes == (1, 1, 1, 2, 2)
+    shutil.rmtree(tmp_path / "dsprites")
+    folder = tfds_testing.write_prepared("dsprites", tmp_path, images, labels)
 
     shard = next(folder.glob("dsprites-train.array_record-*"))
     shard.write_bytes(b"not an array_record file")
@@ -210,4 +217,4 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         tfds_adapter.load("dsprites", batch_size=0)
     with pytest.raises(ValueError, match="num_workers must be a positive int"):
-        tfds_adapter.load("dsprites", num_workers=-1)
+        tfds_adapter.load("dsprites", num_workers=0)
