@@ -136,7 +136,8 @@ class Objective:
         forward: ``forward(model: ModelFns, batch, **hyper) -> out`` applies the model to
             this shard's rows of the batch (a dict of arrays) and returns a pytree whose
             leaves lead with the row axis, what ``fn`` receives as ``out``; None for the
-            standard reparameterised pass of ``images`` (a ``ForwardPass``).
+            standard reparameterised pass of ``images`` (a ``ForwardPass``). With
+            ``needs_discriminator``, ``out.z [N,L]`` is what the discriminator sees.
 
     Examples:
         >>> from disentax.losses import OBJECTIVES
@@ -164,8 +165,6 @@ class Objective:
         unknown = [name for name in self.batch_hyperparameters if name not in hyper]
         if unknown:
             raise ValueError(f"batch_hyperparameters {unknown} are not declared hyperparameters")
-        if self.forward is not None and self.needs_discriminator:
-            raise ValueError("an objective with its own forward cannot need a discriminator")
         sig = inspect.signature(self.fn)
         params = [
             p.replace(default=hyper[p.name].default) if p.name in hyper else p
