@@ -98,8 +98,8 @@ def fit_image(image, shape: Sequence[int], *, crop=None, resample: str = "lanczo
     """A Pillow image fitted to ``shape``: converted, centre-cropped, resized; uint8.
 
     The image is converted to ``RGB`` (3 channels) or ``L`` (1), cropped to
-    :func:`crop_box` and resized to ``(H, W)`` with Pillow's filter ``resample``, in one
-    ``Image.resize(..., box=...)`` call.
+    :func:`crop_box` and resized to ``(H, W)`` with Pillow's filter ``resample``
+    (``image.crop(box).resize(...)``).
 
     Args:
       image: a ``PIL.Image.Image``.
@@ -127,7 +127,9 @@ def fit_image(image, shape: Sequence[int], *, crop=None, resample: str = "lanczo
         "bilinear": Image.Resampling.BILINEAR,
         "bicubic": Image.Resampling.BICUBIC,
     }
-    out = np.asarray(image.resize((width, height), filters[resample], box=box), np.uint8)
+    # crop, then resize (as torchvision's CenterCrop + Resize): a resize(box=...) would
+    # let the filter read pixels outside the box and give other values at its edges
+    out = np.asarray(image.crop(box).resize((width, height), filters[resample]), np.uint8)
     return out.reshape(height, width, channels)
 
 
@@ -366,9 +368,13 @@ def read_images(
     signature, names = _signature(path, folder)
     digest = json.dumps([_FORMAT, shape, crop, resample, signature]).encode()
     key = hashlib.sha256(digest).hexdigest()[:24]
-    where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+    # entries of one folder and settings share this prefix: a rebuild removes the stale one
+    where = json.dumps([str(path.resolve()), shape, crop, resample]).encode()
+    where = hashlib.sha256(where).hexdigest()[:8]
     npy, meta = folder / f"images-{where}-{key}.npy", folder / f"images-{where}-{key}.json"
     entry = _read_entry(npy, meta, key, shape)
+    for other in sorted(folder.glob(f"images-*-{key}.npy")) if entry is None else ():
+        entry = entry or _read_entry(other, other.with_suffix(".json"), key, shape)  # moved
     if entry is None:
         names = _archive_names(path) if names is None else names
         images = [n for n in names if _is_image(n)]
@@ -381,7 +387,7 @@ def read_images(
         workers = workers or min(32, os.cpu_count() or 1)
         others = [n for n in names if not _is_image(n)]
         _build(path, images, others, npy, meta, key, shape, crop, resample, workers)
-        for old in folder.glob(f"images-{where}-*"):  # stale entries of this folder
+        for old in folder.glob(f"images-{where}-*"):  # stale entries of these settings
             if old.stem != npy.stem:
                 old.unlink(missing_ok=True)
         entry = _read_entry(npy, meta, key, shape)
