@@ -78,6 +78,7 @@ copybutton_prompt_is_regexp = True
 PUBLIC_MODULES = [
     "disentax.data",
     "disentax.data.sampling",
+    "disentax.data.pairs",
     "disentax.models",
     "disentax.losses",
     "disentax.metrics",
