@@ -207,6 +207,30 @@ def writes(method: Callable, *args, **kwargs) -> Callable[[FakeFiles], dict]:
     return build
 
 
+def image_folder(fake: FakeFiles) -> dict:
+    """``images/``: a few PNGs of assorted sizes (read at 8x8, cached under ``root``)."""
+    fake.monkeypatch.setenv("DISENTAX_CACHE", str(fake.root / "cache"))
+    (fake.root / "images").mkdir(exist_ok=True)
+    for i, size in enumerate([(9, 12), (20, 7), (8, 8)]):
+        pixels = fake.rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(fake.root / "images" / f"{i}.png")
+    return {"data_dir": fake.root / "images", "image_shape": (8, 8, 3)}
+
+
+def celeba_folder(fake: FakeFiles) -> dict:
+    """``celeba/img_align_celeba/`` (178x218 JPEGs) and ``list_attr_celeba.txt``."""
+    fake.monkeypatch.setenv("DISENTAX_CACHE", str(fake.root / "cache"))
+    folder = fake.root / "celeba" / "img_align_celeba"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["3", "Smiling Young"]
+    for i in range(3):
+        pixels = fake.rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i + 1:06d}.jpg")
+        lines.append(f"{i + 1:06d}.jpg 1 -1")
+    (folder.parent / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    return {"data_dir": fake.root, "image_shape": (8, 8, 3)}
+
+
 # What each file-reading registry entry needs written before ``data.get`` can build it.
 FILE_WRITERS: dict[str, Callable[[FakeFiles], dict]] = {
     "dsprites_file": writes(FakeFiles.dsprites_npz),
@@ -220,6 +244,8 @@ FILE_WRITERS: dict[str, Callable[[FakeFiles], dict]] = {
     "tfds_dsprites": writes(FakeFiles.tfds, "dsprites"),
     "tfds_shapes3d": writes(FakeFiles.tfds, "shapes3d"),
     "tfds_smallnorb": writes(FakeFiles.tfds, "smallnorb"),
+    "images": image_folder,
+    "celeba": celeba_folder,
 }
 
 
