@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from disentax._extras import require
 from disentax.data import smallnorb
 from disentax.data.files import DatasetFormatError
 from disentax.data.resident import pack_bits
@@ -55,9 +56,8 @@ def _parse_record(record: bytes, labels: Sequence[str]):
 
 
 def _decode_png(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
+    image_module = require("PIL.Image", "tfds", "decoding the images of a TFDS dataset")
+    with image_module.open(io.BytesIO(data)) as image:
         return np.asarray(image)
 
 

@@ -17,12 +17,13 @@ import pathlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from PIL import Image
 
 __all__ = ["write_prepared"]
 
 
 def _png(image: np.ndarray) -> io.BytesIO:
+    from PIL import Image
+
     array = image[..., 0] if image.shape[-1] == 1 else image
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
