@@ -10,7 +10,8 @@ then times:
   ``--sample`` indices;
 * ``first_load``: ``tfds_adapter.load`` without a cached grid (batched raw records,
   protobuf + Pillow decoding, grid order, bit-packing, cache write), for each
-  ``--batch-sizes`` x ``--workers`` (wall time, and the CPU time of this process);
+  ``--batch-sizes`` x ``--workers`` (wall time, the CPU time of this process and of
+  the worker processes);
 * ``cached_load``: ``tfds_adapter.load`` again (the ``.npy`` read back), median of 3.
 
 Prints one JSON object (times in seconds, per-example costs in microseconds, and the
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import time
@@ -60,15 +62,21 @@ def _per_example(root: Path, sample: int) -> tuple[float, float]:
     return (time.perf_counter() - start) / sample, (time.process_time() - cpu) / sample
 
 
-def _load(root: Path, cache: Path, batch_size: int, workers: int) -> tuple[float, float]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # workers, once joined
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load(root: Path, cache: Path, batch_size: int, workers: int) -> tuple[float, ...]:
     from disentax.data import tfds_adapter
 
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     dataset = tfds_adapter.load(
         "dsprites", data_dir=root, cache_dir=cache, batch_size=batch_size, num_workers=workers
     )
     dataset.images.block_until_ready()
-    return time.perf_counter() - start, time.process_time() - cpu
+    spent = time.process_time() - cpu, _children_cpu() - children
+    return time.perf_counter() - start, *spent
 
 
 def main(argv=None) -> dict:
@@ -97,10 +105,11 @@ def main(argv=None) -> dict:
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         for workers in (int(w) for w in args.workers.split(",")):
             shutil.rmtree(cache, ignore_errors=True)
-            wall, cpu = _load(root, cache, batch_size, workers)
+            wall, cpu, children = _load(root, cache, batch_size, workers)
             out["first_load"][f"batch{batch_size}_workers{workers}"] = {
                 "wall_s": round(wall, 2),
                 "cpu_s": round(cpu, 2),
+                "workers_cpu_s": round(children, 2),
                 "wall_us": round(wall / n * 1e6, 1),
             }
     cached = [_load(root, cache, 1024, 1)[0] for _ in range(3)]
