@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from disentax.data import smallnorb, tfds_cache, tfds_decode, tfds_diagnose
+from disentax.data.files import DatasetNotFoundError
 from disentax.data.ground_truth import FactorSpace
 from disentax.data.resident import ArrayData, grid_order
 
@@ -135,8 +136,9 @@ def _open(tfds, name: str, version: str | None, split: str, data_dir):
     """The serialized-record data source, the version it reads and the TFDS folder."""
     wanted = version or str(tfds.builder_cls(name).VERSION)
     # Resolved here, not by TFDS (which reads $TFDS_DATA_DIR once, at import), so that
-    # the folder read and the folder explained are the same.
-    root = tfds_diagnose.resolve_tfds_dir(data_dir)
+    # the folder read and the folder explained are the same; a URL (gs://...) is TFDS's.
+    remote = isinstance(data_dir, str) and "://" in data_dir
+    root = data_dir if remote else tfds_diagnose.resolve_tfds_dir(data_dir)
     try:
         source = tfds.data_source(
             f"{name}:{wanted}",
@@ -146,6 +148,12 @@ def _open(tfds, name: str, version: str | None, split: str, data_dir):
             deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES,
         )
     except Exception as err:  # TFDS raises assorted errors; explain() says which it was
+        if remote:
+            raise DatasetNotFoundError(
+                f"TFDS dataset {name!r} {wanted} could not be opened in {root} "
+                f"({type(err).__name__}: {(str(err).splitlines() or [''])[0]}); it must be "
+                f"prepared there with {tfds_diagnose.build_command(name, root)}"
+            ) from err
         raise tfds_diagnose.explain(name, wanted, root, split, err) from err
     return source, wanted, root
 

@@ -211,6 +211,17 @@ def test_worker_processes_decode_the_same_grid(fake_files):
     np.testing.assert_array_equal(np.asarray(pool.images), np.asarray(here.images))
 
 
+def test_a_remote_data_dir_is_passed_to_tfds_and_its_error_quoted(monkeypatch):
+    def data_source(name, *, data_dir, **kwargs):
+        assert data_dir == "gs://bucket/tfds"  # not turned into a local path
+        raise RuntimeError("bucket unreachable\nsecond line")
+
+    monkeypatch.setattr(tfds, "data_source", data_source)
+    with pytest.raises(DatasetNotFoundError) as err:
+        tfds_adapter.load("dsprites", data_dir="gs://bucket/tfds")
+    _one_line(err, "in gs://bucket/tfds (RuntimeError: bucket unreachable)", "--data_dir=gs://")
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="name must be one of"):
         tfds_adapter.load("mnist")
