@@ -16,6 +16,9 @@ import dataclasses
 import re
 from collections.abc import Callable, Mapping
 
+import jax.numpy as jnp
+import numpy as np
+
 from disentax import metrics as M
 from disentax.metrics.mig_chen2018 import chen2018_factor_columns
 from disentax.typing import Array
@@ -165,6 +168,68 @@ def _factor_vae(key, dataset, representation_fn, **sizes):
     return {"factor_vae_score": out["eval_accuracy"], **_prefixed("factor_vae_score", out)}
 
 
+def _fairness(key, dataset, representation_fn, *, num_train, num_eval, **unused):
+    # num_eval // 50 base vectors per sensitive factor: the study's 100 at num_eval 5000
+    out = M.fairness(
+        key,
+        dataset,
+        representation_fn,
+        num_train=num_train,
+        num_test_points_per_class=max(1, num_eval // 50),
+    )
+    return {"fairness": out["mean_fairness:mean_pred:mean_sens"], **_prefixed("fairness", out)}
+
+
+def _strong_downstream(key, dataset, representation_fn, *, num_train, num_eval, **unused):
+    out = M.strong_downstream_task(
+        key, dataset, representation_fn, num_train=num_train, num_test=num_eval
+    )
+    headline = out[f"{num_train}:mean_strong_test_accuracy"]
+    return {"strong_downstream_task": headline, **_prefixed("strong_downstream_task", out)}
+
+
+def _reduced_downstream(codes, factors, codes_test, factors_test, *, num_classes):
+    out = M.reduced_downstream_task(
+        codes, factors, codes_test, factors_test, num_classes=num_classes
+    )
+    headline = out[f"{codes.shape[0]}:mean_removed_test_accuracy"]
+    return {"reduced_downstream_task": headline, **_prefixed("reduced_downstream_task", out)}
+
+
+def _latent_correlation(codes, factors, codes_test, factors_test, *, num_classes):
+    num_factors = factors.shape[1]
+    if num_factors < 2:
+        raise ValueError(f"latent_correlation needs at least 2 factors, got {num_factors}")
+    out = M.latent_correlation(codes, factors)
+    first, second = np.triu_indices(num_factors, 1)
+    pairs = out["correlation"][first, second]
+    codes_corr = out["code_correlation"]
+    off = ~np.eye(codes_corr.shape[0], dtype=bool)
+    scores = {
+        "latent_correlation": jnp.max(pairs),
+        "latent_correlation/mean": jnp.mean(pairs),
+        "latent_correlation/max_code_pair": jnp.max(jnp.where(off, codes_corr, 0.0)),
+    }
+    for k, (a, b) in enumerate(zip(first.tolist(), second.tolist(), strict=True)):
+        scores[f"latent_correlation/factor{a}_factor{b}"] = pairs[k]
+    return scores
+
+
+def _fairness_keys() -> tuple[str, ...]:
+    keys = []
+    for prefix in ("mean_fairness", "max_fairness"):
+        keys += [f"{prefix}:pred{{n}}:sens{{n}}"]
+        keys += [f"{prefix}:pred{{n}}:{a}_sens" for a in ("mean", "max")]
+        keys += [f"{prefix}:sens{{n}}:{a}_pred" for a in ("mean", "max")]
+        for first, second in (("sens", "pred"), ("pred", "sens")):
+            keys += [
+                f"{prefix}:{a}_{first}:{b}_{second}"
+                for a in ("mean", "max")
+                for b in ("mean", "max")
+            ]
+    return ("fairness", *(f"fairness/{k}" for k in keys))
+
+
 _DOWNSTREAM_KEYS = tuple(
     f"downstream/{{n}}:{part}"
     for part in (
@@ -283,5 +348,54 @@ METRICS: dict[str, Metric] = {
         "downstream/100:mean_test_accuracy",
         _DOWNSTREAM_KEYS,
         identity=(0.9, 1.0),
+    ),
+    # Locatello et al. 2019 (fairness); disentanglement_lib's out-of-distribution tasks;
+    # latent_correlation shows the correlation Träuble et al. 2021 find the scores miss.
+    "fairness": Metric(
+        _fairness, "interventional", "fairness", _fairness_keys(), identity=(0.0, 0.05), fold=9
+    ),
+    "strong_downstream_task": Metric(
+        _strong_downstream,
+        "interventional",
+        "strong_downstream_task",
+        (
+            "strong_downstream_task",
+            *(
+                f"strong_downstream_task/{{n}}:{k}"
+                for k in (
+                    "mean_train_accuracy",
+                    "mean_test_accuracy",
+                    "mean_strong_train_accuracy",
+                    "mean_strong_test_accuracy",
+                    "strong_generalization_gap",
+                )
+            ),
+        ),
+        identity=(0.9, 1.0),
+        fold=10,
+    ),
+    "reduced_downstream_task": Metric(
+        _reduced_downstream,
+        "codes",
+        "reduced_downstream_task",
+        (
+            "reduced_downstream_task",
+            "reduced_downstream_task/{n}:train_accuracy_{n}_factor_of_interest_{n}",
+            "reduced_downstream_task/{n}:test_accuracy_{n}_factor_of_interest_{n}",
+            "reduced_downstream_task/{n}:mean_removed_test_accuracy",
+            "reduced_downstream_task/{n}:mean_kept_test_accuracy",
+        ),
+    ),
+    "latent_correlation": Metric(
+        _latent_correlation,
+        "codes",
+        "latent_correlation",
+        (
+            "latent_correlation",
+            "latent_correlation/mean",
+            "latent_correlation/max_code_pair",
+            "latent_correlation/factor{n}_factor{n}",
+        ),
+        identity=(0.0, 0.3),
     ),
 }

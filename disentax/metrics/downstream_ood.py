@@ -91,22 +91,25 @@ def _accuracy(predictions, labels):
 
 def _strong_one_size(key, dataset, represent, n, *, num_test, num_experiments, chunk, gbt):
     sizes = tuple(int(k) for k in dataset.factor_sizes)
+    num_factors = len(sizes)
     encode = functools.partial(encode_factors, dataset, represent, points_per_chunk=chunk)
     k_train, k_test, k_int = jax.random.split(key, 3)
     f_train = dataset.sample_factors(k_train, n)
     f_test = dataset.sample_factors(k_test, num_test)
-    fit = gradient_boosted_trees(encode(f_train), f_train, encode(f_test), num_classes=sizes, **gbt)
-    acc_train = _accuracy(fit.train_predictions, f_train)
-    acc_test = _accuracy(fit.eval_predictions, f_test)
+    # Tasks: each factor without intervention, then each factor num_experiments times
+    # with one. One tree program fits them all (one call site: one compilation; the
+    # class count of the largest factor for every target, absent classes never predicted).
+    targets = np.concatenate(
+        [np.arange(num_factors), np.repeat(np.arange(num_factors), num_experiments)]
+    )
+    shifted = np.arange(targets.size) >= num_factors
 
-    targets = jnp.asarray(np.repeat(np.arange(len(sizes)), num_experiments), jnp.int32)
-
-    def experiment(args):
-        target, k = args
+    def task(args):
+        target, k, shift = args
         train, test, _, _ = intervene(k, f_train, f_test, target, sizes)
+        train, test = jnp.where(shift, train, f_train), jnp.where(shift, test, f_test)
         y_train = jnp.take(train, target, axis=1)[:, None]
         y_test = jnp.take(test, target, axis=1)
-        # one class count for every target: one compiled program, absent classes unused
         out = gradient_boosted_trees(
             encode(train), y_train, encode(test), num_classes=(max(sizes),), **gbt
         )
@@ -115,15 +118,18 @@ def _strong_one_size(key, dataset, represent, n, *, num_test, num_experiments, c
             jnp.mean(out.eval_predictions[:, 0] == y_test),
         )
 
-    keys = jax.random.split(k_int, targets.shape[0])
-    strong_train, strong_test = jax.lax.map(experiment, (targets, keys))
-    test_mean = jnp.mean(acc_test)
+    keys = jax.random.split(k_int, targets.size)
+    acc_train, acc_test = jax.lax.map(
+        task, (jnp.asarray(targets, jnp.int32), keys, jnp.asarray(shifted))
+    )
+    test_mean = jnp.mean(acc_test[:num_factors])
+    strong_test = jnp.mean(acc_test[num_factors:])
     return {
-        f"{n}:mean_train_accuracy": jnp.mean(acc_train),
+        f"{n}:mean_train_accuracy": jnp.mean(acc_train[:num_factors]),
         f"{n}:mean_test_accuracy": test_mean,
-        f"{n}:mean_strong_train_accuracy": jnp.mean(strong_train),
-        f"{n}:mean_strong_test_accuracy": jnp.mean(strong_test),
-        f"{n}:strong_generalization_gap": 1.0 - jnp.mean(strong_test) / test_mean,
+        f"{n}:mean_strong_train_accuracy": jnp.mean(acc_train[num_factors:]),
+        f"{n}:mean_strong_test_accuracy": strong_test,
+        f"{n}:strong_generalization_gap": 1.0 - strong_test / test_mean,
     }
 
 
@@ -232,35 +238,32 @@ def strong_downstream_task(
 def _reduced(
     codes_train, factors_train, codes_test, factors_test, *, num_classes, num_to_remove, gbt
 ):
-    gbt = dict(gbt)
-    num_factors, num_codes = len(num_classes), codes_train.shape[1]
+    num_codes = codes_train.shape[1]
 
-    def fit(removed, x_eval):
-        x_train = jnp.where(removed, 0.0, codes_train)
-        return gradient_boosted_trees(
-            x_train, factors_train, jnp.where(removed, 0.0, x_eval), num_classes=num_classes, **gbt
+    def per_factor(j):
+        # num_to_remove removals, then the accuracies: every round is the same fit (one
+        # call site, one compilation), the last one's predictions are the scores.
+        def round_(removed, _):
+            out = gradient_boosted_trees(
+                jnp.where(removed, 0.0, codes_train),
+                factors_train,
+                jnp.where(removed, 0.0, codes_test),
+                num_classes=num_classes,
+                **dict(gbt),
+            )
+            top = jnp.argmax(jnp.where(removed, -jnp.inf, out.importance[:, j]))
+            accuracies = (
+                _accuracy(out.train_predictions, factors_train),
+                _accuracy(out.eval_predictions, factors_test),
+            )
+            return removed | (jnp.arange(num_codes) == top), accuracies
+
+        _, (acc_train, acc_test) = jax.lax.scan(
+            round_, jnp.zeros((num_codes,), bool), None, length=num_to_remove + 1
         )
+        return acc_train[-1], acc_test[-1]
 
-    def remove_next(removed, j):
-        importance = fit(removed, codes_train[:2]).importance[:, j]  # [L]
-        top = jnp.argmax(jnp.where(removed, -jnp.inf, importance))
-        return removed | (jnp.arange(num_codes) == top)
-
-    none = jnp.zeros((num_codes,), bool)
-    # the first removal sees the full codes for every factor: one fit serves them all
-    first = jnp.argmax(fit(none, codes_train[:2]).importance, axis=0)  # [F]
-    removed = jnp.arange(num_codes)[None, :] == first[:, None]  # [F, L]
-    factors_of_interest = jnp.arange(num_factors)
-    for _ in range(num_to_remove - 1):
-        removed = jax.lax.map(lambda a: remove_next(*a), (removed, factors_of_interest))
-
-    def accuracies(mask):
-        out = fit(mask, codes_test)
-        return _accuracy(out.train_predictions, factors_train), _accuracy(
-            out.eval_predictions, factors_test
-        )
-
-    return jax.lax.map(accuracies, removed)  # ([F_interest, F], [F_interest, F])
+    return jax.lax.map(per_factor, jnp.arange(len(num_classes)))  # ([F_interest, F], ...)
 
 
 def reduced_downstream_task(
