@@ -14,7 +14,14 @@ from __future__ import annotations
 import importlib
 import types
 
-__all__ = ["COMMAND_EXTRAS", "EXTRA_OF", "install_hint", "missing_extra_message", "require"]
+__all__ = [
+    "COMMAND_EXTRAS",
+    "EXTRA_OF",
+    "install_hint",
+    "missing_extra_message",
+    "missing_module_error",
+    "require",
+]
 
 #: Top-level import name of an optional dependency -> (its distribution, the extra that
 #: installs it). Kept in step with ``[project.optional-dependencies]`` of pyproject.toml.
@@ -81,12 +88,22 @@ def require(module: str, extra: str, purpose: str) -> types.ModuleType:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as err:
-        top = (err.name or module).split(".")[0]
-        package = EXTRA_OF.get(top, (top, extra))[0]
-        raise ModuleNotFoundError(
-            f"{purpose} needs {package}, which is not installed: {install_hint(extra)}",
-            name=err.name,
-        ) from err
+        raise missing_module_error(err.name or module, extra, purpose) from err
+
+
+def missing_module_error(module: str, extra: str, purpose: str) -> ModuleNotFoundError:
+    """The error to raise when ``purpose`` cannot import ``module`` (see :func:`require`).
+
+    Examples:
+      >>> from disentax._extras import missing_module_error
+      >>> print(missing_module_error("flax.linen", "models", "disentax.models"))
+      disentax.models needs flax, which is not installed: pip install "disentax[models]"
+    """
+    top = module.split(".")[0]
+    package = EXTRA_OF.get(top, (top, extra))[0]
+    return ModuleNotFoundError(
+        f"{purpose} needs {package}, which is not installed: {install_hint(extra)}", name=module
+    )
 
 
 def missing_extra_message(err: BaseException, command: str | None = None) -> str | None:
@@ -107,7 +124,7 @@ def missing_extra_message(err: BaseException, command: str | None = None) -> str
       ...                       "train")
       'flax is not installed: pip install "disentax[train]"'
     """
-    if not isinstance(err, ModuleNotFoundError) or not err.name or "disentax[" in str(err):
+    if not isinstance(err, ModuleNotFoundError) or not err.name:
         return None
     top = err.name.split(".")[0]
     if top not in EXTRA_OF:
@@ -115,5 +132,7 @@ def missing_extra_message(err: BaseException, command: str | None = None) -> str
     package, extra = EXTRA_OF[top]
     command_extra, included = COMMAND_EXTRAS.get(command, (extra, frozenset()))
     if extra in included:
-        extra = command_extra
+        return f"{package} is not installed: {install_hint(command_extra)}"
+    if "disentax[" in str(err):  # raised by require(): it names the extra already
+        return None
     return f"{package} is not installed: {install_hint(extra)}"

@@ -9,6 +9,13 @@ Public API: the reference modules (``ConvEncoder``, ``DeconvDecoder``, ``FCEncod
 The forms themselves live in the private ``disentax.models._conv``.
 """
 
+try:  # the modules are Flax linen: without flax, one line naming the extra
+    import flax  # noqa: F401
+except ModuleNotFoundError as err:
+    from disentax._extras import missing_module_error
+
+    raise missing_module_error("flax", "models", "disentax.models") from err
+
 from disentax.models._conv import CONV_FORMS, FORMS, default_form
 from disentax.models.decoders import DeconvDecoder, FCDecoder
 from disentax.models.discriminators import Discriminator, make_discriminator
