@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from disentax import data
-from disentax.data import tfds_adapter
+from disentax.data import tfds_adapter, tfds_cache
 from disentax.data.files import DatasetFormatError, DatasetNotFoundError
 
 tfds = pytest.importorskip("tensorflow_datasets", reason="optional extra disentax[tfds]")
@@ -220,6 +220,26 @@ def test_a_remote_data_dir_is_passed_to_tfds_and_its_error_quoted(monkeypatch):
     with pytest.raises(DatasetNotFoundError) as err:
         tfds_adapter.load("dsprites", data_dir="gs://bucket/tfds")
     _one_line(err, "in gs://bucket/tfds (RuntimeError: bucket unreachable)", "--data_dir=gs://")
+
+
+def test_cache_pairs_are_checked_and_an_unwritable_cache_only_warns(tmp_path):
+    grid = np.arange(24, dtype=np.uint8).reshape(6, 4)
+    folder = tmp_path / "tfds"
+    key = tfds_cache.cache_key("dsprites", "2.0.0", "train[:10%]", str(tmp_path), {"size": None})
+    assert key.startswith("dsprites-2.0.0-train__10__-")
+    assert tfds_cache.write(folder, key, grid, {"sizes": [6]}) == folder / f"{key}.npy"
+    images, meta = tfds_cache.read(folder, key)
+    np.testing.assert_array_equal(images, grid)
+    assert meta == {"sizes": [6], "shape": [6, 4]}
+    assert not list(folder.glob(".*.tmp"))  # written under a temporary name, then renamed
+    np.save(folder / f"{key}.npy", grid[:3])  # an array that does not match its .json
+    assert tfds_cache.read(folder, key) is None
+    (folder / f"{key}.json").unlink()  # a half-written pair
+    assert tfds_cache.read(folder, key) is None
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    with pytest.warns(UserWarning, match="could not cache the decoded grid"):
+        assert tfds_cache.write(blocked / "tfds", key, grid, {}) is None
 
 
 def test_bad_arguments():
