@@ -262,3 +262,36 @@ def test_a_generated_folder_trains_evaluates_and_traverses(tmp_path, capsys):
     written = runs.traverse(workdir, num_seeds=2, num_steps=3, num_frames=4, num_reference=8)
     assert {"traversal.png", "traversal.gif", "reconstructions.png"} <= set(written)
     assert "no ground-truth factors" in (workdir / "report.html").read_text()
+
+
+def test_a_config_names_the_folder_with_data_dir(tmp_path, monkeypatch):
+    from disentax.runs import spec as spec_lib
+
+    def config(**overrides):
+        base = {
+            "model": "conv",
+            "objective": {"name": "beta_vae"},
+            "dataset": "images",
+            "num_latents": 3,
+            "batch_size": 8,
+            "num_steps": 1,
+            "learning_rate": 1e-3,
+            "seed": 0,
+            "log_every": 1,
+            "checkpoint_every": 1,
+            "evaluate": False,
+            "parallel": "jit",
+        }
+        return {**base, **overrides}
+
+    monkeypatch.chdir(tmp_path)
+    write_folder(tmp_path / "faces", num=2)
+    spec = spec_lib.validate(config(data_dir="faces"))  # relative: stored absolute
+    assert spec.data_dir == str(tmp_path / "faces")
+    assert spec.resolved["data_dir"] == str(tmp_path / "faces")
+    assert spec_lib.build(spec).dataset.factor_sizes == (2,)
+    assert spec_lib.validate(config()).data_dir == ""  # the default data folder
+    with pytest.raises(ValueError, match="config.data_dir is only for datasets read from"):
+        spec_lib.validate(config(dataset="dsprites", data_dir="faces"))
+    with pytest.raises(ValueError, match="config.data_dir must be a folder path"):
+        spec_lib.validate(config(data_dir=3))
