@@ -14,7 +14,8 @@ label. Four of them, as in disentanglement_lib (``SUPERVISED_REGULARISERS``):
 * ``embed``: every value ``v`` of factor ``f`` has a learned embedding ``e_fv`` (or, with
   ``use_order``, ``slope_f v + bias_f``); softmax cross-entropy of the logits
   ``-((codes[n,f] - e_fv) sigma_f)^2`` over ``v`` against ``labels[n,f]``, mean over ``n``,
-  sum over ``f``; ``sigma`` fixed or learned (``"learn"``).
+  sum over ``f``; ``sigma`` fixed, or learned with ``learn_sigma`` (the reference's
+  ``sigma="learn"``).
 
 Their learned parameters come from :func:`init_regulariser_params` (padded to the largest
 label size ``K``: ``embedding [F,K]``; values past a factor's size are masked).
@@ -259,17 +260,20 @@ def _l2_init(key, num_factors, max_size, *, learn_scale=True):
     return {"scale": jnp.ones((), jnp.float32)} if learn_scale else {}
 
 
-def _embed_loss(codes, labels, label_sizes, params, *, sigma=1.0, use_order=False):
+def _embed_loss(
+    codes, labels, label_sizes, params, *, sigma=1.0, learn_sigma=False, use_order=False
+):
     if use_order:
         values = jax.lax.stop_gradient(params["values"])  # 0..K-1: carries K, not trained
         embedding = params["slope"][:, None] * values + params["bias"][:, None]
     else:
         embedding = params["embedding"]
-    sigma_value = params["sigma"] if isinstance(sigma, str) else sigma
+    sigma_value = params["sigma"] if learn_sigma else sigma
     return supervised_embed(codes, labels, label_sizes, embedding=embedding, sigma=sigma_value)
 
 
-def _embed_init(key, num_factors, max_size, *, sigma=1.0, use_order=False):
+def _embed_init(key, num_factors, max_size, *, sigma=1.0, learn_sigma=False, use_order=False):
+    del sigma  # a fixed sigma is no parameter
     """Per factor: ``embedding [K]`` (or ``slope``, ``bias``), and ``sigma`` when learned."""
     keys = jax.random.split(key, 3)
     params: dict[str, Array] = {}
@@ -279,7 +283,7 @@ def _embed_init(key, num_factors, max_size, *, sigma=1.0, use_order=False):
         params["values"] = jnp.arange(max_size, dtype=jnp.float32)
     else:
         params["embedding"] = _glorot_1d(keys[0], (num_factors, max_size), max_size)
-    if isinstance(sigma, str):
+    if learn_sigma:
         params["sigma"] = _glorot_1d(keys[2], (num_factors,), 1)
     return params
 
@@ -294,8 +298,17 @@ SUPERVISED_REGULARISERS: dict[str, Regulariser] = {
     "xent": Regulariser(lambda c, lab, s, p: supervised_xent(c, lab, s), _no_params),
     "l2": Regulariser(_l2_loss, _l2_init, ("learn_scale",)),
     "cov": Regulariser(lambda c, lab, s, p: supervised_cov(c, lab), _no_params),
-    "embed": Regulariser(_embed_loss, _embed_init, ("sigma", "use_order")),
+    "embed": Regulariser(_embed_loss, _embed_init, ("sigma", "learn_sigma", "use_order")),
 }
+
+
+def _positive_number(value) -> bool:
+    if isinstance(value, bool | str) or np.ndim(value) != 0:
+        return False
+    try:
+        return bool(0 < float(value) < float("inf"))
+    except (TypeError, ValueError):
+        return False
 
 
 def check_regulariser_options(name: str, **options: Any) -> dict[str, Any]:
@@ -303,9 +316,9 @@ def check_regulariser_options(name: str, **options: Any) -> dict[str, Any]:
 
     Args:
         name: a key of ``SUPERVISED_REGULARISERS``.
-        **options: any of ``learn_scale`` (bool), ``sigma`` (a positive number or
-            ``"learn"``), ``use_order`` (bool); those the regulariser does not take are
-            dropped.
+        **options: any of ``learn_scale`` (bool), ``sigma`` (a positive number),
+            ``learn_sigma`` (bool), ``use_order`` (bool); those the regulariser does not
+            take are dropped.
 
     Returns:
         The options of ``name``.
@@ -326,15 +339,12 @@ def check_regulariser_options(name: str, **options: Any) -> dict[str, Any]:
         raise ValueError(
             f"regulariser must be one of {sorted(SUPERVISED_REGULARISERS)}, got {name!r}"
         )
-    for flag in ("learn_scale", "use_order"):
+    for flag in ("learn_scale", "learn_sigma", "use_order"):
         if flag in options and not isinstance(options[flag], bool | np.bool_):
             raise ValueError(f"{flag} must be True or False, got {options[flag]!r}")
     sigma = options.get("sigma", 1.0)
-    if isinstance(sigma, str):
-        if sigma != "learn":
-            raise ValueError(f"sigma must be a positive number or 'learn', got {sigma!r}")
-    elif not isinstance(sigma, jax.core.Tracer) and not (np.ndim(sigma) == 0 and sigma > 0):
-        raise ValueError(f"sigma must be a positive number or 'learn', got {sigma!r}")
+    if not isinstance(sigma, jax.core.Tracer) and not _positive_number(sigma):
+        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
     return {k: v for k, v in options.items() if k in SUPERVISED_REGULARISERS[name].options}
 
 
@@ -346,7 +356,7 @@ def init_regulariser_params(
     ``l2`` (``learn_scale``): ``{"scale": 1.0}``. ``embed``: ``{"embedding": [F,K]}``
     (``K = max_size``), or ``{"slope": [F], "bias": [F], "values": 0..K-1}`` with
     ``use_order`` (``values`` only carries ``K`` and receives no gradient), plus
-    ``{"sigma": [F]}`` with ``sigma="learn"``; drawn from TensorFlow's default initializer
+    ``{"sigma": [F]}`` with ``learn_sigma``; drawn from TensorFlow's default initializer
     (Glorot uniform) as the reference. ``xent``, ``cov``: ``{}``.
 
     Args:

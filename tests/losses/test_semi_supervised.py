@@ -170,10 +170,10 @@ def test_learned_parameters_initial_values_and_use():
 def test_embed_with_order_and_learned_sigma():
     codes, labels, sizes = draw()
     ordered = losses.init_regulariser_params(
-        jax.random.key(4), "embed", num_factors=3, max_size=6, use_order=True, sigma="learn"
+        jax.random.key(4), "embed", num_factors=3, max_size=6, use_order=True, learn_sigma=True
     )
     assert sorted(ordered) == ["bias", "sigma", "slope", "values"]
-    fn = jitted("embed", use_order=True, sigma="learn")
+    fn = jitted("embed", use_order=True, learn_sigma=True)
     got, grads = jax.value_and_grad(fn, argnums=3)(codes, labels, np.asarray(sizes), ordered)
     slope, bias = np.asarray(ordered["slope"]), np.asarray(ordered["bias"])
     line = slope[:, None] * np.arange(6) + bias[:, None]
@@ -229,8 +229,9 @@ def test_bad_input_is_a_clear_value_error():
         losses.supervised_xent(codes, labels, sizes)  # L = 2 < F = 3
     with pytest.raises(ValueError, match="label_sizes must have shape"):
         losses.supervised_xent(np.zeros((16, 5)), labels, [3, 6])
-    with pytest.raises(ValueError, match="sigma must be a positive number or 'learn'"):
-        losses.check_regulariser_options("embed", sigma="auto")
+    for sigma in ("learn", 0.0, float("nan"), True):
+        with pytest.raises(ValueError, match="sigma must be a positive number"):
+            losses.check_regulariser_options("embed", sigma=sigma)
     with pytest.raises(ValueError, match="learn_scale must be True or False"):
         losses.check_regulariser_options("l2", learn_scale="yes")
     with pytest.raises(ValueError, match="needs its params"):
