@@ -20,7 +20,7 @@ from disentax import evaluation
 from disentax import metrics as metric_kernels
 from disentax.runs.folder import RunFolder
 from disentax.runs.lock import holds_workdir
-from disentax.viz import report
+from disentax.viz import report, report_html
 
 __all__ = ["curve_notes", "training_seconds", "write_report"]
 
@@ -124,14 +124,6 @@ def _read_log(folder: RunFolder) -> list[dict]:
     return rows
 
 
-def _duration(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min {rest:02d} s" if minutes else f"{seconds:.1f} s"
-
-
 def _run_facts(record: Mapping | None, scores: Mapping | None, rows) -> list[tuple[str, str]]:
     """``(label, text)`` lines: what was trained, the commit, wall times, devices."""
     record, scores = record or {}, scores or {}
@@ -158,10 +150,10 @@ def _run_facts(record: Mapping | None, scores: Mapping | None, rows) -> list[tup
     seconds = training_seconds(rows)
     if seconds is not None:
         last = max((r["step"] for r in rows if isinstance(r.get("step"), int)), default=0)
-        facts.append(("training wall time", f"{_duration(seconds)} to step {last}"))
+        facts.append(("training wall time", f"{report_html.duration(seconds)} to step {last}"))
     total = (scores.get("seconds") or {}).get("total")
     if isinstance(total, int | float):
-        facts.append(("evaluation wall time", _duration(total)))
+        facts.append(("evaluation wall time", report_html.duration(total)))
     devices = record.get("devices") or {}
     if devices:
         processes = devices.get("processes")

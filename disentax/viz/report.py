@@ -169,7 +169,7 @@ def _headline_card(evaluation, headline, protocols, anchors, presets, context) -
     if evaluation.get("representation"):
         line += f" (representation: posterior {evaluation['representation']})"
     if isinstance(seconds, int | float):
-        line += f", evaluated in {seconds:.0f} s"
+        line += f", evaluated in {H.duration(seconds)}"
     if evaluation.get("device"):
         line += f" on {evaluation['device']}"
     parts.append(f"<p>{html.escape(line)}.</p>")

@@ -17,6 +17,7 @@ __all__ = [
     "STYLE",
     "definitions",
     "details",
+    "duration",
     "figure",
     "format_value",
     "key_values",
@@ -41,7 +42,7 @@ td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; vertical-al
 td.num { text-align: right; font-family: monospace; white-space: nowrap; }
 .card { border: 1px solid #bbb; border-radius: 6px; padding: 0.2em 1em 0.6em;
         margin: 1em 0; background: #fafafa; }
-.card table { background: #fff; }
+.card td, .card th { background: #fff; }
 .protocol, .source { color: #555; font-size: 0.85em; }
 .warn { color: #8a5a00; } .missing { color: #a33; }
 dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 0.2em 1em; }
@@ -68,6 +69,20 @@ def format_value(value: object) -> str:
     if isinstance(value, list | tuple) and len(value) > 12:
         return f"[{len(value)} values]"
     return str(value)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as ``"12.3 s"``, ``"4 min 05 s"`` or ``"2 h 03 min"``.
+
+    Example:
+      >>> duration(12.34), duration(245), duration(7380)
+      ('12.3 s', '4 min 05 s', '2 h 03 min')
+    """
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {rest:02d} s" if minutes else f"{seconds:.1f} s"
 
 
 def table(rows: Iterable[Sequence[str]], header: Sequence[str], numeric: Sequence[int] = ()) -> str:
