@@ -50,8 +50,10 @@ ARTEFACTS: tuple[tuple[str, str, str], ...] = (
     ("reconstructions.png", "Reconstructions", "Inputs (odd rows) above reconstructions."),
 )
 
-# The interventional sizes a reader compares (the vote counts and the batch per vote).
+# The interventional sizes a reader compares (the vote counts and the batch per vote),
+# and the scores that vote.
 _VOTES = ("num_train", "num_eval", "batch_size")
+_VOTING = ("beta_vae_score", "factor_vae_score")
 
 
 def flatten(tree: Mapping, prefix: str = "") -> dict[str, object]:
@@ -140,7 +142,8 @@ def _sizes_lines(evaluation: Mapping, presets: Mapping[str, Mapping[str, int]]) 
         text = f"{sizes['num_train']:,} training and {sizes.get('num_test', 0):,} test points"
         lines.append(html.escape(f"Array metrics: {text}."))
     votes = sizes.get("interventional") or {}
-    if not all(isinstance(votes.get(k), int) for k in _VOTES):
+    voted = any(k in _scores(evaluation) for k in _VOTING)
+    if not voted or not all(isinstance(votes.get(k), int) for k in _VOTES):
         return lines
     preset = _preset(votes, presets)
     lines.append(

@@ -187,6 +187,15 @@ def test_reference_votes_are_not_flagged_and_other_datasets_have_no_anchors(tmp_
     assert "<th>published</th>" not in card
 
 
+def test_vote_counts_are_given_only_for_scores_that_vote(tmp_path):
+    folder = _write_run(tmp_path / "run")
+    record = json.loads((folder / "evaluation.json").read_text())
+    del record["metrics"]["factor_vae_score"], record["metrics"]["factor_vae_score/train_accuracy"]
+    (folder / "evaluation.json").write_text(json.dumps(record))
+    card = _headline(runs.write_report(folder).read_text())
+    assert "10,000 training and 5,000 test points" in card and "votes" not in card
+
+
 def test_detail_tables_fold_every_score_by_metric(run_folder):
     text = runs.write_report(run_folder).read_text()
     parser = _parse(text)
