@@ -124,29 +124,37 @@ def _read_log(folder: RunFolder) -> list[dict]:
     return rows
 
 
-def _run_facts(record: Mapping | None, scores: Mapping | None, rows) -> list[tuple[str, str]]:
-    """``(label, text)`` lines: what was trained, the commit, wall times, devices."""
-    record, scores = record or {}, scores or {}
-    config = record.get("config") or {}
-    facts = []
-    if config:
-        objective = dict(config.get("objective") or {})
-        name = objective.pop("name", "?")
-        values = ", ".join(f"{k}={v}" for k, v in objective.items() if v is not None)
-        facts.append(
-            (
-                "trained",
-                f"{name} ({values}) on {config.get('dataset')}, model {config.get('model')}, "
-                f"{config.get('num_latents')} latents, batch {config.get('batch_size')}, "
-                f"{config.get('num_steps')} steps, seed {config.get('seed')}",
-            )
-        )
+def _trained(config: Mapping) -> str:
+    """What was trained, in one line."""
+    objective = dict(config.get("objective") or {})
+    name = objective.pop("name", "?")
+    values = ", ".join(f"{k}={v}" for k, v in objective.items() if v is not None)
+    return (
+        f"{name} ({values}) on {config.get('dataset')}, model {config.get('model')}, "
+        f"{config.get('num_latents')} latents, batch {config.get('batch_size')}, "
+        f"{config.get('num_steps')} steps, seed {config.get('seed')}"
+    )
+
+
+def _commit(record: Mapping) -> str:
+    """The source commit of ``config.json``, or why there is none."""
     source = record.get("source")
     if source:
         dirty = " (with uncommitted changes)" if source.get("modified") else ""
-        facts.append(("git commit", f"{source.get('commit')}{dirty}"))
-    elif record:
-        facts.append(("git commit", "not recorded (not trained from a git checkout)"))
+        return f"{source.get('commit')}{dirty}"
+    if "source" in record:
+        return "none (trained from an installed package, not a checkout)"
+    return "not recorded (config.json written before disentax kept it)"
+
+
+def _run_facts(record: Mapping | None, scores: Mapping | None, rows) -> list[tuple[str, str]]:
+    """``(label, text)`` lines: what was trained, the commit, wall times, devices."""
+    record, scores = record or {}, scores or {}
+    facts = []
+    if record.get("config"):
+        facts.append(("trained", _trained(record["config"])))
+    if record:
+        facts.append(("git commit", _commit(record)))
     seconds = training_seconds(rows)
     if seconds is not None:
         last = max((r["step"] for r in rows if isinstance(r.get("step"), int)), default=0)

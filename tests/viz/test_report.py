@@ -222,7 +222,12 @@ def test_run_facts_and_the_captions_of_surprising_curves(run_folder, tmp_path):
     assert "tc is never positive" in text and f"{floor:.3g}" in text
     assert "carries the same offset" in text  # beta = 6 > 1: the loss is offset too
     other = runs.write_report(_write_run(tmp_path / "other", source=False)).read_text()
-    assert "not recorded (not trained from a git checkout)" in other
+    assert "none (trained from an installed package, not a checkout)" in other
+    config = json.loads((tmp_path / "other" / "config.json").read_text())
+    del config["source"]  # a run folder older than the record
+    (tmp_path / "other" / "config.json").write_text(json.dumps(config))
+    older = runs.write_report(tmp_path / "other").read_text()
+    assert "not recorded (config.json written before disentax kept it)" in older
 
 
 def test_report_leaves_out_missing_artefacts_and_says_what_is_missing(tmp_path):
