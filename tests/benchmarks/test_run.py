@@ -12,6 +12,11 @@ from benchmarks import run  # noqa: E402
 
 
 def test_every_objective_has_its_train_step_benchmarks():
-    assert set(run.OBJECTIVE_NAMES) == set(losses.OBJECTIVES)
-    for name in losses.OBJECTIVES:
+    # one benchmark per shipped config (e.g. ada_gvae trains the objective group_vae);
+    # together the configs train every objective of the registry
+    from disentax import runs
+
+    trained = {runs.load_config(name).objective.name for name in run.OBJECTIVE_NAMES}
+    assert trained == set(losses.OBJECTIVES)
+    for name in run.OBJECTIVE_NAMES:
         assert f"train_step/{name}/b64" in run.BENCHMARKS
