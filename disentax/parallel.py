@@ -3,7 +3,9 @@
 disentax is data parallel: a one-dimensional :class:`jax.sharding.Mesh` over every device
 of every process, with the batch split along its ``"data"`` axis and the parameters
 replicated. The same code runs on one CPU, on 8 simulated CPU devices, on a GPU node and
-on a TPU pod; only the mesh changes.
+on a TPU pod; only the mesh changes. A sweep of S models may instead run on a
+two-dimensional ``("models", "data")`` mesh (:func:`make_model_mesh`): each device holds
+its share of the models (:func:`model_sharding`), each model's batch split over ``data``.
 
 Multi-host: call :func:`initialize_distributed` before anything touches a device. It calls
 :func:`jax.distributed.initialize` when asked to explicitly (``coordinator``,
@@ -27,15 +29,22 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 #: Name of the mesh axis the batch is split along.
 DATA_AXIS = "data"
+#: Name of the mesh axis a sweep's models are split along (a ``models`` × ``data`` mesh).
+MODELS_AXIS = "models"
 
 __all__ = [
     "DATA_AXIS",
+    "MODELS_AXIS",
     "check_global_batch",
     "data_sharding",
     "environment_wants_distributed",
     "global_batch_from_process_local",
     "initialize_distributed",
+    "data_axis_size",
     "make_mesh",
+    "make_model_mesh",
+    "model_sharding",
+    "padded_num_models",
     "process_rows",
     "replicated_sharding",
 ]
@@ -173,6 +182,82 @@ def make_mesh(num_devices: int | None = None, *, devices=None) -> Mesh:
         (DATA_AXIS,),
         axis_types=(jax.sharding.AxisType.Auto,),
     )
+
+
+def make_model_mesh(models: int = 0, data: int = 0, *, devices=None) -> Mesh:
+    """A ``("models", "data")`` mesh for sweeps whose models are split over devices.
+
+    Args:
+      models: devices along the models axis; 0 chooses ``len(devices) // data`` (with
+        ``data`` 0 too: every device on the models axis, what small models want).
+      data: devices along the data axis (each model's batch is split over them); 0
+        chooses ``len(devices) // models``.
+      devices: the devices (default ``jax.devices()``, every process's devices).
+
+    Returns:
+      ``Mesh`` of shape ``(models, data)`` with axis names ``("models", "data")``.
+
+    Raises:
+      ValueError: a shape that does not use exactly the devices given.
+
+    Examples:
+      >>> from disentax.parallel import make_model_mesh
+      >>> mesh = make_model_mesh()  # every device on the models axis
+      >>> mesh.axis_names, mesh.shape["data"]
+      (('models', 'data'), 1)
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    count = len(devices)
+    for name, value in (("models", models), ("data", data)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"mesh {name} must be an int >= 0 (0: automatic), got {value!r}")
+    if models == 0:
+        models = count // data if data else count
+    if data == 0:
+        data = count // models if models else 0
+    if models * data != count:
+        raise ValueError(
+            f"a models x data mesh of {models} x {data} does not fit the {count} devices: "
+            "the product must equal the device count (0 picks a side automatically)"
+        )
+    grid = np.asarray(devices).reshape(models, data)
+    return Mesh(grid, (MODELS_AXIS, DATA_AXIS), axis_types=(jax.sharding.AxisType.Auto,) * 2)
+
+
+def model_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (model) axis split over the mesh's models axis (replicated without one).
+
+    Examples:
+      >>> from disentax.parallel import make_mesh, make_model_mesh, model_sharding
+      >>> tuple(model_sharding(make_model_mesh()).spec), tuple(model_sharding(make_mesh(1)).spec)
+      (('models',), ())
+    """
+    if MODELS_AXIS not in mesh.axis_names:
+        return replicated_sharding(mesh)
+    return NamedSharding(mesh, PartitionSpec(MODELS_AXIS))
+
+
+def data_axis_size(mesh: Mesh) -> int:
+    """Devices along the data axis: what a global batch must be divisible by.
+
+    Examples:
+      >>> from disentax.parallel import data_axis_size, make_model_mesh
+      >>> data_axis_size(make_model_mesh())
+      1
+    """
+    return int(mesh.shape[DATA_AXIS])
+
+
+def padded_num_models(num_models: int, mesh: Mesh) -> int:
+    """``num_models`` rounded up to a multiple of the models axis (1 without one).
+
+    Examples:
+      >>> from disentax.parallel import make_mesh, padded_num_models
+      >>> padded_num_models(5, make_mesh(1))
+      5
+    """
+    size = int(mesh.shape[MODELS_AXIS]) if MODELS_AXIS in mesh.axis_names else 1
+    return -(-num_models // size) * size
 
 
 def data_sharding(mesh: Mesh) -> NamedSharding:

@@ -116,6 +116,7 @@ class TrainStep:
     dataset: Any = None
     precompile_fn: Callable | None = None
     batch_keys: tuple[str, ...] = ("images",)
+    state_sharding: Any = None  # None: replicated; a sweep on a models mesh: split models
 
     def __call__(self, state: TrainState, batch=None):
         """Runs one step of the compiled program.
@@ -143,7 +144,9 @@ class TrainStep:
         if batch is not None:
             for name, value in batch.items():
                 n = value.shape[0]
-                par.check_global_batch(int(n), self.mesh.size, name=f"batch[{name!r}] rows")
+                par.check_global_batch(
+                    int(n), par.data_axis_size(self.mesh), name=f"batch[{name!r}] rows"
+                )
                 if self.parallel == "pmap":
                     shape = (self.mesh.size, n // self.mesh.size, *value.shape[1:])
                     batch[name] = np.asarray(value).reshape(shape)
@@ -181,7 +184,7 @@ class TrainStep:
                 out_shardings=par.data_sharding(self.mesh),
             )
             return stack(state)
-        return jax.device_put(state, par.replicated_sharding(self.mesh))
+        return jax.device_put(state, self.state_sharding or par.replicated_sharding(self.mesh))
 
     def unplace(self, state: TrainState) -> TrainState:
         """The global state (one copy) from this step's layout (for checkpoints, tests)."""
@@ -213,7 +216,9 @@ def make_train_step(
       model: VAE module (``disentax.models.make_model``).
       objective: an ``ObjectiveFn`` or its name in ``disentax.losses.OBJECTIVES``.
       tx: optax optimizer of the VAE parameters.
-      mesh: data-parallel mesh (``disentax.parallel.make_mesh``).
+      mesh: data-parallel mesh (``disentax.parallel.make_mesh``); a sweep may take a
+        ``models`` × ``data`` mesh (``disentax.parallel.make_model_mesh``): its model axis
+        is then split over ``models`` (``num_models`` a multiple of that axis).
       dataset: a jittable ``GroundTruthData``; with ``batch_size`` the step samples its
         own batch when called with ``batch=None``.
       batch_size: global batch ``N`` for in-step sampling; divisible by the device count.
@@ -266,8 +271,10 @@ def make_train_step(
       ['elbo', 'grad_norm', 'kl', 'loss', 'recon']
     """
     objective = _resolve_objective(objective)
-    if sweep_mode is None:
-        sweep_mode = SWEEP_MODES.get(mesh.devices.flat[0].platform, "vmap")
+    models_mesh = par.MODELS_AXIS in mesh.axis_names
+    if sweep_mode is None:  # a models mesh shards the vmapped model axis
+        platform_mode = SWEEP_MODES.get(mesh.devices.flat[0].platform, "vmap")
+        sweep_mode = "vmap" if models_mesh else platform_mode
     _check_arguments(
         mesh, dataset, batch_size, discriminator, discriminator_tx, parallel, num_models, sweep_mode
     )
@@ -309,9 +316,17 @@ def make_train_step(
             step_fn = lambda state, batch, data: one_model(state, batch, {}, data)  # noqa: E731
         else:
             step_fn = make_sweep_step(
-                one_model, swept_hyper, num_models=num_models, sweep_mode=sweep_mode
+                one_model,
+                swept_hyper,
+                num_models=num_models,
+                sweep_mode=sweep_mode,
+                spmd_axis_name=par.MODELS_AXIS if models_mesh else None,
+                mesh=mesh,
             )
-        built = make_jit_step(step_fn, mesh=mesh, dataset=dataset, donate=donate)
+        state_sharding = par.model_sharding(mesh) if models_mesh else None
+        built = make_jit_step(
+            step_fn, mesh=mesh, dataset=dataset, donate=donate, state_sharding=state_sharding
+        )
     fn, precompile_fn, placed_dataset = built
     out_sharding = None if pmap_mode else par.replicated_sharding(mesh)
     init_fn = _make_init_fn(model, tx, discriminator, discriminator_tx, out_sharding)
@@ -325,6 +340,7 @@ def make_train_step(
         dataset=placed_dataset,
         precompile_fn=precompile_fn,
         batch_keys=batch_keys,
+        state_sharding=None if pmap_mode or not models_mesh else par.model_sharding(mesh),
     )
 
 
@@ -383,10 +399,25 @@ def _check_arguments(
             raise ValueError("sweeps (num_models) run with parallel='jit' only")
     if sweep_mode not in ("vmap", "unrolled"):
         raise ValueError(f"sweep_mode must be 'vmap', 'unrolled' or None, got {sweep_mode!r}")
+    if par.MODELS_AXIS in mesh.axis_names:
+        _check_models_mesh(mesh, parallel, num_models)
     if batch_size is not None:
-        par.check_global_batch(batch_size, mesh.size)
+        par.check_global_batch(batch_size, par.data_axis_size(mesh))
     if batch_size is not None and dataset is None:
         raise ValueError("batch_size is given for in-step sampling but dataset is None")
+
+
+def _check_models_mesh(mesh, parallel, num_models):
+    """A models × data mesh holds a sweep whose models split evenly over its models axis."""
+    if parallel != "jit" or num_models is None:
+        raise ValueError("a models x data mesh runs sweeps (num_models) with parallel='jit'")
+    size = int(mesh.shape[par.MODELS_AXIS])
+    if num_models % size:
+        raise ValueError(
+            f"num_models={num_models} does not split over the mesh's {size} model devices; "
+            f"pad the sweep to {par.padded_num_models(num_models, mesh)} models "
+            "(disentax.runs.train_sweep pads with copies it does not save)"
+        )
 
 
 def _make_init_fn(model, tx, discriminator, discriminator_tx, out_sharding):

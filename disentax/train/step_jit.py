@@ -68,15 +68,17 @@ def make_jit_model_step(
 
 
 def make_jit_step(
-    step_fn: Callable, *, mesh: Mesh, dataset=None, donate: bool = True
+    step_fn: Callable, *, mesh: Mesh, dataset=None, donate: bool = True, state_sharding=None
 ) -> tuple[Callable, Callable, Any]:
     """Compiles ``step_fn`` with ``jax.jit`` over ``mesh``.
 
     Args:
       step_fn: ``(state, batch, data) -> (state, metrics)``, one model or a sweep.
-      mesh: the data-parallel mesh.
+      mesh: the data-parallel mesh (or a ``models`` × ``data`` mesh for a sweep).
       dataset: the jittable dataset of in-step sampling, or None.
       donate: donate the state buffers.
+      state_sharding: the sharding of the state and of the metrics (default replicated;
+        a sweep on a models mesh splits their leading model axis over ``models``).
 
     Returns:
       ``(fn, precompile_fn, placed_dataset)`` for :class:`disentax.train.step.TrainStep`:
@@ -88,19 +90,20 @@ def make_jit_step(
     """
     donate_argnums = (0,) if donate else ()
     replicated = par.replicated_sharding(mesh)
+    state_sharding = replicated if state_sharding is None else state_sharding
     compiler_options = STEP_COMPILER_OPTIONS.get(mesh.devices.flat[0].platform)
     jitted = {
         True: jax.jit(
             lambda s, data: step_fn(s, None, data),
-            in_shardings=(replicated, replicated),
-            out_shardings=(replicated, replicated),
+            in_shardings=(state_sharding, replicated),
+            out_shardings=(state_sharding, state_sharding),
             donate_argnums=donate_argnums,
             compiler_options=compiler_options,
         ),
         False: jax.jit(
             lambda s, x: step_fn(s, x, None),
-            in_shardings=(replicated, par.data_sharding(mesh)),
-            out_shardings=(replicated, replicated),
+            in_shardings=(state_sharding, par.data_sharding(mesh)),
+            out_shardings=(state_sharding, state_sharding),
             donate_argnums=donate_argnums,
             compiler_options=compiler_options,
         ),

@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec
 
 __all__ = ["SWEEP_MODES", "make_sweep_step", "split_hyperparameters"]
 
@@ -68,6 +69,8 @@ def make_sweep_step(
     *,
     num_models: int,
     sweep_mode: str,
+    spmd_axis_name: str | None = None,
+    mesh=None,
 ) -> Callable:
     """The S-model step from the single-model one.
 
@@ -77,34 +80,72 @@ def make_sweep_step(
       swept_hyper: the per-model hyperparameters, ``[S]`` arrays.
       num_models: ``S``.
       sweep_mode: ``"vmap"`` or ``"unrolled"`` (see the module docstring).
+      spmd_axis_name: the mesh axis the model axis is split over (``"models"``), or None
+        (the models replicated on every device). With it, the vmapped step's sharding
+        constraints split the model axis over that mesh axis too; the unrolled step runs
+        as a ``shard_map`` over it, each device unrolling only its own models.
+      mesh: the ``models`` × ``data`` mesh (with ``spmd_axis_name``).
 
     Returns:
       ``step_fn(state, batch, data) -> (state, metrics)`` over a state and metrics with a
       leading model axis ``[S, ...]``; ``batch`` and ``data`` are shared by the models.
     """
     if sweep_mode == "vmap":
-        return _vmapped(one_model, swept_hyper)
+        return _vmapped(one_model, swept_hyper, spmd_axis_name)
+    if spmd_axis_name is not None:
+        return _sharded_unrolled(one_model, swept_hyper, num_models, mesh, spmd_axis_name)
     return _unrolled(one_model, swept_hyper, num_models)
 
 
-def _vmapped(one_model, swept_hyper):
+def _vmapped(one_model, swept_hyper, spmd_axis_name=None):
+    batched = jax.vmap(one_model, in_axes=(0, None, 0, None), spmd_axis_name=spmd_axis_name)
+
     def step_fn(state, batch, data):
-        return jax.vmap(one_model, in_axes=(0, None, 0, None))(state, batch, swept_hyper, data)
+        return batched(state, batch, swept_hyper, data)
 
     return step_fn
 
 
 def _unrolled(one_model, swept_hyper, num_models):
     def step_fn(state, batch, data):
-        outputs = [
-            one_model(
-                jax.tree.map(lambda x, i=i: x[i], state),
-                batch,
-                {name: value[i] for name, value in swept_hyper.items()},
-                data,
-            )
-            for i in range(num_models)
-        ]
-        return jax.tree.map(lambda *xs: jnp.stack(xs), *outputs)
+        return _unrolled_models(one_model, state, swept_hyper, batch, data, num_models)
+
+    return step_fn
+
+
+def _unrolled_models(one_model, state, swept_hyper, batch, data, num_models):
+    outputs = [
+        one_model(
+            jax.tree.map(lambda x, i=i: x[i], state),
+            batch,
+            {name: value[i] for name, value in swept_hyper.items()},
+            data,
+        )
+        for i in range(num_models)
+    ]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *outputs)
+
+
+def _sharded_unrolled(one_model, swept_hyper, num_models, mesh, axis):
+    # Unrolling under jit over a model-sharded state would make XLA partition every
+    # model's slice across the models axis; a shard_map manual over that axis alone
+    # gives each device its own models (the data axis stays automatic inside).
+    local = num_models // int(mesh.shape[axis])
+    split, whole = PartitionSpec(axis), PartitionSpec()
+
+    def local_models(state, swept, batch, data):
+        return _unrolled_models(one_model, state, swept, batch, data, local)
+
+    sharded = jax.shard_map(
+        local_models,
+        mesh=mesh,
+        in_specs=(split, split, whole, whole),
+        out_specs=split,
+        axis_names=frozenset({axis}),
+        check_vma=False,
+    )
+
+    def step_fn(state, batch, data):
+        return sharded(state, swept_hyper, batch, data)
 
     return step_fn
