@@ -321,8 +321,9 @@ def _build(path, names, others, npy, meta, key, shape, crop, resample, workers) 
         os.replace(tmp_meta, meta)
         os.replace(tmp, npy)  # the .npy is the commit: a reader needs both files
     finally:
-        for leftover in npy.parent.glob(npy.name + tag + "*"):
-            leftover.unlink(missing_ok=True)
+        for pattern in (npy.name + tag + "*", meta.name + tag):
+            for leftover in npy.parent.glob(pattern):
+                leftover.unlink(missing_ok=True)
 
 
 def read_images(

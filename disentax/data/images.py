@@ -254,6 +254,7 @@ def load(
       ((3,), (8, 8, 3))
     """
     path = resolve_data_dir(None) / "images" if data_dir is None else pathlib.Path(data_dir)
+    path = path.expanduser()
     if not path.exists():
         raise DatasetNotFoundError(
             f"dataset 'images': no folder or archive {path}; pass data_dir=PATH "
