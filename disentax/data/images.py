@@ -224,7 +224,7 @@ def load(
     resident: bool | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> ImageData:
-    """The dataset ``images``: a folder or archive of images, fitted to ``image_shape``.
+    """A folder, zip or tar of images of any size, fitted to the model's shape; no factors.
 
     Args:
       data_dir: the folder of images (searched recursively) or a zip/tar archive of

@@ -99,7 +99,7 @@ def test_data_list_and_unknown_names(capsys):
     assert cli.main(["data", "show", "dsprite", "--workdir", "/nonexistent"]) == 1
     err = capsys.readouterr().err
     assert "unknown dataset 'dsprite'" in err and "dsprites, dsprites_file" in err
-    with pytest.raises(ValueError, match="known datasets: cars3d, color_dsprites"):
+    with pytest.raises(ValueError, match="known datasets: cars3d, celeba, color_dsprites"):
         data.get("nope")
     with pytest.raises(ValueError, match="procedural and reads no files"):
         data.get("dsprites", data_dir="/tmp")
