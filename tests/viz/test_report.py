@@ -261,6 +261,7 @@ FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",  # containers often give /dev/shm only 64 MB
     "--enable-logging=stderr",  # page console messages reach stderr as ":CONSOLE" lines
     "--v=0",
 )
