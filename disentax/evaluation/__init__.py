@@ -6,6 +6,9 @@
 * :data:`METRICS`: the metric table, name -> :class:`Metric` (kernel, kind, keys,
   promises); the one registry of metrics.
 * :func:`evaluate`: every requested metric of the table on one representation.
+* :func:`evaluate_without_factors`: what :func:`evaluate` does for images without known
+  factors (CelebA): factor metrics skipped, :func:`attribute_probes` on labels, and
+  :func:`reconstruction_scores` of a trained VAE.
 * :data:`ANCHORS` / :func:`anchors_for`: published scores, each with the evaluation key
   and protocol it compares with.
 
@@ -23,6 +26,11 @@ from disentax.evaluation.representation import (
 )
 from disentax.evaluation.suite import EVAL_SIZES, Scored, evaluate, resolve_eval_sizes
 from disentax.evaluation.table import KINDS, METRICS, Metric
+from disentax.evaluation.unlabelled import (
+    attribute_probes,
+    evaluate_without_factors,
+    reconstruction_scores,
+)
 
 __all__ = [
     "ANCHORS",
@@ -34,10 +42,13 @@ __all__ = [
     "Metric",
     "Scored",
     "anchors_for",
+    "attribute_probes",
     "evaluate",
+    "evaluate_without_factors",
     "labelled",
     "make_posterior_fn",
     "make_representation_fn",
+    "reconstruction_scores",
     "resolve_eval_sizes",
     "sample_codes",
 ]

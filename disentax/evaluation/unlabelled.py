@@ -175,6 +175,17 @@ def evaluate_without_factors(
     :data:`NO_FACTORS`; the factor-free ones run on ``num_train`` codes (and the probes,
     when the dataset has labels, on ``num_train`` / ``num_test`` codes); the record's
     ``note`` says so. Same keys as ``evaluate``'s record, plus ``note``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from disentax.data import ImageData
+      >>> images = jnp.arange(48, dtype=jnp.uint8).reshape(12, 2, 2, 1)
+      >>> dataset = ImageData("toy", images, None, (2, 2, 1), 12)
+      >>> flat = lambda x: x.reshape(x.shape[0], -1)
+      >>> record = evaluate_without_factors(jax.random.key(0), dataset, flat,
+      ...     metrics=["mig", "unsupervised"], num_train=20, num_test=10)
+      >>> sorted(record["skipped"]), "unsupervised/mutual_info_score" in record["metrics"]
+      (['mig'], True)
     """
     start = time.perf_counter()
     train = _codes(jax.random.fold_in(key, 1), dataset, representation_fn, num_train)
@@ -240,6 +251,17 @@ def reconstruction_scores(
       ``reconstruction/nll``: the mean per-image reconstruction loss ``kind`` (as in
       training: summed over pixels) of ``decode(mean)``; ``reconstruction/mse``: the mean
       squared error per pixel of ``sigmoid(logits)``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from disentax.data import ImageData
+      >>> from disentax.models import init_params, make_model
+      >>> dataset = ImageData("toy", jnp.zeros((5, 1, 1, 4), jnp.uint8), None, (1, 1, 4), 5)
+      >>> model = make_model("fc", num_latents=2, image_shape=(1, 1, 4))
+      >>> params = init_params(model, jax.random.key(0))
+      >>> scores = reconstruction_scores(jax.random.key(1), dataset, model, params, num=5)
+      >>> sorted(scores)
+      ['reconstruction/mse', 'reconstruction/nll']
     """
     num_chunks, padded = chunking(num, 500)
     index = dataset.sample_factors(key, padded)
