@@ -41,6 +41,13 @@ from disentax.losses.reconstruction import (
     reconstruction_nll,
 )
 from disentax.losses.registry import DEFAULT_HYPERPARAMETERS, OBJECTIVES, validate_hyperparameters
+from disentax.losses.semi_objectives import (
+    SemiPass,
+    s2_beta_tcvae,
+    s2_beta_vae,
+    s2_dip_vae,
+    supervised_vae,
+)
 from disentax.losses.semi_supervised import (
     ANNEALERS,
     SUPERVISED_REGULARISERS,
@@ -104,4 +111,9 @@ __all__ = [
     "supervised_l2",
     "supervised_loss",
     "supervised_xent",
+    "SemiPass",
+    "s2_beta_tcvae",
+    "s2_beta_vae",
+    "s2_dip_vae",
+    "supervised_vae",
 ]

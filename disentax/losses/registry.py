@@ -18,6 +18,7 @@ from disentax.losses.objectives import (
     dip_vae_ii,
     factor_vae,
 )
+from disentax.losses.semi_objectives import s2_beta_tcvae, s2_beta_vae, s2_dip_vae, supervised_vae
 from disentax.losses.weak import group_vae, ml_vae
 
 #: Objective name -> :class:`Objective`, the names a config's ``objective.name`` takes.
@@ -30,6 +31,10 @@ OBJECTIVES: dict[str, Objective] = {
     "dip_vae_ii": dip_vae_ii,
     "group_vae": group_vae,  # weakly supervised: pairs (disentax.losses.weak)
     "ml_vae": ml_vae,
+    "s2_beta_vae": s2_beta_vae,  # semi-supervised: labels (disentax.losses.semi_objectives)
+    "s2_beta_tcvae": s2_beta_tcvae,
+    "s2_dip_vae": s2_dip_vae,
+    "supervised_vae": supervised_vae,
 }
 
 # Derived from the entries: name -> default hyperparameters.
