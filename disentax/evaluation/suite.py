@@ -349,4 +349,6 @@ def evaluate(
             **_grid_records([n for n in names if n in timed], dataset),
         },
         "skipped": skipped,
+        # which factor distribution was scored (a Correlated dataset says which pairs)
+        "data": getattr(dataset, "describe", lambda: {"distribution": "independent"})(),
     }

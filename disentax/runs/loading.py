@@ -89,6 +89,6 @@ def load(workdir: str | os.PathLike, *, step: int | None = None) -> LoadedRun:
         config=config,
         model=parts.model,
         params=state.params["vae"],
-        dataset=parts.dataset,
+        dataset=parts.dataset if parts.eval_dataset is None else parts.eval_dataset,
         step=int(restored),
     )

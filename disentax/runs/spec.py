@@ -46,6 +46,8 @@ OPTIONAL_KEYS = {
     "eval_sizes": "auto",
     "dtype": "float32",
     "data_dir": "",  # "": $DISENTAX_DATA or ~/disentax_data
+    "correlations": "",  # "factorA,factorB,alpha,sigma[;...]": correlated training data
+    "eval_distribution": "independent",
 }
 # What each key means, one line each (``disentax config show NAME`` prints them with the
 # config's values); the choices a key accepts are listed where they are checked.
@@ -69,6 +71,9 @@ KEY_HELP = {
     "CPU, reference elsewhere), quick or reference",
     "dtype": "computation dtype of the layers (parameters stay float32)",
     "data_dir": "folder of a dataset read from files (empty: $DISENTAX_DATA or ~/disentax_data)",
+    "correlations": "train on correlated factor pairs (Traeuble et al. 2021): "
+    "'factorA,factorB,alpha,sigma[;...]', empty: independent factors",
+    "eval_distribution": "what evaluation scores: independent (default) or correlated factors",
 }
 
 # Keys that may change between the runs of one workdir: they decide how long and how
@@ -81,6 +86,7 @@ RESUMABLE_KEYS = (
     "keep_checkpoints",
     "parallel",
     "eval_sizes",
+    "eval_distribution",
 )
 # The seeds jax.random.key tells apart: it keeps a seed's low 32 bits (without x64), so
 # 2**32 would silently repeat seed 0.
@@ -111,6 +117,8 @@ class RunSpec:
     eval_sizes: str
     dtype: str
     data_dir: str  # absolute, or "" for the default data folder
+    correlations: str  # "" or "factorA,factorB,alpha,sigma[;...]"
+    eval_distribution: str  # "independent" or "correlated"
     resolved: dict  # JSON-ready resolved config
 
 
@@ -126,6 +134,7 @@ class Parts:
     discriminator: Any
     discriminator_tx: Any
     sample_in_step: bool
+    eval_dataset: Any = None  # what evaluation scores (the independent data by default)
 
 
 def _to_dict(config) -> dict:
@@ -187,6 +196,8 @@ def validate(config) -> RunSpec:
         eval_sizes=d["eval_sizes"],
         dtype=d["dtype"],
         data_dir=_data_dir(d),
+        correlations=_correlations(d["correlations"]),
+        eval_distribution=d["eval_distribution"],
     )
     resolved = {k: v for k, v in spec.items() if k not in ("objective", "hyperparameters")}
     resolved["objective"] = {"name": name, **hyper}
@@ -207,6 +218,17 @@ def _data_dir(d: dict) -> str:
             f"config.dataset {d['dataset']!r} reads none"
         )
     return str(pathlib.Path(value).expanduser().resolve()) if value else ""
+
+
+def _correlations(value) -> str:
+    """``config.correlations`` checked for its form (factor names are checked by build)."""
+    from disentax.data import parse_correlations
+
+    try:
+        parse_correlations(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"config.correlations: {err}") from err
+    return value.strip()
 
 
 def _with_defaults(d: dict) -> dict:
@@ -259,6 +281,7 @@ def _check_choices(d: dict) -> None:
         "reconstruction": ["bernoulli", "gaussian"],
         "eval_sizes": ["auto", "reference", "quick"],  # disentax.evaluation.EVAL_SIZES + auto
         "dtype": list(models_dtypes()),
+        "eval_distribution": ["independent", "correlated"],
     }
     for key, allowed in choices.items():
         if d[key] in allowed:
@@ -291,6 +314,14 @@ def build(spec: RunSpec) -> Parts:
         image_shape=tuple(dataset.observation_shape),
         dtype=spec.dtype,
     )
+    eval_dataset = dataset
+    if spec.correlations:
+        try:
+            dataset = data.correlate(dataset, data.parse_correlations(spec.correlations))
+        except ValueError as err:
+            raise ValueError(f"config.correlations: {err}") from err
+        if spec.eval_distribution == "correlated":
+            eval_dataset = dataset
     discriminator = discriminator_tx = None
     if losses.OBJECTIVES[spec.objective].needs_discriminator:
         discriminator = models.make_discriminator(spec.num_latents)
@@ -304,6 +335,7 @@ def build(spec: RunSpec) -> Parts:
         discriminator=discriminator,
         discriminator_tx=discriminator_tx,
         sample_in_step=not getattr(dataset, "host_only", False),
+        eval_dataset=eval_dataset,
     )
 
 

@@ -37,6 +37,7 @@ __all__ = ["check_sweep", "train_sweep"]
 _SHARED = (
     "model",
     "dataset",
+    "correlations",
     "num_latents",
     "batch_size",
     "num_steps",
@@ -96,11 +97,19 @@ def _stack(trees):
 class _SweepCheckpoints:
     """One checkpoint folder per model; a stacked state is saved as its models."""
 
-    def __init__(self, managers: list[Checkpoints]):
+    def __init__(self, managers: list[Checkpoints], mesh=None):
         self.managers = managers
         self.directory = [m.directory for m in managers]
+        # A model-sharded state is gathered by one compiled program before the models
+        # are sliced out (eager slicing of a sharded array is left to the replicated case).
+        self.gather = (
+            jax.jit(lambda t: t, out_shardings=par.replicated_sharding(mesh))
+            if mesh is not None and par.MODELS_AXIS in mesh.axis_names
+            else (lambda t: t)
+        )
 
     def save(self, step: int, state) -> bool:
+        state = self.gather(state)
         saved = [m.save(step, _take(state, i)) for i, m in enumerate(self.managers)]
         return all(saved)
 
@@ -127,7 +136,8 @@ class _SweepWriter:
             writer.write_scalars(step, own)
 
     def progress(self, step: int, scalars: dict) -> None:
-        losses = " ".join(f"{float(v):.1f}" for v in np.atleast_1d(scalars["loss"]))
+        shown = np.atleast_1d(scalars["loss"])[: len(self.writers)]  # not the padding copies
+        losses = " ".join(f"{float(v):.1f}" for v in shown)
         rate, num = scalars["steps_per_s"], len(self.writers)
         self.log(
             f"sweep step {step}/{self.num_steps}: loss {losses}; {rate:.2f} steps/s "
@@ -153,6 +163,16 @@ def _initial_states(step_fn, specs, checkpoints: _SweepCheckpoints, names, log):
     return [init_one(jax.random.key(s.seed)) for s in specs], 0
 
 
+def _sweep_mesh(mesh_shape):
+    """One device, or a ``models`` × ``data`` mesh of this process's devices."""
+    if mesh_shape is None:
+        return par.make_mesh(1, devices=jax.local_devices()[:1])
+    if jax.process_count() > 1:  # checkpoints save each model from this process's devices
+        raise ValueError("mesh_shape: a sweep over a models mesh runs in a single process")
+    models, data = mesh_shape
+    return par.make_model_mesh(models, data, devices=jax.local_devices())
+
+
 def _writers(folders, first, start: int, log) -> list[Writer]:
     """A log writer per folder, each log first trimmed to the step the sweep resumes from."""
     for folder in folders:
@@ -174,6 +194,7 @@ def train_sweep(
     deadline: float | None = None,
     stop_fn: Callable[[int], bool] | None = None,
     log: Callable[[str], None] = print,
+    mesh_shape: tuple[int, int] | None = None,
 ) -> dict:
     """Trains ``configs`` as one vmapped sweep, one run folder per config.
 
@@ -186,6 +207,11 @@ def train_sweep(
       stop_fn: ``stop_fn(step) -> bool`` asked after every step (as in
         :func:`disentax.runs.train`).
       log: where progress lines go.
+      mesh_shape: None trains every model on one device; ``(models, data)`` splits the
+        models over a ``models`` × ``data`` mesh of this process's devices
+        (:func:`disentax.parallel.make_model_mesh`; 0 picks a side, ``(0, 0)`` puts every
+        device on ``models``). Models that do not fill the models axis are padded with
+        copies of the last one, trained and never saved.
 
     Returns:
       ``{"step", "seconds", "steps_per_s", "images_per_s", "compile_s"}`` of this call.
@@ -204,24 +230,27 @@ def train_sweep(
     parts = spec_lib.build(first)
     if not parts.sample_in_step:
         raise ValueError(f"sweeps sample inside the step; dataset {first.dataset!r} cannot")
-    mesh = par.make_mesh(1, devices=jax.local_devices()[:1])
+    mesh = _sweep_mesh(mesh_shape)
+    padded = par.padded_num_models(len(specs), mesh)
     hyper = dict(parts.hyperparameters)
     for name in swept:
-        hyper[name] = np.asarray([s.hyperparameters[name] for s in specs], np.float32)
+        values = [s.hyperparameters[name] for s in specs]
+        hyper[name] = np.asarray(values + values[-1:] * (padded - len(specs)), np.float32)
     step_fn = build_train_step(
-        first, parts, mesh, hyperparameters=hyper, num_models=len(specs), parallel="jit"
+        first, parts, mesh, hyperparameters=hyper, num_models=padded, parallel="jit"
     )
     names = [f.path.name for f in folders]
     for folder, spec in zip(folders, specs, strict=True):
         folder.write_config(spec.resolved, mesh=mesh, sweep=names)
     checkpoints = _SweepCheckpoints(
-        [Checkpoints(f.checkpoints, max_to_keep=first.keep_checkpoints) for f in folders]
+        [Checkpoints(f.checkpoints, max_to_keep=first.keep_checkpoints) for f in folders], mesh
     )
     writer = None
     t_start = time.perf_counter()
     try:
         states, start = _initial_states(step_fn, specs, checkpoints, names, log)
-        state = jax.device_put(_stack(states), par.replicated_sharding(mesh))
+        states += states[-1:] * (padded - len(states))
+        state = jax.device_put(_stack(states), par.model_sharding(mesh))
         del states
         if start >= first.num_steps:
             log(f"sweep {names}: already trained to step {start}")
