@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from disentax.data import sampling
 from disentax.data.ground_truth import check_key, check_num
@@ -86,8 +87,9 @@ def check_pair_k(k, num_factors: int) -> int:
       ...
       ValueError: k must be -1 (a random k per pair) or in [1, 5] (the number of factors), got 0
     """
-    if isinstance(k, bool) or not isinstance(k, int):
+    if isinstance(k, bool | np.bool_) or not isinstance(k, int | np.integer):
         raise TypeError(f"k must be an int (-1 or in [1, F]), got {type(k).__name__} {k!r}")
+    k = int(k)
     if k == -1 and num_factors < 2:
         raise ValueError("k = -1 draws k from [1, F - 1] and needs at least 2 factors, got F = 1")
     if k != -1 and not 1 <= k <= num_factors:

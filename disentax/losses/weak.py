@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from disentax.losses.declaration import (
     ModelFns,
@@ -212,7 +213,8 @@ def _pair_forward(posterior: str):
 
 
 def _k(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not (value == -1 or value >= 1):
+    integer = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+    if not integer or not (value == -1 or value >= 1):
         raise ValueError(
             f"{key} must be -1 (a random k per pair) or an int in [1, number of factors], "
             f"got {value!r}"
