@@ -37,10 +37,10 @@ __all__ = ["StudyModel", "load_study_spec", "plan", "run_study", "study_status"]
 STUDY_FILE = "study.json"
 # Keys of a spec that are not run settings.
 GRID_KEYS = ("name", "datasets", "objectives", "grid", "num_seeds", "seeds",
-             "models_per_program", "metrics")  # fmt: skip
+             "models_per_program", "metrics", "mesh")  # fmt: skip
 # Spec keys that may change between calls on one study folder (how far and how it runs).
 RESUMABLE = ("num_steps", "log_every", "checkpoint_every", "eval_sizes", "metrics",
-             "models_per_program", "keep_checkpoints")  # fmt: skip
+             "models_per_program", "keep_checkpoints", "mesh")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,6 +257,21 @@ def _chunks(models: list[StudyModel], size: int) -> list[list[StudyModel]]:
     return [models[i : i + size] for i in range(0, len(models), size)]
 
 
+def _mesh_shape(spec: dict) -> tuple[int, int] | None:
+    """The ``(models, data)`` mesh of the groups' programs; None: one device.
+
+    ``config.mesh.models`` / ``config.mesh.data`` (0: automatic). With several devices
+    and nothing set, every device goes on the models axis (the study's models are small).
+    """
+    import jax
+
+    mesh = spec.get("mesh") or {}
+    models, data = int(mesh.get("models", 0)), int(mesh.get("data", 0))
+    if jax.local_device_count() == 1 and models <= 1 and data <= 1:
+        return None
+    return (models, data)
+
+
 def _train(models, root, spec, log, stop_fn) -> None:
     """Trains the unfinished models: per group, those at the same step together."""
     from disentax.runs.sweep import train_sweep
@@ -275,6 +290,7 @@ def _train(models, root, spec, log, stop_fn) -> None:
                 [root / "models" / m.name for m in chunk],
                 log=log,
                 stop_fn=stop_fn,
+                mesh_shape=_mesh_shape(spec),
             )
             if stop_fn is not None and stop_fn(num_steps):
                 return
@@ -310,6 +326,13 @@ def run_study(
     root = pathlib.Path(workdir).absolute()
     models = plan(resolved)
     _check_study_folder(root, resolved)
+    shape = _mesh_shape(resolved)
+    if shape is not None:  # a mesh that does not fit the devices is named before compiling
+        import jax
+
+        from disentax import parallel
+
+        parallel.make_model_mesh(*shape, devices=jax.local_devices())
     for model in models:  # a model folder changed by hand is refused before any compile
         spec_lib.check_workdir(root / "models" / model.name, model.config)
     (root / "models").mkdir(parents=True, exist_ok=True)

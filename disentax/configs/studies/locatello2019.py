@@ -62,6 +62,9 @@ def study_config(grid, *, datasets="dsprites", num_seeds=50, **run) -> ml_collec
     )
     config.models_per_program = 0  # 0: every model of a group in one program
     config.metrics = ""  # comma-separated metric names; empty: every metric
+    # devices along the models and data axes of each program's mesh (0: automatic; with
+    # several devices and both 0, every device on the models axis)
+    config.mesh = ml_collections.ConfigDict({"models": 0, "data": 0})
     return config
 
 
