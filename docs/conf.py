@@ -79,6 +79,8 @@ PUBLIC_MODULES = [
     "disentax.data",
     "disentax.data.sampling",
     "disentax.data.pairs",
+    "disentax.data.labelled",
+    "disentax.data.labellers",
     "disentax.models",
     "disentax.losses",
     "disentax.metrics",

@@ -46,6 +46,7 @@ from disentax.losses.semi_objectives import (
     s2_beta_tcvae,
     s2_beta_vae,
     s2_dip_vae,
+    s2_factor_vae,
     supervised_vae,
 )
 from disentax.losses.semi_supervised import (
@@ -115,5 +116,6 @@ __all__ = [
     "s2_beta_tcvae",
     "s2_beta_vae",
     "s2_dip_vae",
+    "s2_factor_vae",
     "supervised_vae",
 ]

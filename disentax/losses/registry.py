@@ -18,7 +18,13 @@ from disentax.losses.objectives import (
     dip_vae_ii,
     factor_vae,
 )
-from disentax.losses.semi_objectives import s2_beta_tcvae, s2_beta_vae, s2_dip_vae, supervised_vae
+from disentax.losses.semi_objectives import (
+    s2_beta_tcvae,
+    s2_beta_vae,
+    s2_dip_vae,
+    s2_factor_vae,
+    supervised_vae,
+)
 from disentax.losses.weak import group_vae, ml_vae
 
 #: Objective name -> :class:`Objective`, the names a config's ``objective.name`` takes.
@@ -33,6 +39,7 @@ OBJECTIVES: dict[str, Objective] = {
     "ml_vae": ml_vae,
     "s2_beta_vae": s2_beta_vae,  # semi-supervised: labels (disentax.losses.semi_objectives)
     "s2_beta_tcvae": s2_beta_tcvae,
+    "s2_factor_vae": s2_factor_vae,
     "s2_dip_vae": s2_dip_vae,
     "supervised_vae": supervised_vae,
 }

@@ -64,7 +64,7 @@ __all__ = [
     "s2_beta_tcvae",
     "s2_beta_vae",
     "s2_dip_vae",
-    "s2_factor_vae_fn",
+    "s2_factor_vae",
     "supervised_vae",
 ]
 
@@ -147,7 +147,6 @@ SUPERVISED_HYPER = {
     "learn_sigma": (False, _bool),
     "use_order": (False, _bool),
 }
-SUPERVISED_DEFAULTS = {k: v[0] for k, v in SUPERVISED_HYPER.items()}
 #: The labelled batch's options (batch hyperparameters), the reference's test settings;
 #: the dataset-dependent bounds are checked by ``disentax.data.labelled``.
 LABELLED_HYPER = {
@@ -325,9 +324,12 @@ def s2_beta_tcvae(
     return _aux(loss, recon, kl, sup, weight, tc=tc)
 
 
-# Declared (and registered) once an objective with its own forward may need a
-# discriminator (notes: step_inputs.md R1); the function is complete and tested.
-def s2_factor_vae_fn(
+@_semi(
+    {"gamma": (10.0, nonnegative)},
+    aux=("tc", "discriminator/tc"),
+    needs_discriminator=True,
+)
+def s2_factor_vae(
     images,
     out: SemiPass,
     *,
@@ -347,15 +349,13 @@ def s2_factor_vae_fn(
 
     Examples:
         >>> import jax.numpy as jnp
-        >>> from disentax.losses.semi_objectives import SUPERVISED_DEFAULTS, SemiPass
-        >>> from disentax.losses.semi_objectives import s2_factor_vae_fn
+        >>> from disentax.losses.semi_objectives import SemiPass, s2_factor_vae
         >>> images, zeros = jnp.zeros((2, 1, 1, 4)), jnp.zeros((2, 3))
         >>> out = SemiPass(zeros, zeros, zeros, images, labelled_mean=zeros)
         >>> labels, sizes = jnp.zeros((2, 2), jnp.int32), jnp.full((2, 2), 5)
         >>> logits = jnp.zeros((2, 2))  # the discriminator cannot tell
-        >>> loss, aux = s2_factor_vae_fn(
-        ...     images, out, labels=labels, label_sizes=sizes, discriminator_logits=logits,
-        ...     gamma=10.0, **SUPERVISED_DEFAULTS
+        >>> loss, aux = s2_factor_vae(
+        ...     images, out, labels=labels, label_sizes=sizes, discriminator_logits=logits
         ... )
         >>> float(aux["tc"])
         0.0

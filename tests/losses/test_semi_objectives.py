@@ -24,7 +24,7 @@ from disentax.losses import semi_objectives as semi
 rng = np.random.default_rng(1)
 N, L, F = 8, 4, 3
 SIZES = np.array([3, 6, 4])
-NAMES = ("s2_beta_vae", "s2_beta_tcvae", "s2_dip_vae", "supervised_vae")
+NAMES = ("s2_beta_vae", "s2_beta_tcvae", "s2_factor_vae", "s2_dip_vae", "supervised_vae")
 
 
 def np_recon_kl(images, pass_):
@@ -75,6 +75,7 @@ def test_registered_with_the_labelled_batch():
         entry = losses.OBJECTIVES[name]
         assert entry.batch == "labelled" and entry.inputs == ("labels", "label_sizes")
         assert set(entry.batch_hyperparameters) == set(semi.LABELLED_HYPER)
+    assert losses.OBJECTIVES["s2_factor_vae"].needs_discriminator
     assert semi.LABELLER_NAMES == tuple(LABELLERS)  # losses do not import data: kept equal
 
 
@@ -113,20 +114,23 @@ def test_s2_beta_tcvae_matches_the_reference_loss(case):
 def test_s2_factor_vae_matches_the_reference_loss(case):
     images, out, inputs = case
     logits = rng.normal(size=(N, 2))
-    hyper = {**semi.SUPERVISED_DEFAULTS, "annealer": "fine_tune", "iteration_threshold": 5}
-    fn = jax.jit(
-        lambda o, inp, d: semi.s2_factor_vae_fn(
-            images, o, step=5, **inp, discriminator_logits=d, gamma=20.0, **hyper
-        )
+    loss, aux = call(
+        "s2_factor_vae",
+        images,
+        out,
+        {**inputs, "discriminator_logits": logits},
+        step=5,
+        gamma=20.0,
+        annealer="fine_tune",
+        iteration_threshold=5,
     )
-    loss, aux = fn(out, inputs, logits)
     recon, kl = np_recon_kl(images, out)
     tc = np.mean(logits[:, 0] - logits[:, 1])
     np.testing.assert_allclose(aux["tc"], tc, rtol=1e-5)
     assert float(aux["supervised/weight"]) == 0.0  # fine_tune: nothing up to the threshold
     np.testing.assert_allclose(loss, recon + kl + 20.0 * tc, rtol=1e-5)
     with pytest.raises(ValueError, match="needs discriminator_logits"):
-        semi.s2_factor_vae_fn(images, out, **inputs, gamma=1.0, **hyper)
+        losses.OBJECTIVES["s2_factor_vae"](images, out, **inputs)
 
 
 @pytest.mark.parametrize("dip_type", ["i", "ii"])

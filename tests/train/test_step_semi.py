@@ -68,6 +68,22 @@ def test_semi_step_on_eight_devices_and_pmap_equals_one_device():
             np.testing.assert_allclose(hist[-1][key], base_hist[-1][key], rtol=1e-5)
 
 
+def test_s2_factor_vae_trains_its_discriminator_on_the_unlabelled_codes():
+    step = make_step(
+        1,
+        objective="s2_factor_vae",
+        discriminator=models.make_discriminator(4),
+        discriminator_tx=optax.adam(1e-4, b1=0.5, b2=0.9),
+    )
+    state, history = run(step)
+    assert {"discriminator/loss", "tc", "supervised/loss"} <= set(history[-1])
+    assert all(np.isfinite(v) for v in history[-1].values())
+    start = jax.device_get(step.init(jax.random.key(0)))
+    moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), state.params, start.params)
+    assert max(jax.tree.leaves(moved["discriminator"])) > 0  # both parts were updated
+    assert max(jax.tree.leaves(moved["vae"])) > 0
+
+
 def test_bad_semi_input_is_rejected_before_compiling():
     cases = [
         ({"num_labels": 361}, "num_labels must be at most the dataset's 360 grid points"),
