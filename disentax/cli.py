@@ -1,4 +1,4 @@
-"""The ``disentax`` command: ``train | evaluate | traverse | config | bench | data``.
+"""The ``disentax`` command: ``train | evaluate | traverse | study | config | bench | data``.
 
 Argument parsing is argparse (sub-commands, usage, exit status 2 on bad input); the
 run configuration follows the JAX ecosystem convention of ``ml_collections``:
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import disentax
 
-_SUBCOMMANDS = ("train", "evaluate", "traverse", "config", "bench", "data")
+_SUBCOMMANDS = ("train", "evaluate", "traverse", "study", "config", "bench", "data")
 
 
 def _split_config_args(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
@@ -121,6 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     traverse.add_argument(
         "--latents", default=None, help="comma-separated latent indices to show (all)"
     )
+
+    study = sub.add_parser(
+        "study",
+        help="a grid of models: train, evaluate and analyse (resumable)",
+        description="run: plan the spec's grid, train its groups (each one program, the "
+        "models split over the devices), evaluate every model and write the analysis "
+        "(DIR/analysis: study.csv, study.parquet, figures, study.html); run again, it resumes. "
+        "status DIR: what is done. analyse DIR: redo the analysis.",
+    )
+    study.add_argument("action", choices=("run", "status", "analyse"), help="what to do")
+    study.add_argument("dir", nargs="?", default=None, help="study folder (status, analyse)")
+    add_config_args(study, "tiny")
+    study.add_argument("--workdir", default=None, help="study folder (default: runs/<spec>)")
 
     config = sub.add_parser(
         "config",
@@ -245,6 +258,40 @@ def _cmd_config(args, config_name: str | None, overrides: list[str]) -> int:
     return 0
 
 
+def _cmd_study(args, spec_name: str | None, overrides: list[str]) -> int:
+    from disentax import runs
+
+    if args.action == "run":
+        spec_name = spec_name or "tiny"
+        try:
+            spec = runs.load_study_spec(spec_name, overrides)
+        except ValueError as err:
+            raise _UsageError(str(err)) from err
+        workdir = args.workdir or args.dir or os.path.join("runs", pathlib.Path(spec_name).stem)
+        result = runs.run_study(spec, workdir, log=_say)
+        _say(
+            f"study {workdir}: {result['trained']}/{result['models']} models trained, "
+            f"{result['evaluated']} evaluated"
+            + (f"; {result['analysis']['html']}" if result["analysis"] else "")
+        )
+        return 0
+    workdir = args.dir or args.workdir
+    if workdir is None:
+        raise _UsageError(f"study {args.action} needs the study folder: disentax study "
+                          f"{args.action} DIR")  # fmt: skip
+    if args.action == "status":
+        rows = runs.study_status(workdir)
+        for row in rows:
+            done = "evaluated" if row["evaluated"] else "not evaluated"
+            _say(f"{row['model']}: step {row['step']}/{row['num_steps']}, {done}")
+        trained = sum(r["step"] >= r["num_steps"] for r in rows)
+        _say(f"{trained}/{len(rows)} trained, {sum(r['evaluated'] for r in rows)} evaluated")
+        return 0
+    paths = runs.analyse_saved_study(workdir)
+    _say(f"wrote {paths['html']}")
+    return 0
+
+
 def _cmd_traverse(args) -> int:
     from disentax import runs
 
@@ -328,6 +375,8 @@ def _dispatch(args, config_name: str | None, overrides: list[str]) -> int:
         return _cmd_evaluate(args)
     if args.command == "traverse":
         return _cmd_traverse(args)
+    if args.command == "study":
+        return _cmd_study(args, config_name, overrides)
     if args.command == "bench":
         return _cmd_bench(args)
     return _cmd_data(args)
@@ -367,9 +416,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     rest, config_name, overrides = _split_config_args(argv)
     args = parser.parse_args(rest)  # exits 2 with usage on unknown commands / options
-    if (config_name is not None or overrides) and args.command not in ("train", "config"):
+    if (config_name is not None or overrides) and args.command not in ("train", "config", "study"):
         parser.error(
-            f"--config options are only accepted by `train` and `config`, not `{args.command}`"
+            "--config options are only accepted by `train`, `config` and `study`, not "
+            f"`{args.command}`"
         )
     try:
         # The command owns its process: let malloc reuse XLA's temporary buffers

@@ -32,7 +32,14 @@ from collections.abc import Callable, Sequence
 from disentax.runs import spec as spec_lib
 from disentax.runs.folder import RunFolder
 
-__all__ = ["StudyModel", "load_study_spec", "plan", "run_study", "study_status"]
+__all__ = [
+    "StudyModel",
+    "analyse_saved_study",
+    "load_study_spec",
+    "plan",
+    "run_study",
+    "study_status",
+]
 
 STUDY_FILE = "study.json"
 # Keys of a spec that are not run settings.
@@ -359,3 +366,23 @@ def run_study(
         log(f"study: analysis of {len(evaluated)} models in {paths['html']}")
     return {"models": len(models), "trained": len(finished), "evaluated": len(evaluated),
             "analysis": paths}  # fmt: skip
+
+
+def analyse_saved_study(workdir: str | os.PathLike) -> dict:
+    """Redoes the analysis of a study folder from its evaluated models (``DIR/analysis``).
+
+    Raises:
+      FileNotFoundError: ``workdir`` holds no study, or none of its models is evaluated.
+    """
+    from disentax.runs.study_analysis import analyse_study
+
+    root = pathlib.Path(workdir)
+    rows = study_status(root)
+    record = json.loads((root / STUDY_FILE).read_text(encoding="utf-8"))
+    spec = record["spec"]
+    done = [root / "models" / r["model"] for r in rows if r["evaluated"]]
+    if not done:
+        raise FileNotFoundError(f"{root}: no evaluated model to analyse (disentax study run)")
+    hyper = {name: entry["hyperparameter"] for name, entry in spec.get("grid", {}).items()}
+    title = spec.get("name", "Study")
+    return analyse_study(done, root / "analysis", hyperparameter_of=hyper, title=title)

@@ -118,3 +118,18 @@ def test_an_interrupted_study_resumes_to_the_same_parameters(tiny_study, tmp_pat
         np.testing.assert_array_equal(
             _params(tmp_path / "models" / row["model"]), _params(root / "models" / row["model"])
         )
+
+
+def test_the_study_command_runs_reports_status_and_analyses(tiny_study, capsys):
+    from disentax import cli
+
+    _, root, _, _ = tiny_study
+    args = ["--config", "tiny", "--config.metrics=mig,unsupervised", "--workdir", str(root)]
+    assert cli.main(["study", "run", *args]) == 0  # done already: trains nothing
+    assert cli.main(["study", "status", str(root)]) == 0
+    assert cli.main(["study", "analyse", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "training" not in out and "8/8 models trained, 8 evaluated" in out
+    assert "8/8 trained, 8 evaluated" in out and "study.html" in out
+    assert cli.main(["study", "status"]) == 2  # the folder is required
+    assert "needs the study folder" in capsys.readouterr().err
