@@ -40,7 +40,10 @@ from benchmarks import harness
 ONE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false"
 HOST_DEVICES = 8
 # benchmarks that need more than one host device, and how many
-MESH_DEVICES = {"train_step/beta_vae/b256/mesh8": HOST_DEVICES}
+MESH_DEVICES = {
+    "train_step/beta_vae/b256/mesh8": HOST_DEVICES,
+    "study/group/beta_vae/b64/S8": HOST_DEVICES,
+}
 
 # XLA_FLAGS as the process started, before configure_threads (child processes get it).
 ORIGINAL_XLA_FLAGS = os.environ.get("XLA_FLAGS")
@@ -94,6 +97,9 @@ BENCHMARKS: dict[str, BenchFn] = {
     ),
     "train_step/beta_vae/b64/sweep8": _lazy(
         "train_steps", "bench_sweep", objective="beta_vae", batch_size=64, num_models=8
+    ),
+    "study/group/beta_vae/b64/S8": _lazy(
+        "train_steps", "bench_sharded_group", objective="beta_vae", batch_size=64, num_models=8
     ),
     "startup/first_step": _lazy("startup", "bench_first_step"),
     "host/allocator": _lazy("host_allocator", "bench_host_allocator"),

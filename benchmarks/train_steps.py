@@ -43,6 +43,7 @@ def make_step(
     num_models: int | None = None,
     sample_in_step: bool = True,
     model_kwargs: dict | None = None,
+    mesh_shape: tuple[int, int] | None = None,
 ):
     """The compiled train step of the shipped config and its initial state.
 
@@ -71,7 +72,11 @@ def make_step(
             f"needs {num_devices} devices, the process has {jax.device_count()} (run through "
             "`disentax bench`, which asks XLA for 8 host devices)"
         )
-    mesh = par.make_mesh(num_devices)
+    if mesh_shape is not None and jax.device_count() < mesh_shape[0] * mesh_shape[1]:
+        raise harness.SkipBenchmark(
+            f"needs {mesh_shape[0] * mesh_shape[1]} devices, the process has {jax.device_count()}"
+        )
+    mesh = par.make_mesh(num_devices) if mesh_shape is None else par.make_model_mesh(*mesh_shape)
     hyper = dict(parts.hyperparameters)
     if num_models is not None:
         # a sweep over the objective's main weight (e.g. beta 1..8), one value per model
@@ -217,6 +222,60 @@ def bench_sweep(
             single_model_median_s=t_single.median_s,
             target_ratio=0.9,
             note=f"sweep images/s over one model's (paired, target >= 0.9); {num_models} models",
+        )
+    ]
+
+
+# The reference study's grid on dSprites, for the projection of the group benchmark.
+FULL_GRID_MODELS, FULL_GRID_STEPS = 1800, 300_000
+
+
+def bench_sharded_group(
+    ctx: harness.Context, *, objective: str, batch_size: int, num_models: int
+) -> list[dict[str, Any]]:
+    """A study group of S models split over a models mesh of every device, against the same
+    S models replicated on one device (a sweep) and against one model, interleaved.
+
+    Row ``study/group/<objective>/b<batch>/S<num_models>``: ``images_per_s`` counts every
+    model's images; ``ratio_vs_sweep`` / ``ratio_vs_singles`` are its throughput over the
+    unsharded sweep's and over S single runs' (paired). ``projection_device_hours`` is the
+    full dSprites grid (1,800 models x 300,000 steps) at the measured per-device rate: a
+    projection, not a measurement. Simulated CPU devices share the machine's cores, so
+    on a CPU the ratios say what the program costs, not what 8 real devices would give.
+    """
+    devices = jax.device_count()
+    sharded = _Runner(*make_step(objective, batch_size, num_models=num_models,
+                                 mesh_shape=(devices, 1))[:2])  # fmt: skip
+    sweep = _Runner(*make_step(objective, batch_size, num_models=num_models)[:2])
+    single = _Runner(*make_step(objective, batch_size)[:2])
+    timings = harness.measure_interleaved(
+        {"sharded": sharded, "sweep": sweep, "single": single},
+        repeats=ctx.repeats,
+        min_repeat_s=0.2,
+    )
+    t_sharded, ratios = timings["sharded"]
+    images = batch_size * num_models
+    per_device = images / t_sharded.median_s / devices
+    hours = FULL_GRID_MODELS * FULL_GRID_STEPS * batch_size / per_device / 3600
+    return [
+        harness.result(
+            f"study/group/{objective}/b{batch_size}/S{num_models}",
+            t_sharded,
+            compile_s=max(0.0, sharded.first_call_s - t_sharded.median_s),
+            images=images,
+            **ctx.peaks(),
+            num_models=num_models,
+            devices=devices,
+            ratio_vs_sweep=ratios["sweep"],
+            ratio_vs_singles=ratios["single"] * num_models,
+            sweep_compile_s=max(0.0, sweep.first_call_s - timings["sweep"][0].median_s),
+            single_compile_s=max(0.0, single.first_call_s - timings["single"][0].median_s),
+            projection_device_hours=hours,
+            note=(
+                f"{num_models} models split over a {devices}x1 models mesh; ratios paired "
+                "against the unsharded sweep and S single runs; projection_device_hours: the "
+                "full dSprites grid at the measured per-device rate (a projection)"
+            ),
         )
     ]
 

@@ -272,9 +272,8 @@ def make_train_step(
     """
     objective = _resolve_objective(objective)
     models_mesh = par.MODELS_AXIS in mesh.axis_names
-    if sweep_mode is None:  # a models mesh shards the vmapped model axis
-        platform_mode = SWEEP_MODES.get(mesh.devices.flat[0].platform, "vmap")
-        sweep_mode = "vmap" if models_mesh else platform_mode
+    if sweep_mode is None:
+        sweep_mode = SWEEP_MODES.get(mesh.devices.flat[0].platform, "vmap")
     _check_arguments(
         mesh, dataset, batch_size, discriminator, discriminator_tx, parallel, num_models, sweep_mode
     )
