@@ -39,6 +39,9 @@ SECOND_WORKER_METRICS = ("beta_vae_score", "mig_sampled", "mig_chen2018")
 # Left out of a default (all-metric) evaluation at the quick sizes: it encodes and scores
 # the whole factor grid (minutes of CPU on dSprites); name it in `metrics` to run it.
 FULL_GRID_METRICS = ("mig_chen2018",)
+# Also left out at the quick sizes: the shifted downstream tasks fit a tree probe per
+# factor and per intervention (minutes of CPU each); name them in `metrics` to run them.
+SLOW_PROBE_METRICS = ("strong_downstream_task", "reduced_downstream_task")
 
 
 def default_workers() -> int:
@@ -85,7 +88,7 @@ def evaluate(
         reference elsewhere), ``"reference"`` (about 1.9M and 1M encoded images: seconds
         on an accelerator, many minutes on a CPU), ``"quick"``; None: the reference
         sizes. At the quick sizes the default metric set leaves out
-        :data:`FULL_GRID_METRICS`.
+        :data:`FULL_GRID_METRICS` and :data:`SLOW_PROBE_METRICS`.
       workers: 2 scores :data:`SECOND_WORKER_METRICS` in a second Python process (on the
         same backend) while this one scores the rest; the scores are those of one process
         (each metric's points come from its own key). :func:`default_workers` picks 2 on
@@ -113,7 +116,7 @@ def evaluate(
     folder = RunFolder(workdir)
     names = list(evaluation.METRICS) if metrics is None else list(metrics)
     if metrics is None and quick:
-        names = [m for m in names if m not in FULL_GRID_METRICS]
+        names = [m for m in names if m not in FULL_GRID_METRICS + SLOW_PROBE_METRICS]
     unknown = [m for m in names if m not in evaluation.METRICS]
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; known: {sorted(evaluation.METRICS)}")
