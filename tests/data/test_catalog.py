@@ -79,8 +79,10 @@ def test_entry_batch_is_a_pure_function_of_key_and_step(registry_entry):
 
 def test_data_list_and_unknown_names(capsys):
     assert cli.main(["data", "list"]) == 0
-    listed = capsys.readouterr().out.split()
+    lines = capsys.readouterr().out.splitlines()
+    listed = [line.split()[0] for line in lines]  # a name, then its one-line description
     assert listed == data.names()
+    assert all(len(line.split()) > 1 for line in lines)
     for required in (
         "dsprites",
         "color_dsprites",
