@@ -322,14 +322,21 @@ def build(spec: RunSpec) -> Parts:
             raise ValueError(f"config.correlations: {err}") from err
         if spec.eval_distribution == "correlated":
             eval_dataset = dataset
+    objective = losses.OBJECTIVES[spec.objective]
+    # the batch the objective trains on (pairs, a labelled subset) fits the dataset: refused
+    # here, before the job writes config.json or compiles anything
+    from disentax.train import step_sampling
+
+    options = objective.batch_options(objective.resolve(dict(spec.hyperparameters)))
+    step_sampling.check_batch(objective.batch, dataset, options)
     discriminator = discriminator_tx = None
-    if losses.OBJECTIVES[spec.objective].needs_discriminator:
+    if objective.needs_discriminator:
         discriminator = models.make_discriminator(spec.num_latents)
         discriminator_tx = optax.adam(**DISCRIMINATOR_ADAM)
     return Parts(
         model=model,
         dataset=dataset,
-        objective=losses.OBJECTIVES[spec.objective],
+        objective=objective,
         hyperparameters=dict(spec.hyperparameters),
         tx=optax.adam(spec.learning_rate),  # b1 0.9, b2 0.999, eps 1e-8 as the reference
         discriminator=discriminator,
