@@ -50,6 +50,8 @@ COMMAND_EXTRAS: dict[str, tuple[str, frozenset[str]]] = {
     "train": ("train", frozenset({"models", "train", "viz"})),
     "evaluate": ("train", frozenset({"models", "train", "viz"})),
     "traverse": ("train", frozenset({"models", "train", "viz"})),
+    "config": ("train", frozenset({"models", "train", "viz"})),
+    "study": ("train", frozenset({"models", "train", "viz"})),  # pandas: the study extra
     "bench": ("bench", frozenset({"models", "train", "viz", "bench"})),
 }
 
