@@ -138,6 +138,11 @@ class Objective:
             leaves lead with the row axis, what ``fn`` receives as ``out``; None for the
             standard reparameterised pass of ``images`` (a ``ForwardPass``). With
             ``needs_discriminator``, ``out.z [N,L]`` is what the discriminator sees.
+        init_params: ``init_params(key, dataset, **hyper) -> params`` for an objective
+            with learned parameters of its own (e.g. a supervised regulariser's scale):
+            the train step keeps them in the VAE's tree as ``params["vae"]["objective"]``
+            (the model ignores that entry), trains them with the VAE's optimizer and
+            passes them to ``fn`` as ``objective_params``; None (the default) for none.
 
     Examples:
         >>> from disentax.losses import OBJECTIVES
@@ -158,6 +163,7 @@ class Objective:
     batch_hyperparameters: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
     forward: Callable | None = None
+    init_params: Callable | None = None
 
     def __post_init__(self):
         hyper = {k: Hyperparameter(*v) for k, v in self.hyperparameters.items()}
@@ -179,6 +185,24 @@ class Objective:
     def name(self) -> str:
         """The function's name (its key in ``OBJECTIVES``)."""
         return self.fn.__name__
+
+    @property
+    def takes_params(self) -> bool:
+        """True when it has learned parameters of its own (``init_params``)."""
+        return self.init_params is not None
+
+    def params_init(self, dataset, hyper: Mapping[str, Any]) -> Callable | None:
+        """``key -> params``: ``init_params`` bound to ``dataset`` and ``hyper``; None without.
+
+        Per-model (``[S]``) values of a sweep are left out: the parameters' shapes follow
+        the static hyperparameters (e.g. the regulariser and the labeller), which all the
+        models of a sweep share.
+        """
+        if self.init_params is None:
+            return None
+        static = {k: v for k, v in hyper.items() if isinstance(v, str | bool) or np.ndim(v) == 0}
+        resolved = self.resolve(static)
+        return lambda key: self.init_params(key, dataset, **resolved)
 
     @property
     def needs_pairs(self) -> bool:
@@ -245,6 +269,8 @@ class Objective:
         inputs = {}
         if self.needs_discriminator:
             inputs["discriminator_logits"] = kwargs.pop("discriminator_logits", None)
+        if self.takes_params:
+            inputs["objective_params"] = kwargs.pop("objective_params", None)
         inputs.update({name: kwargs.pop(name) for name in self.inputs if name in kwargs})
         hyper = self.loss_hyperparameters(self.resolve(kwargs))
         missing = [name for name in self.inputs if name not in inputs]
@@ -262,6 +288,7 @@ def objective(
     batch_hyperparameters: tuple[str, ...] = (),
     inputs: tuple[str, ...] = (),
     forward: Callable | None = None,
+    init_params: Callable | None = None,
 ) -> Callable[[ObjectiveFn], Objective]:
     """Decorator: declares an objective function's hyperparameters and needs.
 
@@ -273,6 +300,7 @@ def objective(
         batch_hyperparameters: see :class:`Objective`.
         inputs: see :class:`Objective`.
         forward: see :class:`Objective`.
+        init_params: see :class:`Objective`.
 
     Examples:
         >>> from disentax.losses.objectives import elbo_aux, nonnegative, objective, vae_terms
@@ -292,6 +320,7 @@ def objective(
         batch_hyperparameters=tuple(batch_hyperparameters),
         inputs=tuple(inputs),
         forward=forward,
+        init_params=init_params,
     )
 
 

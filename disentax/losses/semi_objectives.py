@@ -19,9 +19,11 @@ decoder on the reconstruction of the detached sample, for visualisation.
 
 The labelled batch is configured by the batch hyperparameters (``num_labels``,
 ``train_fraction``, ``labeller`` and its options; see
-:func:`disentax.data.labelled.check_labelled_options`); the learned parameters of the
-``l2`` and ``embed`` regularisers arrive as ``objective_params`` (see
-:func:`init_objective_params`; without them ``l2`` uses its initial scale 1).
+:func:`disentax.data.labelled.check_labelled_options`). The learned parameters of the
+``l2`` and ``embed`` regularisers (:func:`init_objective_params`) live in the VAE's tree
+as ``params["vae"]["objective"]``, are trained by the VAE's optimizer and arrive as
+``objective_params`` (called without them, ``l2`` uses its initial scale 1 and ``embed``
+is refused).
 
 References:
     Locatello, Tschannen, Bauer, Rätsch, Schölkopf, Bachem, "Disentangling Factors of
@@ -244,6 +246,7 @@ def _semi(hyperparameters, **declared):
         {**hyperparameters, **SUPERVISED_HYPER, **LABELLED_HYPER},
         aux=_AUX + declared.pop("aux", ()),
         forward=_semi_forward(declared.pop("detach_decoder", False)),
+        init_params=init_objective_params,
         **declared,
         **_DECLARED,
     )
@@ -423,6 +426,7 @@ def s2_dip_vae(
     {**{k: SUPERVISED_HYPER[k] for k in ("regulariser", *_OPTIONS)}, **LABELLED_HYPER},
     aux=("supervised/loss",),
     forward=_semi_forward(True),
+    init_params=init_objective_params,
     **_DECLARED,
 )
 def supervised_vae(

@@ -41,8 +41,11 @@ def abstract_state(parts: spec_lib.Parts, key: jax.Array, sharding=None):
             parts.tx,
             discriminator=parts.discriminator,
             discriminator_tx=parts.discriminator_tx,
+            objective_init=objective_init,
         )
 
+    params_init = getattr(parts.objective, "params_init", None)  # an objective's own params
+    objective_init = params_init(parts.dataset, parts.hyperparameters) if params_init else None
     shapes = jax.eval_shape(init, key)
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 

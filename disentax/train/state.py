@@ -67,11 +67,15 @@ def split_init_keys(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     return keys[0], keys[1], keys[2]
 
 
-def _init_one(key, *, model, tx, discriminator, discriminator_tx):
+def _init_one(key, *, model, tx, discriminator, discriminator_tx, objective_init=None):
     from disentax.models import vae as vae_lib
 
     vae_key, disc_key, train_key = split_init_keys(key)
     params = {"vae": vae_lib.init_params(model, vae_key)}
+    if objective_init is not None:  # the objective's own parameters, beside the model's
+        objective_params = objective_init(jax.random.fold_in(vae_key, 1))
+        if jax.tree.leaves(objective_params):  # none: no entry (checkpoints keep no {})
+            params["vae"] = {**params["vae"], "objective": objective_params}
     opt_state = {"vae": tx.init(params["vae"])}
     if discriminator is not None:
         params["discriminator"] = vae_lib.init_params(discriminator, disc_key)
@@ -89,6 +93,7 @@ def create_train_state(
     discriminator=None,
     discriminator_tx: optax.GradientTransformation | None = None,
     out_sharding=None,
+    objective_init=None,
 ) -> TrainState:
     """Initialises a :class:`TrainState` in one jitted program.
 
@@ -100,6 +105,9 @@ def create_train_state(
       discriminator: FactorVAE discriminator module (``make_discriminator``), or None.
       discriminator_tx: its optimizer (required with ``discriminator``).
       out_sharding: sharding of every leaf (e.g. replicated over a mesh), or None.
+      objective_init: ``key -> params`` of an objective with learned parameters of its
+        own (``Objective.params_init``), stored as ``params["vae"]["objective"]`` (when
+        it has any) and trained with the VAE's optimizer; None for none.
 
     Returns:
       The initial state, step 0.
@@ -141,6 +149,7 @@ def create_train_state(
             tx=tx,
             discriminator=discriminator,
             discriminator_tx=discriminator_tx,
+            objective_init=objective_init,
         )
         return jax.vmap(one)(k) if k.ndim == 1 else one(k)
 

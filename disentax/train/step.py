@@ -328,7 +328,10 @@ def make_train_step(
         )
     fn, precompile_fn, placed_dataset = built
     out_sharding = None if pmap_mode else par.replicated_sharding(mesh)
-    init_fn = _make_init_fn(model, tx, discriminator, discriminator_tx, out_sharding)
+    objective_init = _objective_init(objective, dataset, static_hyper)
+    init_fn = _make_init_fn(
+        model, tx, discriminator, discriminator_tx, out_sharding, objective_init
+    )
     return TrainStep(
         fn=fn,
         mesh=mesh,
@@ -419,7 +422,23 @@ def _check_models_mesh(mesh, parallel, num_models):
         )
 
 
-def _make_init_fn(model, tx, discriminator, discriminator_tx, out_sharding):
+def _objective_init(objective, dataset, static_hyper):
+    """``key -> params`` of an objective with learned parameters (None without them).
+
+    Raises:
+      ValueError: the objective has learned parameters but no dataset fixes their shapes.
+    """
+    if not getattr(objective, "takes_params", False):
+        return None
+    if dataset is None:
+        raise ValueError(
+            f"objective {objective.name!r} has learned parameters whose shapes follow the "
+            "dataset's factors: build its train step with dataset="
+        )
+    return objective.params_init(dataset, static_hyper)
+
+
+def _make_init_fn(model, tx, discriminator, discriminator_tx, out_sharding, objective_init=None):
     """``init_fn(key) -> TrainState``, the initial state in the step's sharding."""
 
     def init_fn(key):
@@ -430,6 +449,7 @@ def _make_init_fn(model, tx, discriminator, discriminator_tx, out_sharding):
             discriminator=discriminator,
             discriminator_tx=discriminator_tx,
             out_sharding=out_sharding,
+            objective_init=objective_init,
         )
 
     return init_fn

@@ -99,6 +99,8 @@ class Update:
             out = self.gather(out)
             full = self.gather({name: batch[name] for name in ("images", *inputs)})
             extra = {name: full[name] for name in inputs}
+            if getattr(self.objective, "takes_params", False):
+                extra["objective_params"] = vae_params.get("objective")  # absent: none
             if self.discriminator is not None:
                 frozen = jax.lax.stop_gradient(disc_params)
                 extra["discriminator_logits"] = self.discriminator.apply({"params": frozen}, out.z)

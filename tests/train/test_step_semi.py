@@ -84,6 +84,22 @@ def test_s2_factor_vae_trains_its_discriminator_on_the_unlabelled_codes():
     assert max(jax.tree.leaves(moved["vae"])) > 0
 
 
+def test_learned_regulariser_parameters_live_in_the_vae_tree_and_train():
+    l2 = make_step(1, hyper={"regulariser": "l2"}).abstract_state(jax.random.key(0))
+    assert l2.params["vae"]["objective"]["scale"].shape == ()  # the reference's b
+    assert "objective" in l2.opt_state["vae"][0].mu  # Adam's moments cover it
+    step = make_step(1, hyper={"regulariser": "embed", "learn_sigma": True})
+    start = jax.device_get(step.init(jax.random.key(0))).params["vae"]["objective"]
+    assert start["embedding"].shape == (4, 6) and start["sigma"].shape == (4,)
+    state, history = run(step)
+    after = state.params["vae"]["objective"]
+    for name in ("embedding", "sigma"):
+        assert not np.allclose(after[name], start[name]), name
+    assert np.isfinite(history[-1]["supervised/loss"])
+    plain = make_step(1, objective="s2_beta_vae").abstract_state(jax.random.key(0))
+    assert "objective" not in plain.params["vae"]  # xent: nothing learned, no entry
+
+
 def test_bad_semi_input_is_rejected_before_compiling():
     cases = [
         ({"num_labels": 361}, "num_labels must be at most the dataset's 360 grid points"),
@@ -114,6 +130,8 @@ TINY = (
     "--config.checkpoint_every=2",
     "--config.evaluate=False",
     "--config.objective.num_labels=20",
+    "--config.objective.regulariser=embed",  # learned parameters: checkpointed and resumed
+    "--config.objective.learn_sigma=True",
 )
 
 
@@ -126,6 +144,7 @@ def test_s2_beta_vae_job_trains_and_resumes_exactly(tmp_path):
     runs.run(runs.load_config("s2_beta_vae", [*TINY, "--config.num_steps=3"]), straight)
     a, b = runs.load(resumed), runs.load(straight)
     chex.assert_trees_all_equal(a.params, b.params)
+    assert sorted(a.params["objective"]) == ["embedding", "sigma"]
     stored = json.loads((resumed / "config.json").read_text())["config"]["objective"]
     assert stored["name"] == "s2_beta_vae" and stored["num_labels"] == 20
     rows = [json.loads(x) for x in pathlib.Path(resumed, "metrics.jsonl").read_text().splitlines()]
