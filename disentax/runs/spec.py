@@ -161,7 +161,7 @@ def validate(config) -> RunSpec:
 
     Args:
       config: an ``ml_collections.ConfigDict`` (or a dict) with the keys of
-        ``experiments/configs``.
+        ``disentax/configs``.
 
     Returns:
       The :class:`RunSpec`: plain values, the objective's hyperparameters completed with

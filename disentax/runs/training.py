@@ -155,7 +155,7 @@ def train(
     plain line per log step.
 
     Args:
-      config: ``ml_collections.ConfigDict`` with the keys of ``experiments/configs``
+      config: ``ml_collections.ConfigDict`` with the keys of ``disentax/configs``
         (``model``, ``objective``, ``dataset``, ``num_latents``, ``batch_size``,
         ``num_steps``, ``learning_rate``, ``seed``, ``log_every``, ``checkpoint_every``,
         ``evaluate``, ``parallel``, ...).
