@@ -227,11 +227,11 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _say(text: str) -> None:
-    """One line on standard output; a closed pipe (``| head``) is no error."""
+def _say(text: str, *, file=None) -> None:
+    """One line on standard output (or ``file``); a closed pipe (``| head``) is no error."""
     from disentax.train.runtime import print_line
 
-    print_line(text, file=sys.stdout)
+    print_line(text, file=sys.stdout if file is None else file)
 
 
 def _cmd_config(args, config_name: str | None, overrides: list[str]) -> int:
@@ -304,7 +304,7 @@ def _cmd_traverse(args) -> int:
                 f"--latents: expected comma-separated integers, got {args.latents!r}"
             ) from err
     written = runs.traverse(args.workdir, step=args.step, latents=latents)
-    print(f"wrote {len(written)} files: {', '.join(sorted(written))}")
+    _say(f"wrote {len(written)} files: {', '.join(sorted(written))}")
     return 0
 
 
@@ -438,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             problem = str(err).strip().splitlines()[0] + " (out of memory: use smaller sizes)"
         if problem is None:
             raise
-        print(f"disentax {args.command}: error: {problem}", file=sys.stderr)
+        _say(f"disentax {args.command}: error: {problem}", file=sys.stderr)
         return 1
     # ValueError: bad input; OSError: files (missing, read-only, full disk, a file where a
     # folder goes, a workdir in use); ImportError: a missing optional extra; FloatingPoint-
@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from disentax._extras import missing_extra_message  # names the extra to install
 
         message = missing_extra_message(err, args.command) or _describe(err)
-        print(f"disentax {args.command}: error: {message}", file=sys.stderr)
+        _say(f"disentax {args.command}: error: {message}", file=sys.stderr)
         return 2 if isinstance(err, _UsageError) else 1
 
 
