@@ -7,23 +7,15 @@ pass encodes both (one encoder call), samples and decodes the unlabelled images 
 standard pass does, and keeps the posterior means of the labelled ones
 (:class:`SemiPass`). The loss, as disentanglement_lib's ``BaseS2VAE``:
 
-``recon + R_unsup + anneal(gamma_sup, step) S(labelled_mean, labels)``
-
-with ``R_unsup`` the regulariser of the unsupervised model (S²-β-VAE ``β kl``,
-S²-FactorVAE ``kl + γ tc``, S²-DIP-VAE ``kl + DIP penalties``, S²-β-TCVAE
-``kl + (β - 1) tc``), ``S`` a supervised regulariser of
-:mod:`disentax.losses.semi_supervised` (``regulariser`` with its options) and the weight
-annealed by ``annealer`` (with ``iteration_threshold``). The fully supervised VAE
-(:func:`supervised_vae`) trains the encoder on ``S`` alone (no KL, no weight) and the
-decoder on the reconstruction of the detached sample, for visualisation.
-
-The labelled batch is configured by the batch hyperparameters (``num_labels``,
-``train_fraction``, ``labeller`` and its options; see
-:func:`disentax.data.labelled.check_labelled_options`). The learned parameters of the
-``l2`` and ``embed`` regularisers (:func:`init_objective_params`) live in the VAE's tree
-as ``params["vae"]["objective"]``, are trained by the VAE's optimizer and arrive as
-``objective_params`` (called without them, ``l2`` uses its initial scale 1 and ``embed``
-is refused).
+``recon + R_unsup + anneal(gamma_sup, step) S(labelled_mean, labels)``, with ``R_unsup``
+the unsupervised model's regulariser, ``S`` a supervised regulariser
+(:mod:`disentax.losses.semi_supervised`) and its weight annealed; the fully supervised
+VAE (:func:`supervised_vae`) is the baseline. The labelled batch is configured by the batch
+hyperparameters (:func:`disentax.data.labelled.check_labelled_options`). The learned
+parameters of ``l2`` and ``embed`` (:func:`init_objective_params`) live in the VAE's tree
+as ``params["vae"]["objective"]`` and arrive as ``objective_params`` (called without them,
+``l2`` uses its initial scale 1 and ``embed`` is refused). Semantics and deliberate
+differences from the reference: docs/guides/semi_supervision.md.
 
 References:
     Locatello, Tschannen, Bauer, Rätsch, Schölkopf, Bachem, "Disentangling Factors of
@@ -37,6 +29,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from disentax.losses.declaration import (
     ModelFns,
@@ -121,17 +114,21 @@ def _bool(key: str, value: Any) -> None:
 
 
 def _count(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{key} must be a positive int, got {value!r}")
 
 
+def _real(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float | np.number)
+
+
 def _fraction(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+    if not (_real(value) and 0 < value <= 1):
         raise ValueError(f"{key} must be in (0, 1], got {value!r}")
 
 
 def _probability(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+    if not (_real(value) and 0 <= value <= 1):
         raise ValueError(f"{key} must be a probability in [0, 1], got {value!r}")
 
 

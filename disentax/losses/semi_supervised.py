@@ -2,27 +2,12 @@
 
 A supervised regulariser scores the posterior means ``codes [M,L]`` of a labelled batch
 against its ``labels [M,F]`` (class indices, as a labeller returns them) and the number
-of values of each label ``label_sizes`` (``[F]`` or ``[M,F]``). The first ``F`` codes are
-the supervised ones (``L >= F``), except in ``cov``, which compares every code with every
-label. Four of them, as in disentanglement_lib (``SUPERVISED_REGULARISERS``):
-
-* ``xent``: ``sum_{n,f} BCE(logit=codes[n,f], target=labels[n,f] / label_sizes[f])``.
-* ``l2``: ``sum_{n,f} (b codes[n,f] - labels[n,f])^2`` with a learned scale ``b`` (initial
-  1), or with ``learn_scale=False`` ``sum_{n,f} (sigmoid(codes[n,f]) - labels / sizes)^2``.
-* ``cov``: the squared off-diagonal entries of the ``[L,F]`` batch cross-covariance of
-  codes and labels (divided by ``M``), diagonal ``min(L,F)`` excluded.
-* ``embed``: every value ``v`` of factor ``f`` has a learned embedding ``e_fv`` (or, with
-  ``use_order``, ``slope_f v + bias_f``); softmax cross-entropy of the logits
-  ``-((codes[n,f] - e_fv) sigma_f)^2`` over ``v`` against ``labels[n,f]``, mean over ``n``,
-  sum over ``f``; ``sigma`` fixed, or learned with ``learn_sigma`` (the reference's
-  ``sigma="learn"``).
-
-Their learned parameters come from :func:`init_regulariser_params` (padded to the largest
-label size ``K``: ``embedding [F,K]``; values past a factor's size are masked).
-
-The supervised weight ``gamma_sup`` follows an annealer (``ANNEALERS``): ``fixed`` (always
-``gamma_sup``), ``anneal`` (``min(gamma, gamma step / threshold)``) or ``fine_tune``
-(``gamma min(1, max(0, step - threshold))``: 0 up to the threshold, then ``gamma``).
+of values of each label ``label_sizes`` (``[F]`` or ``[M,F]``); the first ``F`` codes are
+the supervised ones (``L >= F``), except in ``cov``. The four of disentanglement_lib are
+in ``SUPERVISED_REGULARISERS`` (``xent``, ``l2``, ``cov``, ``embed``; their learned
+parameters from :func:`init_regulariser_params`), the weight's schedules in ``ANNEALERS``
+(``fixed``, ``anneal``, ``fine_tune``). Their semantics and the deliberate differences from
+the reference: docs/guides/semi_supervision.md.
 
 References:
     Locatello, Tschannen, Bauer, Rätsch, Schölkopf, Bachem, "Disentangling Factors of
