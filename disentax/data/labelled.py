@@ -155,6 +155,7 @@ def check_labelled_options(dataset, **options: Any) -> dict[str, Any]:
 
 def _draw_points(key: PRNGKey, sizes: tuple[int, ...], num: int) -> Array:
     space = FactorSpace(sizes)
+    # top-k of one score per point: O(grid) per step (docs/performance/semi_supervision.md)
     if space.num_points <= _DISTINCT_MAX_POINTS:
         scores = jax.random.uniform(key, (space.num_points,))
         return space.factors(jax.lax.top_k(scores, num)[1])
