@@ -105,15 +105,18 @@ def _semi_forward(detach_decoder: bool):
 
 
 def _sigma(key: str, value: Any) -> None:
+    """Check: a finite number > 0 (the embed regulariser's temperature)."""
     check_regulariser_options("embed", **{key: value})
 
 
 def _bool(key: str, value: Any) -> None:
+    """Check: True or False."""
     if not isinstance(value, bool):
         raise ValueError(f"{key} must be True or False, got {value!r}")
 
 
 def _count(key: str, value: Any) -> None:
+    """Check: a positive int."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{key} must be a positive int, got {value!r}")
 
@@ -123,11 +126,13 @@ def _real(value: Any) -> bool:
 
 
 def _fraction(key: str, value: Any) -> None:
+    """Check: a number in (0, 1]."""
     if not (_real(value) and 0 < value <= 1):
         raise ValueError(f"{key} must be in (0, 1], got {value!r}")
 
 
 def _probability(key: str, value: Any) -> None:
+    """Check: a probability in [0, 1]."""
     if not (_real(value) and 0 <= value <= 1):
         raise ValueError(f"{key} must be a probability in [0, 1], got {value!r}")
 
