@@ -105,6 +105,8 @@ def test_bad_semi_input_is_rejected_before_compiling():
         ({"num_labels": 361}, "num_labels must be at most the dataset's 360 grid points"),
         ({"num_labels": 0}, "num_labels must be a positive int"),
         ({"labeller": "oracle"}, "labeller must be one of"),
+        ({"regulariser": "mse"}, "regulariser must be one of"),
+        ({"annealer": "cosine"}, "annealer must be one of"),
         (
             {"labeller": "partial", "num_observed_factors": 5},
             r"num_observed_factors must be in \[1, 4\]",
