@@ -228,10 +228,18 @@ def _cmd_evaluate(args) -> int:
 
 
 def _say(text: str, *, file=None) -> None:
-    """One line on standard output (or ``file``); a closed pipe (``| head``) is no error."""
-    from disentax.train.runtime import print_line
+    """One line on standard output (or ``file``); a closed pipe (``| head``) is no error.
 
-    print_line(text, file=sys.stdout if file is None else file)
+    The train package (and its optional dependencies) is imported only when a write fails:
+    the line naming a missing extra must print without them.
+    """
+    stream = sys.stdout if file is None else file
+    try:
+        print(text, file=stream, flush=True)
+    except OSError as err:
+        from disentax.train.runtime import drop_closed_output
+
+        drop_closed_output(err, stream)
 
 
 def _cmd_config(args, config_name: str | None, overrides: list[str]) -> int:

@@ -1,6 +1,5 @@
 """The package imports, the CLI parses, and the test harness is configured."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -154,11 +153,8 @@ def test_command_line_mistakes_are_one_line(tmp_path, capsys, monkeypatch):
     _one_line_error(capsys, ["data", "list"], 2, "DISENTAX_HOST_ALLOCATOR must be one of")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("tensorflow_datasets") is not None,
-    reason="tensorflow_datasets is installed: the missing extra cannot be shown",
-)
-def test_a_missing_optional_extra_names_it(tmp_path, capsys):
+def test_a_missing_optional_extra_names_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # as if not installed
     argv = ["data", "show", "tfds_dsprites", "--workdir", str(tmp_path)]
     _one_line_error(capsys, argv, 1, "optional extra 'tfds'", "pip install 'disentax[tfds]'")
 

@@ -184,13 +184,25 @@ class TrainStep:
                 out_shardings=par.data_sharding(self.mesh),
             )
             return stack(state)
-        return jax.device_put(state, self.state_sharding or par.replicated_sharding(self.mesh))
+        sharding = self.state_sharding or par.replicated_sharding(self.mesh)
+        if jax.process_count() > 1:  # a host value becomes this process's shards of it
+            return jax.tree.map(lambda x: _global_array(x, sharding), state)
+        return jax.device_put(state, sharding)
 
     def unplace(self, state: TrainState) -> TrainState:
         """The global state (one copy) from this step's layout (for checkpoints, tests)."""
         if self.parallel == "pmap":
             return jax.tree.map(lambda x: x[0], state)
         return state
+
+
+def _global_array(x, sharding) -> jax.Array:
+    """A global array of ``sharding`` from a value every process holds (keys included)."""
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        data = _global_array(jax.random.key_data(x), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
 def make_train_step(

@@ -133,3 +133,33 @@ def test_the_study_command_runs_reports_status_and_analyses(tiny_study, capsys):
     assert "8/8 trained, 8 evaluated" in out and "study.html" in out
     assert cli.main(["study", "status"]) == 2  # the folder is required
     assert "needs the study folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+def test_a_study_killed_with_sigkill_resumes_to_the_same_parameters(tiny_study, tmp_path):
+    """`kill -9` once the first checkpoints exist (mid-training or mid-save), then run
+    again: every model ends with the parameters of the uninterrupted study."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, root, _, _ = tiny_study
+    args = ["--config", "tiny", "--config.metrics=unsupervised", "--workdir", str(tmp_path)]
+    command = [sys.executable, "-m", "disentax.cli", "study", "run", *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while not list(tmp_path.glob("models/*/checkpoints/10")) and time.monotonic() < deadline:
+        assert process.poll() is None, "the study ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    spec = load_study_spec("tiny", ["--config.metrics=unsupervised"])  # scoring is not the point
+    result = run_study(spec, tmp_path, log=lambda _: None, analyse=False)
+    assert result["trained"] == result["evaluated"] == 8
+    for row in study_status(root):
+        np.testing.assert_array_equal(
+            _params(tmp_path / "models" / row["model"]), _params(root / "models" / row["model"])
+        )

@@ -122,9 +122,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_two_processes_of_two_devices_equal_one_process_of_four(tmp_path):
+@pytest.mark.parametrize(
+    "sweep",
+    [[], ["--models", "4", "--mesh_data", "1"], ["--models", "4", "--mesh_data", "2"]],
+    ids=["one_model", "sweep_models4x1", "sweep_models2x2"],
+)
+def test_two_processes_of_two_devices_equal_one_process_of_four(tmp_path, sweep):
+    """One model on a data mesh, or a sweep of 4 models split over a models x data mesh
+    (issue 18: each model of a sharded group is the same on 2 hosts as on 1)."""
     port = free_port()
-    common = [sys.executable, str(WORKER)]
+    common = [sys.executable, str(WORKER), *sweep]
     single = subprocess.Popen(
         [*common, "--devices", "4", "--out", str(tmp_path / "single.npz")], env=child_env(4)
     )
