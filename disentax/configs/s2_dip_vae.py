@@ -24,36 +24,10 @@ References:
   Variation Using Few Labels", ICLR 2020.
 """
 
-from disentax.configs._base import base_config
-
-SUPERVISED = {
-    "gamma_sup": 4.0,
-    "annealer": "fixed",
-    "iteration_threshold": 1,
-    "regulariser": "xent",
-    "learn_scale": True,
-    "sigma": 1.0,
-    "learn_sigma": False,
-    "use_order": False,
-}
-LABELLED = {
-    "num_labels": 100,
-    "train_fraction": 0.9,
-    "labeller": "perfect",
-    "num_bins": 5,
-    "prob_random": 0.1,
-    "num_observed_factors": 2,
-}
+from disentax.configs._semi import semi_config
 
 
 def get_config():
-    return base_config(
-        {
-            "name": "s2_dip_vae",
-            "lambda_od": 10.0,
-            "lambda_d_factor": 10.0,
-            "dip_type": "i",
-            **SUPERVISED,
-            **LABELLED,
-        }
+    return semi_config(
+        {"name": "s2_dip_vae", "lambda_od": 10.0, "lambda_d_factor": 10.0, "dip_type": "i"}
     )

@@ -19,24 +19,8 @@ References:
   Variation Using Few Labels", ICLR 2020.
 """
 
-from disentax.configs._base import base_config
-
-SUPERVISED = {
-    "regulariser": "xent",
-    "learn_scale": True,
-    "sigma": 1.0,
-    "learn_sigma": False,
-    "use_order": False,
-}
-LABELLED = {
-    "num_labels": 100,
-    "train_fraction": 0.9,
-    "labeller": "perfect",
-    "num_bins": 5,
-    "prob_random": 0.1,
-    "num_observed_factors": 2,
-}
+from disentax.configs._semi import semi_config
 
 
 def get_config():
-    return base_config({"name": "supervised_vae", **SUPERVISED, **LABELLED})
+    return semi_config({"name": "supervised_vae"}, supervised=False)
