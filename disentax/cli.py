@@ -328,50 +328,28 @@ def _cmd_bench(args) -> int:
     from benchmarks import run as bench_run
 
     if args.list:
+        from disentax.runs.describe import benchmark_summary
+
         names = bench_run.select(args.name)
         width = max(map(len, names), default=0)
         for name in names:
-            summary = _bench_summary(bench_run.BENCHMARKS[name], root / "benchmarks")
+            summary = benchmark_summary(bench_run.BENCHMARKS[name], root / "benchmarks")
             _say(f"{name:<{width}}  {summary}")
         return 0
     return bench_run.main(name=args.name, out=args.out, workdir=args.workdir)
 
 
-def _bench_summary(fn, folder: pathlib.Path) -> str:
-    """A benchmark's line: the first line of its module's docstring (read, not imported)."""
-    import ast
-
-    module = fn.__name__.rpartition(".")[0]  # benchmarks.run._lazy names it module.function
-    try:
-        doc = ast.get_docstring(ast.parse((folder / f"{module}.py").read_text(encoding="utf-8")))
-    except (OSError, SyntaxError, ValueError):
-        doc = None
-    return (doc or "").strip().split("\n", 1)[0]
-
-
 def _cmd_data(args) -> int:
     from disentax import data
+    from disentax.runs.describe import dataset_summary
 
     if args.action == "list":
         width = max(map(len, data.names()))
         for name in data.names():
-            _say(f"{name:<{width}}  {_dataset_summary(data.DATASETS[name])}")
+            _say(f"{name:<{width}}  {dataset_summary(data.DATASETS[name])}")
         return 0
     data.show(args.name, args.workdir, data_dir=args.data_dir, num=args.num, seed=args.seed)
     return 0
-
-
-def _dataset_summary(constructor) -> str:
-    """A dataset's line: its class's or loader's docstring (first line), with its variant."""
-    import functools
-    import inspect
-
-    fn = constructor.func if isinstance(constructor, functools.partial) else constructor
-    doc = inspect.getdoc(fn) or ""
-    line = doc.strip().splitlines()[0] if doc.strip() else ""
-    if isinstance(constructor, functools.partial) and constructor.args:
-        line += f" [{', '.join(map(str, constructor.args))}]"
-    return line
 
 
 def _dispatch(args, config_name: str | None, overrides: list[str]) -> int:

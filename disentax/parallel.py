@@ -36,8 +36,10 @@ __all__ = [
     "DATA_AXIS",
     "MODELS_AXIS",
     "check_global_batch",
+    "check_models_split",
     "data_sharding",
     "environment_wants_distributed",
+    "global_array",
     "global_batch_from_process_local",
     "initialize_distributed",
     "data_axis_size",
@@ -258,6 +260,43 @@ def padded_num_models(num_models: int, mesh: Mesh) -> int:
     """
     size = int(mesh.shape[MODELS_AXIS]) if MODELS_AXIS in mesh.axis_names else 1
     return -(-num_models // size) * size
+
+
+def check_models_split(num_models: int | None, mesh: Mesh) -> None:
+    """Raises ``ValueError`` unless a sweep of ``num_models`` splits over the models axis.
+
+    Examples:
+      >>> from disentax.parallel import check_models_split, make_model_mesh
+      >>> check_models_split(8, make_model_mesh(data=1))  # one model per device
+    """
+    if num_models is None:
+        raise ValueError("a models x data mesh runs sweeps (num_models) with parallel='jit'")
+    size = int(mesh.shape[MODELS_AXIS]) if MODELS_AXIS in mesh.axis_names else 1
+    if num_models % size:
+        raise ValueError(
+            f"num_models={num_models} does not split over the mesh's {size} model devices; "
+            f"pad the sweep to {padded_num_models(num_models, mesh)} models "
+            "(disentax.runs.train_sweep pads with copies it does not save)"
+        )
+
+
+def global_array(x, sharding: NamedSharding) -> jax.Array:
+    """A global array of ``sharding`` from a value every process holds (typed keys too).
+
+    ``jax.device_put`` cannot target other processes' devices; each process builds its own
+    shards of the same host value instead.
+
+    Examples:
+      >>> import numpy as np
+      >>> from disentax.parallel import global_array, make_mesh, replicated_sharding
+      >>> global_array(np.arange(3), replicated_sharding(make_mesh(1))).tolist()
+      [0, 1, 2]
+    """
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        data = global_array(jax.random.key_data(x), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
 def data_sharding(mesh: Mesh) -> NamedSharding:

@@ -1,10 +1,12 @@
-"""What the command's help shows: the shipped configs, and every key of a config.
+"""What the command's help shows: configs, their keys, datasets and benchmarks.
 
 * :func:`shipped_configs` — each shipped config's name and the first line of its
   docstring (read from the file, not run).
 * :func:`config_keys` — every key of a training config, with its value (the config's, or
   the default it gets) and its meaning (:data:`disentax.runs.spec.KEY_HELP`; for an
   objective's hyperparameter, the objective's own documentation).
+* :func:`dataset_summary`, :func:`benchmark_summary` — the lines of ``data list`` and
+  ``bench --list``, from the docstrings.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import pathlib
 
 from disentax.runs import spec as spec_lib
 from disentax.runs.config import configs_dir
 
-__all__ = ["config_keys", "shipped_configs"]
+__all__ = ["benchmark_summary", "config_keys", "dataset_summary", "shipped_configs"]
 
 
 def _first_line(doc: str | None) -> str:
@@ -106,3 +109,35 @@ def config_keys(config) -> list[tuple[str, str, str]]:
                 help_text = _hyperparameter_help(name, hyper)
                 rows.append((f"objective.{hyper}", _show(objective[hyper]), help_text))
     return rows
+
+
+def benchmark_summary(fn, folder: pathlib.Path) -> str:
+    """A benchmark's line: the first line of its module's docstring (read, not imported).
+
+    Args:
+      fn: an entry of ``benchmarks.run.BENCHMARKS`` (named ``module.function``).
+      folder: the ``benchmarks/`` folder of the source tree.
+    """
+    module = fn.__name__.rpartition(".")[0]
+    try:
+        doc = ast.get_docstring(ast.parse((folder / f"{module}.py").read_text(encoding="utf-8")))
+    except (OSError, SyntaxError, ValueError):
+        doc = None
+    return _first_line(doc)
+
+
+def dataset_summary(constructor) -> str:
+    """A dataset's line: its class's or loader's docstring (first line), with its variant.
+
+    Examples:
+      >>> from disentax import data
+      >>> dataset_summary(data.DATASETS["mpi3d_toy"]).endswith("[toy]")
+      True
+    """
+    import functools
+
+    fn = constructor.func if isinstance(constructor, functools.partial) else constructor
+    line = _first_line(inspect.getdoc(fn))
+    if isinstance(constructor, functools.partial) and constructor.args:
+        line += f" [{', '.join(map(str, constructor.args))}]"
+    return line

@@ -186,7 +186,7 @@ class TrainStep:
             return stack(state)
         sharding = self.state_sharding or par.replicated_sharding(self.mesh)
         if jax.process_count() > 1:  # a host value becomes this process's shards of it
-            return jax.tree.map(lambda x: _global_array(x, sharding), state)
+            return jax.tree.map(lambda x: par.global_array(x, sharding), state)
         return jax.device_put(state, sharding)
 
     def unplace(self, state: TrainState) -> TrainState:
@@ -194,15 +194,6 @@ class TrainStep:
         if self.parallel == "pmap":
             return jax.tree.map(lambda x: x[0], state)
         return state
-
-
-def _global_array(x, sharding) -> jax.Array:
-    """A global array of ``sharding`` from a value every process holds (keys included)."""
-    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-        data = _global_array(jax.random.key_data(x), sharding)
-        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
-    host = np.asarray(x)
-    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
 def make_train_step(
@@ -414,24 +405,11 @@ def _check_arguments(
     if sweep_mode not in ("vmap", "unrolled"):
         raise ValueError(f"sweep_mode must be 'vmap', 'unrolled' or None, got {sweep_mode!r}")
     if par.MODELS_AXIS in mesh.axis_names:
-        _check_models_mesh(mesh, parallel, num_models)
+        par.check_models_split(num_models, mesh)  # a sweep (jit only, checked above)
     if batch_size is not None:
         par.check_global_batch(batch_size, par.data_axis_size(mesh))
     if batch_size is not None and dataset is None:
         raise ValueError("batch_size is given for in-step sampling but dataset is None")
-
-
-def _check_models_mesh(mesh, parallel, num_models):
-    """A models × data mesh holds a sweep whose models split evenly over its models axis."""
-    if parallel != "jit" or num_models is None:
-        raise ValueError("a models x data mesh runs sweeps (num_models) with parallel='jit'")
-    size = int(mesh.shape[par.MODELS_AXIS])
-    if num_models % size:
-        raise ValueError(
-            f"num_models={num_models} does not split over the mesh's {size} model devices; "
-            f"pad the sweep to {par.padded_num_models(num_models, mesh)} models "
-            "(disentax.runs.train_sweep pads with copies it does not save)"
-        )
 
 
 def _objective_init(objective, dataset, static_hyper):
