@@ -292,14 +292,14 @@ def _train(models, root, spec, log, stop_fn) -> None:
     for (group, step), members in todo.items():
         for chunk in _chunks(members, spec.get("models_per_program", 0)):
             log(f"study: training {len(chunk)} models of {group} from step {step}")
-            train_sweep(
+            reached = train_sweep(
                 [m.config for m in chunk],
                 [root / "models" / m.name for m in chunk],
                 log=log,
                 stop_fn=stop_fn,
                 mesh_shape=_mesh_shape(spec),
-            )
-            if stop_fn is not None and stop_fn(num_steps):
+            )["step"]
+            if reached < num_steps:  # stopped (stop_fn, a signal): the rest waits for a rerun
                 return
 
 
