@@ -142,7 +142,7 @@ def _seeds(spec: dict) -> list[int]:
     return list(range(num))
 
 
-def _grid_entry(spec: dict, objective: str) -> tuple[str, list[float], dict]:
+def _grid_entry(spec: dict, objective: str) -> tuple[str, list[float | int], dict]:
     from disentax import losses
 
     if objective not in losses.OBJECTIVES:
@@ -162,7 +162,9 @@ def _grid_entry(spec: dict, objective: str) -> tuple[str, list[float], dict]:
             losses.OBJECTIVES[objective].validate({**fixed, hyper: value})
         except ValueError as err:
             raise ValueError(f"config.grid.{objective}: {err}") from err
-    return hyper, [float(v) for v in values], fixed
+    # an int stays an int (counts such as num_labels); other numbers are floats
+    numbers = [v if isinstance(v, int) and not isinstance(v, bool) else float(v) for v in values]
+    return hyper, numbers, fixed
 
 
 def _model_name(dataset, objective, hyper, value, seed) -> str:
