@@ -6,6 +6,8 @@
 * :data:`METRICS`: the metric table, name -> :class:`Metric` (kernel, kind, keys,
   promises); the one registry of metrics.
 * :func:`evaluate`: every requested metric of the table on one representation.
+* :func:`evaluate_group`: :func:`evaluate` of S models of one architecture at once, their
+  parameters stacked on a model axis (vmapped programs).
 * :func:`evaluate_without_factors`: what :func:`evaluate` does for images without known
   factors (CelebA): factor metrics skipped, :func:`attribute_probes` on labels, and
   :func:`reconstruction_scores` of a trained VAE.
@@ -19,6 +21,7 @@ Example:
 """
 
 from disentax.evaluation.anchors import ANCHORS, PROTOCOLS, Anchor, anchors_for, labelled
+from disentax.evaluation.group import evaluate_group
 from disentax.evaluation.representation import (
     make_posterior_fn,
     make_representation_fn,
@@ -44,6 +47,7 @@ __all__ = [
     "anchors_for",
     "attribute_probes",
     "evaluate",
+    "evaluate_group",
     "evaluate_without_factors",
     "labelled",
     "make_posterior_fn",

@@ -327,7 +327,7 @@ def run_study(
       ``{"models": count, "trained": count finished, "evaluated": count, "analysis":
       paths or None}``.
     """
-    from disentax.runs.scoring import evaluate
+    from disentax.runs.group_scoring import evaluate_group
     from disentax.runs.study_analysis import analyse_study
 
     resolved = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
@@ -352,10 +352,19 @@ def run_study(
     folders = [RunFolder(root / "models" / m.name) for m in models]
     finished = [f for f in folders if _trained_step(f) >= num_steps]
     metrics = _names(resolved["metrics"], "metrics") if resolved.get("metrics") else None
-    for folder in finished:
-        if not _evaluated(folder, num_steps):
-            log(f"study: evaluating {folder.path.name}")
-            evaluate(folder.path, metrics=metrics, eval_sizes=resolved.get("eval_sizes", "auto"))
+    todo = {}  # the unevaluated finished models, by group: each group scored as programs
+    for model, folder in zip(models, folders, strict=True):
+        if _trained_step(folder) >= num_steps and not _evaluated(folder, num_steps):
+            todo.setdefault(model.group, []).append(folder.path)
+    for group, members in todo.items():
+        for chunk in _chunks(members, resolved.get("models_per_program", 0)):
+            log(f"study: evaluating {len(chunk)} models of {group} as one program")
+            evaluate_group(
+                chunk,
+                metrics=metrics,
+                eval_sizes=resolved.get("eval_sizes", "auto"),
+                mesh_shape=shape,
+            )
     evaluated = [f for f in finished if _evaluated(f, num_steps)]
     paths = None
     if analyse and evaluated:
