@@ -101,6 +101,9 @@ BENCHMARKS: dict[str, BenchFn] = {
     "study/group/beta_vae/b64/S8": _lazy(
         "train_steps", "bench_sharded_group", objective="beta_vae", batch_size=64, num_models=8
     ),
+    "study/evaluate/dsprites/S4": _lazy(
+        "group_evaluation", "bench_group_evaluation", dataset="dsprites", num_models=4
+    ),
     "startup/first_step": _lazy("startup", "bench_first_step"),
     "host/allocator": _lazy("host_allocator", "bench_host_allocator"),
     "metrics/suite": _lazy("metrics_suite", "bench_suite"),

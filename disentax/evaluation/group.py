@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from disentax import parallel
 from disentax.evaluation import suite
@@ -142,8 +143,12 @@ def _map_models(program: Callable, group: _Group, batched: tuple, **static) -> l
         if group.mesh is not None:
             size = parallel.padded_num_models(count, group.mesh)
             part, key = _pad(part, size), (_pad(key, size) if group.batched_key else key)
-            part = jax.device_put(part, parallel.model_sharding(group.mesh))
-        out = program(key, as_jit_argument(group.dataset), *part, **static)
+            split = parallel.model_sharding(group.mesh)
+            part = jax.device_put(part, split)
+            shared = split if group.batched_key else parallel.replicated_sharding(group.mesh)
+            key = jax.device_put(key, shared)
+        # on the host: a model's slice of a split output would live on one device
+        out = jax.device_get(program(key, as_jit_argument(group.dataset), *part, **static))
         outputs += [jax.tree.map(lambda a, i=i: a[i], out) for i in range(count)]
     return outputs
 
@@ -341,6 +346,8 @@ def evaluate_group(
     check_interventional_args(
         key[0] if key.ndim else key, dataset, num_train=num_train, num_test=num_test
     )
+    if mesh is not None and jax.tree.leaves(dataset):  # its arrays on every device
+        dataset = jax.device_put(dataset, parallel.replicated_sharding(mesh))
     group = _Group(
         key=key,
         dataset=dataset,
@@ -404,4 +411,4 @@ def _records(group: _Group, names: list[str], progress_fn) -> list[dict]:
 
 def _stacked(outputs: list):
     """The per-model outputs of :func:`_map_models` stacked back on a model axis."""
-    return jax.tree.map(lambda *a: jnp.stack(a), *outputs)
+    return jax.tree.map(lambda *a: np.stack(a), *outputs)

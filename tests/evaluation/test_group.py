@@ -94,7 +94,9 @@ def test_models_split_over_eight_devices_score_as_on_one(group):
     mesh = parallel.make_model_mesh(devices=jax.devices())
     names = ["mig", "modularity", "mig_sampled", "beta_vae_score"]
     kwargs = {"metrics": names, "interventional_sizes": VOTES, **SIZES}
-    split = evaluate_group(jax.random.key(0), *group, mesh=mesh, **kwargs)
+    dataset, model, params = group  # committed to one device, as a loaded run's
+    params = jax.device_put(params, jax.devices()[0])
+    split = evaluate_group(jax.random.key(0), dataset, model, params, mesh=mesh, **kwargs)
     single = evaluate_group(jax.random.key(0), *group, **kwargs)
     for record, expected in zip(split, single, strict=True):
         _assert_same(record, expected)
