@@ -15,7 +15,7 @@ from disentax.configs.studies.locatello2019 import study_config
 # the metrics scored (the downstream probes and Chen's full-grid MIG cost minutes each
 # on a CPU and answer no question of this study)
 METRICS = "beta_vae_score,factor_vae_score,mig,mig_sampled,dci,sap,modularity,irs,unsupervised"
-NUM_STEPS = 2000
+NUM_STEPS = 1500
 
 
 def get_config():
