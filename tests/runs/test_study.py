@@ -163,3 +163,15 @@ def test_a_study_killed_with_sigkill_resumes_to_the_same_parameters(tiny_study, 
         np.testing.assert_array_equal(
             _params(tmp_path / "models" / row["model"]), _params(root / "models" / row["model"])
         )
+
+
+def test_each_value_of_a_batch_hyperparameter_is_its_own_group():
+    # num_labels configures the labelled batch, which a sweep's models share: the two
+    # values train as two programs; beta (not a batch setting) keeps one group.
+    spec = load_study_spec("experiments/studies/specs/cpu_weak.py")
+    models = plan(spec)
+    s2 = [m for m in models if m.objective == "s2_beta_vae"]
+    assert {m.value for m in s2} == {100, 1000} and all(isinstance(m.value, int) for m in s2)
+    assert len({m.group for m in s2}) == 2
+    assert {len([m for m in s2 if m.group == g]) for g in {m.group for m in s2}} == {3}
+    assert len({m.group for m in models if m.objective == "group_vae"}) == 1
