@@ -4,7 +4,9 @@
 point; (b) the Spearman rank correlation between metrics; (c) each metric against the
 hyperparameter value, seeds as points around their mean; (d) the share of each metric's
 variance explained by the hyperparameter and by the seed; (e) how often an unsupervised
-score selects a model in a metric's top decile. :func:`study_page` puts them, with the
+score selects a model in a metric's top decile; (f) the total correlation of the sampled
+and of the mean representation, where the evaluation scored both (``unsupervised`` and
+``unsupervised_sampled``). :func:`study_page` puts them, with the
 tables, into one HTML file (images inlined). The inputs are pandas DataFrames made by
 :mod:`disentax.runs.study_analysis`; this module reads no files.
 """
@@ -28,6 +30,9 @@ _CAPTIONS = {
     "seed a point, the line through the per-value means.",
     "variance": "Share of each metric's variance (over the models of one objective) "
     "explained by the hyperparameter value; the rest is the seeds' spread.",
+    "total_correlation": "Gaussian total correlation of the sampled (one posterior draw per "
+    "point) and of the mean representation against the hyperparameter: seeds as points, "
+    "the line through the per-value means (Locatello et al. 2019, Figure 2).",
     "selection": "How often the model ranked first by an unsupervised score lies in the "
     "top decile of a metric (bootstrap over models); chance is 0.1.",
 }
@@ -102,6 +107,30 @@ def _hyperparameter(table, path):
     return _save(fig, path)
 
 
+_TC_KEYS = {
+    "sampled": "unsupervised_sampled/gaussian_total_correlation",
+    "mean": "unsupervised/gaussian_total_correlation",
+}
+
+
+def _total_correlation(table, path):
+    """(f): per objective, the TC of the sampled and of the mean representation."""
+    rows = table[table["metric"].isin(_TC_KEYS.values())]
+    objectives = sorted(rows["objective"].unique())
+    fig, axes = _grid(len(objectives))
+    for ax, objective in zip(axes, objectives, strict=True):
+        mine = rows[rows["objective"] == objective]
+        for label, key in _TC_KEYS.items():
+            points = mine[mine["metric"] == key]
+            ax.scatter(points["value"], points["score"], s=10, alpha=0.7)
+            means = points.groupby("value")["score"].mean()
+            ax.plot(means.index, means.to_numpy(), marker="o", label=label)
+        ax.set_xlabel(f"{objective}: {mine['hyperparameter'].iloc[0]}", fontsize=8)
+        ax.set_title("Gaussian total correlation", fontsize=9)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def _variance(variance, path):
     import matplotlib.pyplot as plt
 
@@ -151,6 +180,8 @@ def study_figures(table, stats, out) -> dict[str, pathlib.Path]:
     if len(table):
         drawn["distributions"] = _distributions(table, out / "study_distributions.png")
         drawn["hyperparameter"] = _hyperparameter(table, out / "study_hyperparameter.png")
+    if set(_TC_KEYS.values()) <= set(table["metric"]):
+        drawn["total_correlation"] = _total_correlation(table, out / "study_total_correlation.png")
     if stats["correlation"].shape[0] > 1:
         drawn["rank_correlation"] = _rank_correlation(
             stats["correlation"], out / "study_rank_correlation.png"

@@ -118,3 +118,20 @@ def test_analyse_study_writes_table_figures_and_page(tmp_path):
     page = paths["html"].read_text()
     assert page.count("data:image/png;base64,") == 5
     assert "12 models: beta_vae × 6, factor_vae × 6" in page
+
+
+def test_total_correlation_figure_when_both_representations_were_scored(tmp_path):
+    folders = []
+    for value in (1.0, 4.0):
+        for seed in range(2):
+            tc = {"gaussian_total_correlation": 1.0 / value + 0.1 * seed}
+            scores = {"mig": 0.1 * value, "unsupervised": tc, "unsupervised_sampled": tc}
+            log = [{"step": 100, "elbo": -1.0, "recon": 1.0}]
+            name = f"b{value:g}_{seed}"
+            folders.append(_folder(tmp_path / "runs", name, "beta_vae", value, seed, scores, log))
+    paths = analyse_study(folders, tmp_path / "study")
+    assert paths["total_correlation"].stat().st_size > 1000
+    assert "sampled (one posterior draw per point)" in paths["html"].read_text()
+    # without the sampled scores the figure is left out, not drawn half empty
+    paths = analyse_study(folders, tmp_path / "other", metrics=["mig"])
+    assert "total_correlation" not in paths
