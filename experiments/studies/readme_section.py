@@ -222,6 +222,8 @@ def page(results_root: str | pathlib.Path = "results", image_prefix: str = "../"
         if (tier / "NOTES.md").exists():
             notes = (tier / "NOTES.md").read_text(encoding="utf-8").strip()
             lines += [_shifted(notes, 0), ""]
+    for written in sorted(root.glob("*/SECTION.md")):  # sections written by their scripts
+        lines += [written.read_text(encoding="utf-8").strip(), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -17,6 +17,7 @@ def test_page_reads_every_tier_under_results():
     assert text.startswith("# Results")
     assert "## CPU tier" in text
     assert "../results/cpu_tier/traversal_best.png" in text  # relative to docs/
+    assert "## CPU seed studies" in text  # results/cpu_studies/SECTION.md, as written
 
 
 def test_main_writes_the_page_where_told(tmp_path):
