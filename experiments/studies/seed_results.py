@@ -200,7 +200,27 @@ def section(table, tested, info) -> str:
               "python experiments/studies/readme_section.py", "```", ""]  # fmt: skip
     for name in info["figures"]:
         lines += [f"![{name}](../results/cpu_studies/{name})", ""]
+    if info["traversals"]:
+        lines += ["Latent traversals of each model's seed 0 (`disentax traverse`):", ""]  # fmt: skip
+        for label, name in info["traversals"]:
+            lines += [f"{label}:", "", f"![{label}](../results/cpu_studies/{name})", ""]
     return "\n".join(lines)
+
+
+def _traversals(table, runs_root: pathlib.Path, out: pathlib.Path) -> list[tuple[str, str]]:
+    """Copies the seed-0 traversal of each label where ``disentax traverse`` drew one."""
+    found = []
+    models = table[table["seed"] == 0].drop_duplicates("model")
+    for study, label, model in zip(models["study"], models["label"], models["model"],
+                                   strict=True):  # fmt: skip
+        image = runs_root / study / "models" / model / "viz" / "traversal.png"
+        if image.is_file():
+            name = f"traversals/{study}-{model}.png"
+            (out / "traversals").mkdir(exist_ok=True)
+            shutil.copy(image, out / name)
+            found.append((label, name))
+    order = list(LABELS.values())
+    return sorted(found, key=lambda item: order.index(item[0]) if item[0] in order else 99)
 
 
 def main(argv=None) -> int:
@@ -220,7 +240,8 @@ def main(argv=None) -> int:
         if (analysis / name).is_file():
             shutil.copy(analysis / name, out / name)
             figures.append(name)
-    info = {"steps": int(table["step"].max()), "figures": figures}
+    info = {"steps": int(table["step"].max()), "figures": figures,
+            "traversals": _traversals(table, runs_root, out)}  # fmt: skip
     (out / "claims.json").write_text(json.dumps(tested, indent=1), encoding="utf-8")
     (out / "SECTION.md").write_text(section(table, tested, info), encoding="utf-8")
     print(f"wrote {out}/SECTION.md, studies.csv, claims.json ({len(tested)} claims)")
