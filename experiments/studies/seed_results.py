@@ -107,7 +107,9 @@ def combined_table(runs_root: pathlib.Path, extra: bool, out: pathlib.Path) -> p
         if not (root / "study.json").is_file():
             continue
         folders = _evaluated(root)
-        table = study_table(folders)
+        grid = json.loads((root / "study.json").read_text(encoding="utf-8"))["spec"]["grid"]
+        table = study_table(folders, hyperparameter_of={o: g["hyperparameter"]
+                                                        for o, g in grid.items()})  # fmt: skip
         if extra and study == "cpu_seeds":
             more = _extra_rows(folders, out / "extra")
             keep = table.drop_duplicates("model").drop(columns=["metric", "score"])
@@ -181,6 +183,11 @@ def section(table, tested, info) -> str:
         "",
         *_summary(table),
         "",
+    ]
+    missing = [v for v in LABELS.values() if v not in set(table["label"])]
+    if missing:  # a study stopped before these were trained or evaluated
+        lines += [f"Not evaluated yet (rerun the study's command): {', '.join(missing)}.", ""]
+    lines += [
         "Claims, each a one-sided Mann-Whitney U test over seeds (holds: p < 0.05) with a "
         "95% bootstrap interval of the difference of medians:",
         "",
@@ -201,7 +208,7 @@ def section(table, tested, info) -> str:
     for name in info["figures"]:
         lines += [f"![{name}](../results/cpu_studies/{name})", ""]
     if info["traversals"]:
-        lines += ["Latent traversals of each model's seed 0 (`disentax traverse`):", ""]  # fmt: skip
+        lines += ["Latent traversals of each model's seed 0 (`disentax traverse`):", ""]
         for label, name in info["traversals"]:
             lines += [f"{label}:", "", f"![{label}](../results/cpu_studies/{name})", ""]
     return "\n".join(lines)
