@@ -217,7 +217,7 @@ def section(table, tested, info) -> str:
 def _traversals(table, runs_root: pathlib.Path, out: pathlib.Path) -> list[tuple[str, str]]:
     """Copies the seed-0 traversal of each label where ``disentax traverse`` drew one."""
     found = []
-    models = table[table["seed"] == 0].drop_duplicates("model")
+    models = table[table["seed"] == 0].drop_duplicates(["study", "model"])
     for study, label, model in zip(models["study"], models["label"], models["model"],
                                    strict=True):  # fmt: skip
         image = runs_root / study / "models" / model / "viz" / "traversal.png"
