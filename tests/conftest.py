@@ -16,6 +16,7 @@ module). The fixtures every room shares are defined once here:
 """
 
 import contextlib
+import gc
 import os
 import pathlib
 
@@ -23,6 +24,10 @@ _flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in _flags:
     os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# `disentax.cli.main` called in a test would set the command's host allocator (no trim, no
+# mmap) for the rest of the worker's life, so every transient peak stays resident; in CI
+# two such workers outgrew 24 GiB. Tests keep glibc's defaults (an explicit mode wins).
+os.environ.setdefault("DISENTAX_HOST_ALLOCATOR", "system")
 
 # The cache folder belongs to the test run (inside the checkout, git-ignored), so a
 # second run of the suite reuses the compiled programs of the first.
@@ -40,6 +45,18 @@ from disentax.models import VAE  # noqa: E402
 jax.config.update("jax_compilation_cache_dir", str(_CACHE_DIR))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drops the compiled programs of a test module when it ends.
+
+    A worker runs a hundred modules; their executables (eight simulated devices each)
+    would otherwise add up to gigabytes. The persistent cache makes a recompile cheap.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
