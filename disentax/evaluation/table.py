@@ -147,6 +147,15 @@ def _irs(codes, factors, codes_test, factors_test, *, num_classes):
     }
 
 
+# the keys of metrics.unsupervised_scores, of the mean codes and of one sample alike
+_UNSUPERVISED_SCORES = (
+    "gaussian_total_correlation",
+    "gaussian_wasserstein_correlation",
+    "gaussian_wasserstein_correlation_norm",
+    "mutual_info_score",
+)
+
+
 def _unsupervised(codes, factors, codes_test, factors_test, *, num_classes):
     return _prefixed("unsupervised", M.unsupervised_scores(codes))
 
@@ -325,15 +334,7 @@ METRICS: dict[str, Metric] = {
         _unsupervised,
         "codes",
         "unsupervised/gaussian_total_correlation",
-        tuple(
-            f"unsupervised/{k}"
-            for k in (
-                "gaussian_total_correlation",
-                "gaussian_wasserstein_correlation",
-                "gaussian_wasserstein_correlation_norm",
-                "mutual_info_score",
-            )
-        ),
+        tuple(f"unsupervised/{k}" for k in _UNSUPERVISED_SCORES),
         noise=(0.0, 0.1),
     ),
     # the same four scores of one posterior sample per point, on their own random points
@@ -341,15 +342,7 @@ METRICS: dict[str, Metric] = {
         _unsupervised_sampled,
         "posterior",
         "unsupervised_sampled/gaussian_total_correlation",
-        tuple(
-            f"unsupervised_sampled/{k}"
-            for k in (
-                "gaussian_total_correlation",
-                "gaussian_wasserstein_correlation",
-                "gaussian_wasserstein_correlation_norm",
-                "mutual_info_score",
-            )
-        ),
+        tuple(f"unsupervised_sampled/{k}" for k in _UNSUPERVISED_SCORES),
         noise=(0.0, 0.1),
         fold=11,
     ),
