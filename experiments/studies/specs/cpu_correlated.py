@@ -16,24 +16,12 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-from cpu_seeds import METRICS, NUM_STEPS  # noqa: E402
-
-from disentax.configs.studies.locatello2019 import study_config  # noqa: E402
+from cpu_seeds import METRICS, cpu_study  # noqa: E402
 
 
 def get_config():
     grid = {"beta_vae": ("beta", (4.0,), {}), "beta_tcvae": ("beta", (6.0,), {})}
-    config = study_config(
-        grid,
-        datasets="dsprites",
-        num_seeds=3,
-        num_steps=NUM_STEPS,
-        learning_rate=1e-3,
-        log_every=100,
-        checkpoint_every=500,
-    )
-    config.name = "cpu_correlated"
+    metrics = f"{METRICS},fairness,latent_correlation"
+    config = cpu_study(grid, name="cpu_correlated", num_seeds=3, metrics=metrics)
     config.correlations = "posX,posY,1,0.2"  # alpha = 1, sigma = 0.2
-    config.eval_sizes = "quick"
-    config.metrics = f"{METRICS},fairness,latent_correlation"
     return config

@@ -18,22 +18,27 @@ METRICS = "beta_vae_score,factor_vae_score,mig,mig_sampled,dci,sap,modularity,ir
 NUM_STEPS = 1500
 
 
+def cpu_study(grid, *, name: str, num_seeds: int, metrics: str = METRICS):
+    """A study of ``grid`` at the settings every CPU study shares (dSprites, steps, batch)."""
+    config = study_config(
+        grid,
+        datasets="dsprites",
+        num_seeds=num_seeds,
+        num_steps=NUM_STEPS,
+        learning_rate=1e-3,
+        log_every=100,
+        checkpoint_every=500,
+    )
+    config.name = name
+    config.eval_sizes = "quick"
+    config.metrics = metrics
+    return config
+
+
 def get_config():
     grid = {
         "beta_vae": ("beta", (1.0, 4.0), {}),  # beta=1 is the plain VAE
         "beta_tcvae": ("beta", (6.0,), {}),
         "factor_vae": ("gamma", (40.0,), {}),
     }
-    config = study_config(
-        grid,
-        datasets="dsprites",
-        num_seeds=5,
-        num_steps=NUM_STEPS,
-        learning_rate=1e-3,
-        log_every=100,
-        checkpoint_every=500,
-    )
-    config.name = "cpu_seeds"
-    config.eval_sizes = "quick"
-    config.metrics = METRICS
-    return config
+    return cpu_study(grid, name="cpu_seeds", num_seeds=5)

@@ -15,10 +15,9 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-from cpu_seeds import METRICS, NUM_STEPS  # noqa: E402
+from cpu_seeds import cpu_study  # noqa: E402
 
 from disentax.configs._semi import LABELLED, SUPERVISED  # noqa: E402
-from disentax.configs.studies.locatello2019 import study_config  # noqa: E402
 
 
 def get_config():
@@ -26,16 +25,4 @@ def get_config():
         "group_vae": ("beta", (1.0,), {"aggregation": "argmax", "k": -1}),
         "s2_beta_vae": ("num_labels", (100, 1000), {"beta": 4.0, **SUPERVISED, **LABELLED}),
     }
-    config = study_config(
-        grid,
-        datasets="dsprites",
-        num_seeds=3,
-        num_steps=NUM_STEPS,
-        learning_rate=1e-3,
-        log_every=100,
-        checkpoint_every=500,
-    )
-    config.name = "cpu_weak"
-    config.eval_sizes = "quick"
-    config.metrics = METRICS
-    return config
+    return cpu_study(grid, name="cpu_weak", num_seeds=3)
