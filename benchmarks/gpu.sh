@@ -17,7 +17,9 @@
 # Frameworks keep their default threads (DISENTAX_BENCH_THREADS=all); the PyTorch
 # comparison and the per-layer profile are CPU benchmarks and are not run here,
 # nor is the metric suite's scikit-learn baseline (minutes of host CPU); the metric
-# kernels are timed by metrics/scaling. Each benchmark runs in its own process, so one
+# kernels are timed by metrics/scaling. The study rows time a group of models over every
+# accelerator (one GPU: a models axis of 1) and the group evaluation that `disentax study
+# run` uses on accelerators (on a CPU it scores models one at a time). Each benchmark runs in its own process, so one
 # failure does not stop the rest; the exit status is 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +49,8 @@ for name in \
     train_step/dip_vae_i/b64 \
     train_step/beta_vae/b64/bfloat16 \
     train_step/beta_vae/b64/sweep8 \
+    study/group/beta_vae/b64/S8 \
+    study/evaluate/dsprites/S4 \
     data/render \
     metrics/scaling \
     startup/first_step; do
