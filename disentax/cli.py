@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -418,6 +419,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as err:
             raise _UsageError(str(err)) from err
         return _dispatch(args, config_name, overrides)
+    except KeyboardInterrupt:
+        # Ctrl-C: one line instead of a traceback (the job saved what it could while
+        # unwinding), then the process ends of SIGINT as Python's own handler would, so a
+        # shell or a parent sees an interrupted command.
+        _say(f"disentax {args.command}: interrupted", file=sys.stderr)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        raise  # where SIGINT cannot end the process
     except (RuntimeError, AssertionError) as err:
         problem = _backend_problem()
         if problem is None and "RESOURCE_EXHAUSTED" in str(err):  # XLA's out-of-memory
