@@ -60,7 +60,9 @@ def step_bytes(compiled) -> int | None:
     return int(stats.temp_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes)
 
 
-def check_step_memory(compiled, devices, *, batch_size: int, available: int | None = None) -> None:
+def check_step_memory(
+    compiled, devices, *, batch_size: int, available: int | None = None, models: int = 1
+) -> None:
     """Refuses a compiled train step that needs more memory than ``devices`` have.
 
     Args:
@@ -68,6 +70,8 @@ def check_step_memory(compiled, devices, *, batch_size: int, available: int | No
       devices: the devices it runs on (CPU devices share the host's memory).
       batch_size: the config's global batch, named in the message.
       available: bytes available (default: :func:`available_bytes` of the first device).
+      models: the models the program trains (a sweep's; the message then also offers
+        fewer models per program).
 
     Raises:
       ValueError: the step needs more than is available (names ``config.batch_size``).
@@ -85,10 +89,16 @@ def check_step_memory(compiled, devices, *, batch_size: int, available: int | No
         return
     where = "host" if shared else f"{device.device_kind} device"
     fits = max(1, int(batch_size * available / needed))
+    fewer = ""
+    if models > 1:
+        fewer = (
+            f", or train fewer models per program (config.models_per_program; this one "
+            f"trains {models})"
+        )
     raise ValueError(
         f"config.batch_size={batch_size}: one train step needs about {_size(needed)} of "
         f"{where} memory and {_size(available)} are available; lower config.batch_size "
-        f"(about {fits} would fit)"
+        f"(about {fits} would fit){fewer}"
     )
 
 
@@ -96,7 +106,7 @@ def _size(num_bytes: int) -> str:
     return f"{num_bytes / 2**30:.1f} GiB" if num_bytes >= 2**30 else f"{num_bytes / 2**20:.0f} MiB"
 
 
-def checked(train_step, *, batch_size: int):
+def checked(train_step, *, batch_size: int, models: int = 1):
     """``train_step`` whose ahead-of-time compile also checks the step's memory.
 
     The check runs when the compile finishes (the job waits for it before the first
@@ -105,6 +115,7 @@ def checked(train_step, *, batch_size: int):
     Args:
       train_step: a :class:`disentax.train.TrainStep`.
       batch_size: the config's global batch (named in the error).
+      models: the models the step trains (a sweep's), for the error's advice.
 
     Returns:
       The same step, its ``precompile_fn`` wrapped (unchanged when it has none).
@@ -120,7 +131,7 @@ def checked(train_step, *, batch_size: int):
         def finish_and_check():
             compiled = finish()
             if compiled is not None:
-                check_step_memory(compiled, devices, batch_size=batch_size)
+                check_step_memory(compiled, devices, batch_size=batch_size, models=models)
             return compiled
 
         return finish_and_check
