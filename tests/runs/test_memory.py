@@ -2,7 +2,6 @@
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import pytest
 
 from disentax import runs
@@ -30,9 +29,9 @@ def test_a_batch_too_large_is_refused_before_the_first_step(tiny_config, tmp_pat
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "metrics.jsonl").exists()
 
 
-def test_a_sweep_too_large_is_refused_before_its_first_step(tmp_path, monkeypatch):
+def test_a_sweep_too_large_is_refused_before_its_first_step(tmp_path, monkeypatch, sweep_config):
     # the study's path: the sweep compiles its step before the first step and checks it
-    configs = [_sweep_config(beta, seed) for beta, seed in ((1.0, 0), (4.0, 1))]
+    configs = [sweep_config(beta, seed, num_steps=2) for beta, seed in ((1.0, 0), (4.0, 1))]
     folders = [tmp_path / "a", tmp_path / "b"]
     monkeypatch.setattr(memory, "available_bytes", lambda device: 1 << 10)
     with pytest.raises(ValueError, match=r"config.batch_size=8: .*models_per_program; this one "
@@ -44,24 +43,3 @@ def test_a_sweep_too_large_is_refused_before_its_first_step(tmp_path, monkeypatc
     monkeypatch.undo()  # with the machine's memory it trains
     result = runs.train_sweep(configs, folders, log=lambda _: None)
     assert result["step"] == 2 and result["compile_s"] > 0
-
-
-def _sweep_config(beta: float, seed: int):
-    return ml_collections.ConfigDict(
-        {
-            "model": "fc",
-            "objective": {"name": "beta_vae", "beta": beta},
-            "dataset": "synthetic_identity",
-            "num_latents": 3,
-            "batch_size": 8,
-            "num_steps": 2,
-            "learning_rate": 1e-3,
-            "seed": seed,
-            "log_every": 1,
-            "checkpoint_every": 2,
-            "keep_checkpoints": 3,
-            "evaluate": False,
-            "parallel": "jit",
-            "reconstruction": "bernoulli",
-        }
-    )

@@ -3,30 +3,7 @@
 import json
 import shutil
 
-import ml_collections
-
 from disentax import runs
-
-
-def _config(beta: float, seed: int):
-    return ml_collections.ConfigDict(
-        {
-            "model": "fc",
-            "objective": {"name": "beta_vae", "beta": beta},
-            "dataset": "synthetic_identity",
-            "num_latents": 3,
-            "batch_size": 8,
-            "num_steps": 4,
-            "learning_rate": 1e-3,
-            "seed": seed,
-            "log_every": 1,
-            "checkpoint_every": 2,
-            "keep_checkpoints": 3,
-            "evaluate": False,
-            "parallel": "jit",
-            "reconstruction": "bernoulli",
-        }
-    )
 
 
 def _steps(folder):
@@ -35,8 +12,8 @@ def _steps(folder):
     ]
 
 
-def test_resume_drops_rows_past_the_restored_step_and_a_partial_line(tmp_path):
-    configs = [_config(1.0, 0), _config(4.0, 1)]
+def test_resume_drops_rows_past_the_restored_step_and_a_partial_line(tmp_path, sweep_config):
+    configs = [sweep_config(1.0, 0), sweep_config(4.0, 1)]
     folders = [tmp_path / "a", tmp_path / "b"]
     runs.train_sweep(configs, folders, log=lambda _: None)
     assert all(_steps(f) == [1, 2, 3, 4] for f in folders)
