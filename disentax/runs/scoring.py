@@ -100,7 +100,9 @@ def evaluate(
     Returns:
       The record written: ``step``, ``metrics``, ``matrices``, ``seconds``, ``sizes``,
       ``skipped``, ``seed``, ``representation``, ``version``, ``workers`` (how many
-      processes scored, and the second one's metrics and wall seconds).
+      processes scored, and the second one's metrics and wall seconds). When the folder
+      already held a record of the same checkpoint, seed and sizes, the scores of the
+      metrics not scored now are kept from it and named under ``kept_from_earlier``.
 
     Raises:
       FileNotFoundError: no run (stored config or checkpoint) in ``workdir``, or the
@@ -177,9 +179,76 @@ def evaluate(
         "device": jax.devices()[0].device_kind,
         "workers": workers_record,
     }
+    record = _with_earlier_scores(folder, record, asked)
     path = folder.write_json(folder.evaluation, record)
     say(f"evaluation done in {terminal.duration(result['seconds']['total'])}: {path}")
     return record
+
+
+# The sizes two records must share for their scores to sit in one record.
+_SHARED_SIZES = ("num_train", "num_test", "interventional")
+
+
+def _owned_by(key: str, names: Sequence[str], matrices: bool) -> bool:
+    """Whether ``key`` of a record is an output of one of the metrics ``names``."""
+    for name in names:
+        entry = evaluation.METRICS.get(name)
+        if key == name or key.startswith(name + "/"):
+            return True
+        if matrices and entry is not None and key in entry.matrices:
+            return True
+    return False
+
+
+def _with_earlier_scores(folder: RunFolder, record: dict, asked: Sequence[str]) -> dict:
+    """``record`` with the earlier record's scores of the metrics it did not score.
+
+    Scoring a few metrics again (``disentax evaluate --metrics X``) must not lose the
+    others: when the folder's record scored the same checkpoint with the same seed and
+    sizes, its other metrics are kept and named under ``kept_from_earlier``. A record
+    of another checkpoint, seed or sizes is replaced (said in a line).
+    """
+    try:
+        earlier = folder.read_json(folder.evaluation)
+    except ValueError as err:
+        say(f"  replacing an unreadable {folder.EVALUATION}: {err}")
+        return record
+    if not isinstance(earlier, dict) or not isinstance(earlier.get("metrics"), dict):
+        return record
+    same = (
+        earlier.get("step") == record["step"]
+        and earlier.get("seed") == record["seed"]
+        and earlier.get("representation") == record["representation"]
+        and all(
+            (earlier.get("sizes") or {}).get(k) == (record.get("sizes") or {}).get(k)
+            for k in _SHARED_SIZES
+        )
+    )
+    if not same:
+        say(
+            f"  replacing the record of checkpoint {earlier.get('step')} (another "
+            "checkpoint, seed or sizes: its scores do not mix with these)"
+        )
+        return record
+    timed = set(earlier.get("seconds", {})) | set(earlier.get("skipped", {}))
+    kept = sorted(timed - set(asked) - {"total", "sampling"})
+    if not kept:
+        return record
+    merged = dict(record)
+    for part in ("metrics", "matrices"):
+        old = {
+            k: v
+            for k, v in (earlier.get(part) or {}).items()
+            if not _owned_by(k, asked, matrices=part == "matrices")
+        }
+        merged[part] = {**old, **record[part]}
+    for part in ("seconds", "skipped"):
+        old = {k: v for k, v in (earlier.get(part) or {}).items() if k in kept}
+        merged[part] = {**old, **record[part]}
+    merged["sizes"] = {**(earlier.get("sizes") or {}), **(record.get("sizes") or {})}
+    merged["kept_from_earlier"] = kept
+    say(f"  kept the earlier scores of this checkpoint for {', '.join(kept)}")
+    return merged
 
 
 def say(text: str) -> None:

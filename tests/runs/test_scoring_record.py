@@ -72,3 +72,20 @@ def test_quick_default_evaluation_leaves_out_the_full_grid_metrics(
     asked.clear()
     disentax.runs.evaluate(tmp_path, eval_sizes=sizes, metrics=["mig_chen2018"])
     assert asked == ["mig_chen2018"]  # named: always run
+
+
+def test_scoring_a_few_metrics_again_keeps_the_others(tmp_path, monkeypatch, tiny_run):
+    monkeypatch.setattr(scoring, "load", lambda workdir, *, step=None: tiny_run)
+    first = disentax.runs.evaluate(tmp_path, metrics=["mig", "sap"], num_test=500)
+    second = disentax.runs.evaluate(tmp_path, metrics=["mig_sampled", "sap"], num_test=500)
+    written = json.loads((tmp_path / "evaluation.json").read_text())
+    assert written == json.loads(json.dumps(second))
+    assert written["kept_from_earlier"] == ["mig"]
+    assert set(written["metrics"]) == {"mig", "mig_sampled", "sap"}
+    assert written["metrics"]["mig"] == pytest.approx(float(first["metrics"]["mig"]))
+    assert np.allclose(written["matrices"]["mutual_info"], first["matrices"]["mutual_info"])
+    assert {"mig", "mig_sampled", "sap"} <= set(written["seconds"])
+    # another seed (or checkpoint, or sizes) scores other points: the record is replaced
+    third = disentax.runs.evaluate(tmp_path, metrics=["sap"], num_test=500, seed=1)
+    assert set(third["metrics"]) == {"sap"} and "kept_from_earlier" not in third
+    assert set(json.loads((tmp_path / "evaluation.json").read_text())["metrics"]) == {"sap"}
