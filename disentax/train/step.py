@@ -167,7 +167,7 @@ class TrainStep:
         the GIL): the job compiles the step while the initialisation compiles and runs.
         Calls made after it returns use the compiled program.
         """
-        if self.precompile_fn is None or self.parallel != "jit":
+        if self.precompile_fn is None or self.parallel not in ("jit", "pmap"):
             return lambda: None
         return self.precompile_fn(self.abstract_state(key))
 

@@ -51,7 +51,8 @@ def make_pmap_step(
       ``(fn, precompile_fn, None)`` for :class:`disentax.train.step.TrainStep`:
       ``fn(state, batch, data)`` runs on the stacked state and batch (a dict, every entry
       ``[D, n/D, ...]``; or samples when ``batch`` is None) and returns device 0's metrics;
-      ``precompile_fn`` does nothing (pmap compiles on the first call).
+      ``precompile_fn(abstract_state)`` (the unstacked state's shapes) lowers the
+      in-step-sampling program and returns a function that compiles it.
     """
     axis = par.DATA_AXIS
     options = dict(batch_options or {})
@@ -89,7 +90,19 @@ def make_pmap_step(
         return state, jax.tree.map(lambda m: m[0], metrics)
 
     def precompile(abstract_state):
-        del abstract_state  # pmap compiles on the first call
-        return lambda: None
+        # ahead-of-time compile of the in-step-sampling program on the stacked state's
+        # shapes (the job reads its memory needs before the first step); calls then use it
+        if dataset is None:
+            return lambda: None
+        stacked = jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct((len(devices), *s.shape), s.dtype), abstract_state
+        )
+        lowered = pmapped[True].lower(stacked)
+
+        def finish():
+            pmapped[True] = lowered.compile()
+            return pmapped[True]
+
+        return finish
 
     return fn, precompile, None

@@ -22,11 +22,25 @@ def test_the_compiled_programs_needs_and_the_machines_memory_are_read():
         memory.check_step_memory(compiled, devices, batch_size=512, available=1 << 20)
 
 
-def test_a_batch_too_large_is_refused_before_the_first_step(tiny_config, tmp_path, monkeypatch):
+@pytest.mark.parametrize("parallel", ["jit", "pmap"])
+def test_a_batch_too_large_is_refused_before_the_first_step(
+    tiny_config, tmp_path, monkeypatch, parallel
+):
+    config = tiny_config(f"--config.parallel={parallel}")
     monkeypatch.setattr(memory, "available_bytes", lambda device: 1 << 10)
     with pytest.raises(ValueError, match=r"config.batch_size=8: .* 0 MiB are available; lower"):
-        runs.train(tiny_config(), tmp_path)
-    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "metrics.jsonl").exists()
+        runs.train(config, tmp_path / "fresh")
+    assert not (tmp_path / "fresh" / "checkpoints").exists()
+    assert not (tmp_path / "fresh" / "metrics.jsonl").exists()
+    # a resumed run checks its step too (the pmap step then runs the program compiled here)
+    monkeypatch.undo()
+    runs.train(tiny_config(f"--config.parallel={parallel}",
+                           "--config.num_steps=3"), tmp_path / "resumed")  # fmt: skip
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 1 << 10)
+    with pytest.raises(ValueError, match=r"config.batch_size=8: .* 0 MiB are available; lower"):
+        runs.train(config, tmp_path / "resumed")
+    monkeypatch.undo()
+    assert runs.train(config, tmp_path / "resumed")["step"] == 6
 
 
 def test_a_sweep_too_large_is_refused_before_its_first_step(tmp_path, monkeypatch, sweep_config):
