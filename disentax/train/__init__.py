@@ -15,6 +15,7 @@ Configs and run folders are read one layer up, in :mod:`disentax.runs`.
 from disentax.train.checkpoint import (
     CheckpointMismatchError,
     Checkpoints,
+    CheckpointSpaceError,
     NoCheckpointError,
     UnreadableCheckpointError,
 )
@@ -26,6 +27,7 @@ from disentax.train.writer import Writer
 
 __all__ = [
     "CheckpointMismatchError",
+    "CheckpointSpaceError",
     "Checkpoints",
     "NoCheckpointError",
     "NonFiniteLossError",

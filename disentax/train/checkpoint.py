@@ -27,6 +27,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import logging
 import os
@@ -44,6 +45,7 @@ from disentax.train.runtime import print_line
 
 __all__ = [
     "CheckpointMismatchError",
+    "CheckpointSpaceError",
     "Checkpoints",
     "NoCheckpointError",
     "UnreadableCheckpointError",
@@ -90,6 +92,10 @@ class UnreadableCheckpointError(NoCheckpointError):
         self.failures = dict(failures)
 
 
+class CheckpointSpaceError(OSError):
+    """The disk holding the checkpoints has no room for the next one (``errno`` ENOSPC)."""
+
+
 class CheckpointMismatchError(ValueError):
     """A checkpoint's layout (leaf paths, shapes, dtypes) is not that of the given state."""
 
@@ -100,6 +106,10 @@ class _Unreadable(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+def _mib(num_bytes: int) -> str:
+    return f"{num_bytes / 2**20:.1f} MiB"
 
 
 def _log(message: str) -> None:
@@ -320,14 +330,75 @@ class Checkpoints:
         step = int(step)
         if step in self._manager.all_steps():
             return False
+        self._check_space(step, state)
         recorded = {CHECKSUM_KEY: checksums(state)}
         args = self._ocp.args.StandardSave(state)
-        return bool(self._manager.save(step, args=args, force=True, custom_metadata=recorded))
+        with self._out_of_space_named(step):
+            return bool(self._manager.save(step, args=args, force=True, custom_metadata=recorded))
 
     def wait(self) -> None:
         """Blocks until every started save is committed to disk."""
         if self._manager_ is not None:
-            self._manager_.wait_until_finished()
+            with self._out_of_space_named(None):
+                self._manager_.wait_until_finished()
+
+    def _free_bytes(self) -> int:
+        folder = self.directory
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
+        return shutil.disk_usage(folder).free
+
+    def _check_space(self, step: int, state) -> None:
+        """Refuses a save the disk has no room for, before orbax writes any of it.
+
+        A save that runs out of space fails in orbax's writer threads, which print pages of
+        tracebacks and leave a partial temporary folder. One process only: the processes
+        of a multi-host job would have to agree on the refusal (there an out-of-space
+        save is still reported as :class:`CheckpointSpaceError`, by orbax's error).
+        """
+        if jax.process_count() > 1:
+            return
+        sizes = [getattr(leaf, "nbytes", 0) for leaf in jax.tree.leaves(state)]
+        needed = int(sum(sizes)) + (1 << 20)  # the arrays, plus orbax's metadata
+        free = self._free_bytes()
+        if free < 2 * needed:  # the previous save may still be writing: let it finish
+            self.wait()
+            free = self._free_bytes()
+        if free < needed:
+            raise CheckpointSpaceError(
+                errno.ENOSPC,
+                f"no room to save checkpoint {step} in {self.directory}: it needs about "
+                f"{_mib(needed)} and {_mib(free)} are free; {self._kept()}",
+            )
+
+    def _kept(self) -> str:
+        steps = self.steps()
+        if not steps:
+            return "no checkpoint is saved yet"
+        kept = (
+            f"checkpoint {steps[0]} is"
+            if len(steps) == 1
+            else "checkpoints " + ", ".join(map(str, steps)) + " are"
+        )
+        return (
+            f"{kept} kept: free some space and run the same command to resume from step {steps[-1]}"
+        )
+
+    @contextlib.contextmanager
+    def _out_of_space_named(self, step: int | None):
+        """Orbax's error of a save that ran out of space, as one :class:`CheckpointSpaceError`."""
+        try:
+            yield
+        except CheckpointSpaceError:
+            raise
+        except Exception as err:
+            if "No space left on device" not in str(err):
+                raise
+            which = "a checkpoint" if step is None else f"checkpoint {step}"
+            raise CheckpointSpaceError(
+                errno.ENOSPC,
+                f"the disk filled up while saving {which} in {self.directory}; {self._kept()}",
+            ) from None
 
     def close(self) -> None:
         """Waits for the started saves to be committed, then closes the orbax manager."""

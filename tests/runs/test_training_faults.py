@@ -15,7 +15,12 @@ import chex
 import pytest
 
 from disentax import runs, viz
-from disentax.train import CheckpointMismatchError, UnreadableCheckpointError
+from disentax.train import (
+    CheckpointMismatchError,
+    Checkpoints,
+    CheckpointSpaceError,
+    UnreadableCheckpointError,
+)
 
 NINE = ("--config.num_steps=9",)
 
@@ -127,4 +132,20 @@ def test_the_log_keeps_its_rows_up_to_the_step_resumed_from(tiny_config, workdir
     runs.train(tiny_config(*NINE), workdir)  # resumes from 3
     assert log_steps(workdir) == [2, 4, 6, 8, 9]  # no duplicate row, no glued line
     assert [r["step"] for r in viz.read_jsonl(log)] == [2, 4, 6, 8, 9]
+    chex.assert_trees_all_equal(runs.load(workdir).params, nine)
+
+
+def test_a_full_disk_stops_the_run_and_keeps_its_checkpoints(
+    tiny_config, workdir, nine, monkeypatch
+):
+    # the disk has room for nothing more once training resumes from 6: the save at 9 is
+    # refused before orbax writes, the run stops with one error, and resumes once freed
+    monkeypatch.setattr(Checkpoints, "_free_bytes", lambda self: 1 << 10)
+    with pytest.raises(CheckpointSpaceError, match=r"no room to save checkpoint 9 .*"
+                       r"checkpoints 3, 6 are kept: .* resume from step 6"):  # fmt: skip
+        runs.train(tiny_config(*NINE), workdir)
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["3", "6"]
+    monkeypatch.undo()
+    assert runs.train(tiny_config(*NINE), workdir)["step"] == 9
+    assert log_steps(workdir) == [2, 4, 6, 8, 9]
     chex.assert_trees_all_equal(runs.load(workdir).params, nine)

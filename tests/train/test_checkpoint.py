@@ -6,6 +6,7 @@ every checkpoint unreadable. A fallback reads each step with a fresh orbax reade
 only the unreadable steps newer than the one restored, and never moves every checkpoint.
 """
 
+import errno
 import json
 import pathlib
 
@@ -17,6 +18,7 @@ import pytest
 from disentax.train import (
     CheckpointMismatchError,
     Checkpoints,
+    CheckpointSpaceError,
     NoCheckpointError,
     UnreadableCheckpointError,
 )
@@ -199,3 +201,35 @@ def test_a_checkpoint_without_recorded_checksums_still_restores(tmp_path):
     manager.close()
     state, step = restore(directory)
     assert step == 4 and same(state, make_state(4))
+
+
+def test_a_save_the_disk_has_no_room_for_is_refused_before_writing(tmp_path, monkeypatch):
+    directory = saved_folder(tmp_path, steps=(1, 2))
+    checkpoints = Checkpoints(directory, asynchronous=False)
+    state = make_state(3)
+    needed = sum(x.nbytes for x in jax.tree.leaves(state))
+    monkeypatch.setattr(Checkpoints, "_free_bytes", lambda self: needed // 2)
+    with pytest.raises(CheckpointSpaceError, match="no room to save checkpoint 3") as err:
+        checkpoints.save(3, state)
+    assert err.value.errno == errno.ENOSPC
+    assert "checkpoints 1, 2 are kept" in str(err.value) and "from step 2" in str(err.value)
+    assert sorted(p.name for p in directory.iterdir()) == ["1", "2"]  # no partial folder
+    monkeypatch.setattr(Checkpoints, "_free_bytes", lambda self: 100 * needed)
+    assert checkpoints.save(3, state)  # with room it saves
+    checkpoints.close()
+    assert on_disk(directory) == ["1", "2", "3"]
+
+
+def test_a_disk_that_fills_during_a_save_is_one_space_error(tmp_path, monkeypatch):
+    directory = saved_folder(tmp_path, steps=(1,))
+    checkpoints = Checkpoints(directory, asynchronous=False)
+
+    def fails(*args, **kwargs):  # what orbax raises when a write hits a full disk
+        raise ValueError('RESOURCE_EXHAUSTED: Error writing "step/0": No space left on device')
+
+    monkeypatch.setattr(checkpoints._manager, "save", fails)
+    with pytest.raises(CheckpointSpaceError, match="filled up while saving checkpoint 2"):
+        checkpoints.save(2, make_state(2))
+    monkeypatch.setattr(checkpoints._manager, "wait_until_finished", fails)
+    with pytest.raises(CheckpointSpaceError, match="checkpoint 1 is kept"):
+        checkpoints.wait()
