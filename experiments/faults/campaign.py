@@ -866,6 +866,64 @@ def case_13_read_only(case: Case, base: pathlib.Path) -> None:
         subprocess.run(["chmod", "-R", "u+w", str(workdir)], check=False)
 
 
+def folder_bytes(path: pathlib.Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def case_13_full_disk(case: Case, base: pathlib.Path) -> None:
+    # a disk with room for the run folder and two checkpoints (a tmpfs; mounting needs
+    # root): T fills it at the third save; then the disk grows ("space freed") and T again
+    checkpoint = folder_bytes(base / "checkpoints" / str(max(checkpoint_steps(base))))
+    disk = case.dir / "disk"
+    disk.mkdir()
+    size = int(2.5 * checkpoint)
+    mount = case.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)])
+    if not case.check("setup: a small tmpfs mounted (root)", mount.rc == 0, mount.stderr[-200:]):
+        return
+    try:
+        workdir = disk / "W"
+        full = case.run(train(workdir), timeout=180)
+        case.clear_error("T on a full disk: clear error", full, "checkpoint", "resume from step",
+                         reports=r"^(step \d+/\d+ |first train step)")  # fmt: skip
+        kept = checkpoint_steps(workdir)
+        partial = [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]
+        case.check("the saved checkpoints are kept", len(kept) >= 1, f"checkpoints {kept}")
+        case.check("no partial checkpoint folder left", not partial, f"left: {partial}")
+        grown = case.run(["mount", "-o", f"remount,size={20 * checkpoint}", str(disk)])
+        case.check("setup: the disk grown (space freed)", grown.rc == 0, grown.stderr[-200:])
+        again = case.run(train(workdir), timeout=180)
+        case.check(
+            "T again: resumes from the newest kept checkpoint and finishes",
+            again.rc == 0 and resumed_from(again.text) == max(kept, default=-1)
+            and trained_to(again.text) == 60,
+            f"rc={again.rc}, resumed from {resumed_from(again.text)}, kept {kept}",
+        )  # fmt: skip
+        check_log(case, workdir, 60)
+        same, detail = same_final_params(workdir, base)
+        case.check("final params bit-identical to the uninterrupted run", same, detail)
+        case.fact(
+            f"{size >> 20} MiB disk: exit {full.rc}, {case.said(full, 70)}; kept {kept}; "
+            f"after freeing space resumed from {resumed_from(again.text)} to "
+            f"{trained_to(again.text)}, params {'bit-identical' if same else 'DIFFER'}"
+        )
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def case_16_large_batch(case: Case, base: pathlib.Path) -> None:
+    # the command: the default model and data with a batch of 16384 (~60 GB a step)
+    flags = ["--config.batch_size=16384", "--config.num_steps=2", "--config.evaluate=False"]
+    for parallel in ("jit", "pmap"):
+        workdir = case.dir / f"W-{parallel}"
+        result = case.run(train(workdir, flags, f"--config.parallel={parallel}"), timeout=300)
+        case.clear_error(f"{parallel}: clear error naming config.batch_size", result,
+                         "config.batch_size", "would fit")  # fmt: skip
+        case.check(f"{parallel}: no checkpoint, no log", not checkpoint_steps(workdir)
+                   and not (workdir / "metrics.jsonl").exists())  # fmt: skip
+        case.fact(f"{parallel}: exit {result.rc} after {result.seconds:.0f} s: "
+                  f"{case.said(result, 110)}")  # fmt: skip
+
+
 def case_14_file_as_folder(case: Case, base: pathlib.Path) -> None:
     afile = case.dir / "afile"
     afile.write_text("not a folder\n")
@@ -1114,7 +1172,9 @@ CASES = {
         case_12_truncated,
     ),
     "13": ("read-only workdir: finished run, evaluate, traverse", case_13_read_only),
+    "13f": ("a disk that fills up mid-run; T after space is freed", case_13_full_disk),
     "14": ("a file where the workdir goes", case_14_file_as_folder),
+    "16": ("--config.batch_size=16384 (jit and pmap)", case_16_large_batch),
     "17": ("bad environment: allocator, platform; data show limits", case_17_environment),
     "18": (
         "--config.foo=1; a config file without get_config; non-UTF-8 config.json",
