@@ -20,7 +20,14 @@ Example:
   ['beta_vae_score', 'dci', 'downstream']
 """
 
-from disentax.evaluation.anchors import ANCHORS, PROTOCOLS, Anchor, anchors_for, labelled
+from disentax.evaluation.anchors import (
+    ANCHORS,
+    PROTOCOLS,
+    TITLES,
+    Anchor,
+    anchors_for,
+    labelled,
+)
 from disentax.evaluation.group import evaluate_group
 from disentax.evaluation.representation import (
     make_posterior_fn,
@@ -42,6 +49,7 @@ __all__ = [
     "KINDS",
     "METRICS",
     "PROTOCOLS",
+    "TITLES",
     "Metric",
     "Scored",
     "anchors_for",

@@ -215,7 +215,7 @@ def analyse_study(workdirs: Iterable[str | os.PathLike], out: str | os.PathLike,
       installed, ``html`` and one entry per figure).
     """
     from disentax import viz
-    from disentax.evaluation import METRICS
+    from disentax.evaluation import METRICS, PROTOCOLS
 
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -238,7 +238,7 @@ def analyse_study(workdirs: Iterable[str | os.PathLike], out: str | os.PathLike,
     }
     figures = viz.study_figures(shown, stats, out)
     paths.update(figures)
-    html = viz.study_page(title, table, stats, figures)
+    html = viz.study_page(title, table, stats, figures, protocols=PROTOCOLS)
     paths["html"] = out / "study.html"
     RunFolder(out).write_atomic(paths["html"], lambda tmp: tmp.write_text(html, encoding="utf-8"))
     return paths

@@ -198,14 +198,30 @@ def _image(path: pathlib.Path) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.stem)}">'
 
 
-def study_page(title: str, table, stats, figures) -> str:
-    """The study's self-contained HTML page: summary, figures with captions, tables."""
+def study_page(title: str, table, stats, figures, protocols=None) -> str:
+    """The study's self-contained HTML page: summary, figures with captions, tables.
+
+    Args:
+      title: the page title.
+      table: the tidy table (``model``, ``objective``, ``dataset``, ``metric``, ...).
+      stats: the study statistics (``variance`` and ``selection`` tables).
+      figures: ``name -> path`` of the figures to embed.
+      protocols: ``metric key -> protocol`` of keys that share a name with another (the
+        MIGs); the page says which is which for the keys it shows.
+
+    Returns:
+      The HTML text.
+    """
     models = table.drop_duplicates("model")
     summary = (
         f"{len(models)} models: "
         + ", ".join(f"{o} × {n}" for o, n in models.groupby("objective").size().items())
         + f"; datasets: {', '.join(sorted(map(str, models['dataset'].unique())))}."
     )
+    shown = set(table["metric"])
+    which = [f"{key}: {text}" for key, text in (protocols or {}).items() if key in shown]
+    if which:
+        summary += " Which metric is which: " + "; ".join(which) + "."
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;"

@@ -55,7 +55,7 @@ def section(study: pathlib.Path, table: pd.DataFrame, figures: list[str]) -> str
         "checks the machinery of a study at scale, not what the objectives learn "
         "(see the CPU seed studies for that).",
         "",
-        "Median MIG per objective (20 steps): "
+        "Median histogram MIG (disentanglement_lib's `mig`) per objective (20 steps): "
         + ", ".join(f"{objective} {score:.3f}" for objective, score in mig.items())
         + ".",
         "",

@@ -29,7 +29,7 @@ import math
 import pathlib
 import sys
 
-from disentax.evaluation.anchors import ANCHORS, PROTOCOLS, anchors_for
+from disentax.evaluation.anchors import ANCHORS, PROTOCOLS, TITLES, anchors_for
 
 COLUMNS = (
     "beta_vae_score",
@@ -40,8 +40,6 @@ COLUMNS = (
     "sap",
     "modularity",
 )
-# Column titles that say which MIG is which (disentax.evaluation.PROTOCOLS has the detail).
-TITLES = {"mig": "MIG, histogram (dislib)", "mig_chen2018": "MIG, Chen 2018 protocol"}
 # Published values shown beside the measured ones, each beside the key of its protocol.
 PUBLISHED_COLUMNS = ("factor_vae_score", "mig_chen2018")
 

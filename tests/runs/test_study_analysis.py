@@ -118,6 +118,8 @@ def test_analyse_study_writes_table_figures_and_page(tmp_path):
     page = paths["html"].read_text()
     assert page.count("data:image/png;base64,") == 5
     assert "12 models: beta_vae × 6, factor_vae × 6" in page
+    # the page says which MIG its `mig` is, and names no MIG it does not show
+    assert "mig: histogram MIG of disentanglement_lib" in page and "mig_chen2018" not in page
 
 
 def test_total_correlation_figure_when_both_representations_were_scored(tmp_path):
