@@ -39,22 +39,6 @@ GROUP_KEYS = (
 )
 
 
-def _metric_names(metrics, interventional_sizes, eval_sizes) -> tuple[list[str], dict | None]:
-    """The metrics and BetaVAE/FactorVAE sizes, resolved as :func:`scoring.evaluate` does."""
-    quick = False
-    if interventional_sizes is None and eval_sizes is not None:
-        interventional_sizes = evaluation.resolve_eval_sizes(eval_sizes)
-        quick = interventional_sizes == evaluation.EVAL_SIZES["quick"]
-    names = list(evaluation.METRICS) if metrics is None else list(metrics)
-    if metrics is None and quick:
-        left_out = scoring.FULL_GRID_METRICS + scoring.SLOW_PROBE_METRICS
-        names = [m for m in names if m not in left_out]
-    unknown = [m for m in names if m not in evaluation.METRICS]
-    if unknown:
-        raise ValueError(f"unknown metrics {unknown}; known: {sorted(evaluation.METRICS)}")
-    return names, interventional_sizes
-
-
 def _check_group(paths: Sequence, runs: Sequence[LoadedRun]) -> None:
     """Refuses runs that do not form a group, naming the key and the folder that differ."""
     first = runs[0]
@@ -145,7 +129,7 @@ def evaluate_group(
     """
     if not paths:
         raise ValueError("paths must name at least one run folder")
-    names, interventional_sizes = _metric_names(metrics, interventional_sizes, eval_sizes)
+    names, interventional_sizes = scoring.resolve_metrics(metrics, interventional_sizes, eval_sizes)
     start = time.perf_counter()
     folders = [RunFolder(path) for path in paths]
     runs = [load(folder.path, step=step) for folder in folders]

@@ -111,17 +111,8 @@ def evaluate(
       ValueError: an unknown metric name, preset or size; or every metric was skipped
         (nothing is written).
     """
-    quick = False
-    if interventional_sizes is None and eval_sizes is not None:
-        interventional_sizes = evaluation.resolve_eval_sizes(eval_sizes)
-        quick = interventional_sizes == evaluation.EVAL_SIZES["quick"]
+    names, interventional_sizes = resolve_metrics(metrics, interventional_sizes, eval_sizes)
     folder = RunFolder(workdir)
-    names = list(evaluation.METRICS) if metrics is None else list(metrics)
-    if metrics is None and quick:
-        names = [m for m in names if m not in FULL_GRID_METRICS + SLOW_PROBE_METRICS]
-    unknown = [m for m in names if m not in evaluation.METRICS]
-    if unknown:
-        raise ValueError(f"unknown metrics {unknown}; known: {sorted(evaluation.METRICS)}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1 (2: a second process), got {workers!r}")
     sizes = {
@@ -183,6 +174,32 @@ def evaluate(
     path = folder.write_json(folder.evaluation, record)
     say(f"evaluation done in {terminal.duration(result['seconds']['total'])}: {path}")
     return record
+
+
+def resolve_metrics(
+    metrics: Sequence[str] | None,
+    interventional_sizes: Mapping[str, int] | None,
+    eval_sizes: str | None,
+) -> tuple[list[str], Mapping[str, int] | None]:
+    """The metric names and BetaVAE/FactorVAE sizes an evaluation of a run folder scores.
+
+    Without ``metrics``, every metric of the table; at the quick sizes less the
+    :data:`FULL_GRID_METRICS` and :data:`SLOW_PROBE_METRICS` (named ones always run).
+
+    Raises:
+      ValueError: an unknown metric name or size preset.
+    """
+    quick = False
+    if interventional_sizes is None and eval_sizes is not None:
+        interventional_sizes = evaluation.resolve_eval_sizes(eval_sizes)
+        quick = interventional_sizes == evaluation.EVAL_SIZES["quick"]
+    names = list(evaluation.METRICS) if metrics is None else list(metrics)
+    if metrics is None and quick:
+        names = [m for m in names if m not in FULL_GRID_METRICS + SLOW_PROBE_METRICS]
+    unknown = [m for m in names if m not in evaluation.METRICS]
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; known: {sorted(evaluation.METRICS)}")
+    return names, interventional_sizes
 
 
 # The sizes two records must share for their scores to sit in one record.
