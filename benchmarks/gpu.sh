@@ -17,10 +17,12 @@
 # Frameworks keep their default threads (DISENTAX_BENCH_THREADS=all); the PyTorch
 # comparison and the per-layer profile are CPU benchmarks and are not run here,
 # nor is the metric suite's scikit-learn baseline (minutes of host CPU); the metric
-# kernels are timed by metrics/scaling. The study rows time a group of models over every
+# kernels are timed by metrics/scaling, and Chen et al.'s full-grid MIG (737,280 points,
+# 10,000 samples) by metrics/mig_grid. The study rows time a group of models over every
 # accelerator (one GPU: a models axis of 1) and the group evaluation that `disentax study
-# run` uses on accelerators (on a CPU it scores models one at a time). Each benchmark runs in its own process, so one
-# failure does not stop the rest; the exit status is 1 if any failed.
+# run` uses on accelerators (on a CPU it scores models one at a time). Each benchmark runs
+# in its own process, so one failure does not stop the rest; the exit status is 1 if any
+# failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -53,6 +55,7 @@ for name in \
     study/evaluate/dsprites/S4 \
     data/render \
     metrics/scaling \
+    metrics/mig_grid \
     startup/first_step; do
   echo "== $name"
   "$PY" -m disentax.cli bench "$name" --out "$OUT" || status=1
