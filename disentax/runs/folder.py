@@ -64,8 +64,13 @@ def source_revision() -> dict[str, Any] | None:
 
 
 def provenance(mesh=None) -> dict[str, Any]:
-    """Versions, source commit, devices (of ``mesh``, else all devices) and the time."""
+    """Versions, source commit, devices (of ``mesh``, else all devices) and the time.
+
+    With a mesh, ``devices["mesh"]`` is its shape by axis name (e.g. ``{"models": 4,
+    "data": 2}`` for a study group split over 8 devices).
+    """
     devices = list(mesh.devices.flat) if mesh is not None else jax.devices()
+    shape = {} if mesh is None else {"mesh": dict(mesh.shape)}
     return {
         "versions": library_versions(),
         "source": source_revision(),
@@ -74,6 +79,7 @@ def provenance(mesh=None) -> dict[str, Any]:
             "kind": devices[0].device_kind,
             "platform": devices[0].platform,
             "processes": jax.process_count(),
+            **shape,
         },
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -71,6 +71,7 @@ def test_a_study_trains_evaluates_and_analyses_every_model(tiny_study):
     assert all(r["step"] == 20 and r["evaluated"] for r in status)
     stored = json.loads((root / "models" / status[0]["model"] / "config.json").read_text())
     assert stored["devices"]["count"] == jax.device_count() == 8  # models split over 8 devices
+    assert stored["devices"]["mesh"] == {"models": 8, "data": 1}  # the study's default split
     record = json.loads((root / "models" / status[0]["model"] / "evaluation.json").read_text())
     assert "mig" in record["metrics"]
     table = (root / "analysis" / "study.csv").read_text().splitlines()

@@ -53,7 +53,7 @@ def test_run_folder_layout(trained):
     }
     assert stored["config"]["num_steps"] == 9  # the continued run's length
     assert {"jax", "flax", "optax", "orbax-checkpoint", "python"} <= set(stored["versions"])
-    assert stored["devices"]["count"] == 8
+    assert stored["devices"]["count"] == 8 and stored["devices"]["mesh"] == {"data": 8}
     records = read_metrics(workdir)
     assert [r["step"] for r in records] == [2, 4, 6, 8, 9]
     for record in records:
