@@ -203,7 +203,7 @@ def _summary(table) -> list[str]:
         cells = [label, str(seeds), str(int(rows["step"].max()))]
         for metric in shown:
             s = _scores(table, label, metric)
-            fewer = f" ({len(s)} seeds)" if 0 < len(s) < seeds else ""
+            fewer = f" ({len(s)} seed{'s' * (len(s) > 1)})" if 0 < len(s) < seeds else ""
             cells.append(
                 f"{np.median(s):.3f} [{s.min():.3f}, {s.max():.3f}]{fewer}" if len(s) else "–"
             )
