@@ -125,8 +125,8 @@ def checked(train_step, *, batch_size: int, models: int = 1):
         return train_step
     devices = list(train_step.mesh.devices.flat)
 
-    def precompile_and_check(abstract_state):
-        finish = precompile_fn(abstract_state)
+    def precompile_and_check(abstract_state, *batch):
+        finish = precompile_fn(abstract_state, *batch)
 
         def finish_and_check():
             compiled = finish()

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 
 from disentax import parallel as par
 from disentax.data import sampling
@@ -249,6 +250,19 @@ def train(
     return {k: v for k, v in last.items() if k not in ("stopped", "first_step_s")}
 
 
+def _abstract_host_batch(train_step, parts, spec, mesh):
+    """The shapes of the host batches the step gets, or None when it samples in-step.
+
+    Host batches (datasets read on the host) are images only (``global_batch``'s float32
+    images): the step's program is compiled for them ahead of time, so its memory is
+    checked before the first batch is read, as for in-step sampling.
+    """
+    if parts.sample_in_step or tuple(train_step.batch_keys) != ("images",):
+        return None
+    shape = (spec.batch_size, *parts.dataset.observation_shape)
+    return {"images": jax.ShapeDtypeStruct(shape, jnp.float32, sharding=par.data_sharding(mesh))}
+
+
 def _initial_state(train_step, key, mesh, parts, checkpoints, spec, restart):
     """The state to start from and its step, restored or initialised.
 
@@ -257,13 +271,15 @@ def _initial_state(train_step, key, mesh, parts, checkpoints, spec, restart):
     """
     latest = checkpoints.latest_step()
     needed = latest is None or latest < spec.num_steps
+    batch = _abstract_host_batch(train_step, parts, spec, mesh)
     if latest is None and spec.parallel == "jit":
         # a fresh run traces the initialisation once, for the step's layout and the state
         abstract_init, init_state = _trace_init(train_step, key, mesh)
-        compile_step = in_thread(train_step.precompile_fn(abstract_init))
+        extra = () if batch is None else (batch,)
+        compile_step = in_thread(train_step.precompile_fn(abstract_init, *extra))
     else:
         init_state = lambda: train_step.init(key)  # noqa: E731
-        compile_step = in_thread(train_step.precompile(key) if needed else (lambda: None))
+        compile_step = in_thread(train_step.precompile(key, batch) if needed else (lambda: None))
     try:
         if latest is None:
             state, start = init_state(), 0

@@ -160,8 +160,13 @@ class TrainStep:
             lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes
         )
 
-    def precompile(self, key: jax.Array) -> Callable[[], None]:
-        """Lowers the in-step-sampling program now; returns a function that compiles it.
+    def precompile(self, key: jax.Array, batch=None) -> Callable[[], None]:
+        """Lowers the step's program now; returns a function that compiles it.
+
+        Args:
+          key: the run's key (for the state's shapes).
+          batch: None for the in-step-sampling program; for host batches, a mapping of
+            the entries ``batch_keys`` to ``jax.ShapeDtypeStruct`` of the global batch.
 
         The returned function may run in another thread (XLA compiles without holding
         the GIL): the job compiles the step while the initialisation compiles and runs.
@@ -169,7 +174,9 @@ class TrainStep:
         """
         if self.precompile_fn is None or self.parallel not in ("jit", "pmap"):
             return lambda: None
-        return self.precompile_fn(self.abstract_state(key))
+        if batch is None:
+            return self.precompile_fn(self.abstract_state(key))
+        return self.precompile_fn(self.abstract_state(key), dict(batch))
 
     def init(self, key: jax.Array) -> TrainState:
         """The initial state (one jitted program), placed as this step expects it."""

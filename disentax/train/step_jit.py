@@ -84,7 +84,8 @@ def make_jit_step(
       ``(fn, precompile_fn, placed_dataset)`` for :class:`disentax.train.step.TrainStep`:
       ``fn(state, batch, data)`` runs the sampling program when ``batch`` is None and
       the host-batch program (``batch`` a dict of global arrays) otherwise;
-      ``precompile_fn(abstract_state)`` lowers the sampling program and returns a
+      ``precompile_fn(abstract_state, abstract_batch=None)`` lowers the sampling
+      program (or, given the host batch's shapes, the host-batch program) and returns a
       function that compiles it; ``placed_dataset`` is ``dataset`` replicated on the
       mesh's devices.
     """
@@ -114,15 +115,18 @@ def make_jit_step(
             return jitted[True](state, data)
         return jitted[False](state, batch)
 
-    def precompile(abstract_state):
-        # ahead-of-time compile of the in-step-sampling program; calls then use it
-        if dataset is None:
+    def precompile(abstract_state, abstract_batch=None):
+        # ahead-of-time compile of the program the job runs (in-step sampling, or host
+        # batches of ``abstract_batch``'s shapes); calls then use it
+        sampled = abstract_batch is None
+        if sampled and dataset is None:
             return lambda: None
-        lowered = jitted[True].lower(abstract_state, placed_dataset)
+        args = (placed_dataset,) if sampled else (abstract_batch,)
+        lowered = jitted[sampled].lower(abstract_state, *args)
 
         def finish():
-            jitted[True] = lowered.compile()
-            return jitted[True]  # the compiled program (its memory_analysis(), for the job)
+            jitted[sampled] = lowered.compile()
+            return jitted[sampled]  # the compiled program (its memory_analysis(), for the job)
 
         return finish
 

@@ -51,8 +51,9 @@ def make_pmap_step(
       ``(fn, precompile_fn, None)`` for :class:`disentax.train.step.TrainStep`:
       ``fn(state, batch, data)`` runs on the stacked state and batch (a dict, every entry
       ``[D, n/D, ...]``; or samples when ``batch`` is None) and returns device 0's metrics;
-      ``precompile_fn(abstract_state)`` (the unstacked state's shapes) lowers the
-      in-step-sampling program and returns a function that compiles it.
+      ``precompile_fn(abstract_state, abstract_batch=None)`` (the unstacked state's and
+      the global batch's shapes) lowers the in-step-sampling program (or the host-batch
+      program) and returns a function that compiles it.
     """
     axis = par.DATA_AXIS
     options = dict(batch_options or {})
@@ -89,19 +90,30 @@ def make_pmap_step(
             state, metrics = pmapped[False](state, batch)
         return state, jax.tree.map(lambda m: m[0], metrics)
 
-    def precompile(abstract_state):
-        # ahead-of-time compile of the in-step-sampling program on the stacked state's
-        # shapes (the job reads its memory needs before the first step); calls then use it
-        if dataset is None:
+    def precompile(abstract_state, abstract_batch=None):
+        # ahead-of-time compile of the program the job runs (in-step sampling, or host
+        # batches of ``abstract_batch``'s global shapes) on the stacked state's shapes: the
+        # job reads its memory needs before the first step; calls then use it
+        sampled = abstract_batch is None
+        if sampled and dataset is None:
             return lambda: None
+        d = len(devices)
         stacked = jax.tree.map(
-            lambda s: jax.ShapeDtypeStruct((len(devices), *s.shape), s.dtype), abstract_state
+            lambda s: jax.ShapeDtypeStruct((d, *s.shape), s.dtype), abstract_state
         )
-        lowered = pmapped[True].lower(stacked)
+        args = ()
+        if not sampled:  # as TrainStep.__call__ reshapes the batch: [D, n / D, ...]
+            args = (
+                jax.tree.map(
+                    lambda s: jax.ShapeDtypeStruct((d, s.shape[0] // d, *s.shape[1:]), s.dtype),
+                    abstract_batch,
+                ),
+            )
+        lowered = pmapped[sampled].lower(stacked, *args)
 
         def finish():
-            pmapped[True] = lowered.compile()
-            return pmapped[True]
+            pmapped[sampled] = lowered.compile()
+            return pmapped[sampled]
 
         return finish
 

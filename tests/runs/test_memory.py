@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from disentax import runs
@@ -57,3 +58,29 @@ def test_a_sweep_too_large_is_refused_before_its_first_step(tmp_path, monkeypatc
     monkeypatch.undo()  # with the machine's memory it trains
     result = runs.train_sweep(configs, folders, log=lambda _: None)
     assert result["step"] == 2 and result["compile_s"] > 0
+
+
+@pytest.mark.parametrize("parallel", ["jit", "pmap"])
+def test_host_batches_too_large_are_refused_before_the_first_batch(tmp_path, monkeypatch, parallel):
+    # an image folder is read on the host: its step is compiled for the batch's shapes
+    from PIL import Image
+
+    monkeypatch.setenv("DISENTAX_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    (tmp_path / "faces").mkdir()
+    for i in range(8):
+        pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "faces" / f"{i}.png")
+    config = runs.load_config(
+        "default",
+        ["--config.dataset=images", f"--config.data_dir={tmp_path / 'faces'}",
+         "--config.model=fc", "--config.num_latents=2", "--config.batch_size=8",
+         "--config.num_steps=2", "--config.evaluate=False", f"--config.parallel={parallel}"],
+    )  # fmt: skip
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 1 << 10)
+    with pytest.raises(ValueError, match=r"config.batch_size=8: .* 0 MiB are available; lower"):
+        runs.train(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    monkeypatch.undo()
+    monkeypatch.setenv("DISENTAX_CACHE", str(tmp_path / "cache"))
+    assert runs.train(config, tmp_path / "run")["step"] == 2

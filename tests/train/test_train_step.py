@@ -227,6 +227,32 @@ def test_step_compiles_once_and_draws_fresh_noise_each_step():
     assert len(set(seen)) == 4
 
 
+@pytest.mark.parametrize("parallel", ["jit", "pmap"])
+def test_the_host_batch_program_compiles_ahead_and_runs_the_batches(parallel):
+    calls = []
+    objective = losses.OBJECTIVES["beta_vae"]
+
+    def counting_objective(images, out, **kw):
+        calls.append(1)  # runs at trace time only
+        return objective(images, out, **kw)
+
+    mesh = par.make_mesh()
+    ts = make_train_step(tiny_vae(), counting_objective, optax.sgd(0.1), mesh=mesh,
+                         parallel=parallel)  # fmt: skip
+    shape = (BATCH, *DATASET.observation_shape)
+    abstract = {
+        "images": jax.ShapeDtypeStruct(shape, jnp.float32, sharding=par.data_sharding(mesh))
+    }
+    ts.precompile(jax.random.key(0), abstract)()
+    assert len(calls) == 1
+    images, _ = sampling.global_batch(DATASET, jax.random.key(1), 0, BATCH, par.data_sharding(mesh))
+    state, metrics = ts(ts.init(jax.random.key(0)), images)
+    assert len(calls) == 1  # the batch ran the program compiled ahead of time
+    plain = make_train_step(tiny_vae(), "beta_vae", optax.sgd(0.1), mesh=mesh, parallel=parallel)
+    _, expected = plain(plain.init(jax.random.key(0)), images)
+    np.testing.assert_allclose(metrics["loss"], expected["loss"], rtol=1e-6)
+
+
 def test_bad_input_is_rejected_before_compiling():
     mesh = par.make_mesh()
     with pytest.raises(ValueError, match="batch_size=12 is not divisible by the device count 8"):
