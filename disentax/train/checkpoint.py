@@ -76,6 +76,54 @@ def _quiet_read_only_notice():
         logger.removeFilter(_not_read_only_notice)
 
 
+_NO_SPACE = "No space left on device"
+
+
+def _not_out_of_space(record: logging.LogRecord) -> bool:
+    """False for orbax's error reports of a save that ran out of space (a logging filter).
+
+    The save's failure is raised as one :class:`CheckpointSpaceError` naming the kept
+    checkpoints; orbax's writer threads also log it, each with a full traceback.
+    """
+    text = record.getMessage()
+    if record.exc_info and record.exc_info[1] is not None:
+        text += str(record.exc_info[1])
+    return not (record.levelno >= logging.ERROR and _NO_SPACE in text)
+
+
+class _QuietSaveFailures:
+    """While installed: orbax's reports of a failed save are dropped, not printed.
+
+    A save that fails in orbax's background threads (a disk filling up while it writes)
+    is logged by each thread with a traceback, and the writes still in flight report
+    "Event loop is closed" when orbax closes its loop; the failure itself reaches the job
+    as one error, so these are dropped. Everything else passes.
+    """
+
+    def __init__(self):
+        self._previous = None
+
+    def _hook(self, unraisable):
+        closed = isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(
+            unraisable.exc_value
+        )
+        if not (closed and _from_abandoned_read(unraisable)):
+            self._previous(unraisable)
+
+    def install(self) -> None:
+        if self._previous is None:
+            self._previous = sys.unraisablehook
+            sys.unraisablehook = self._hook
+            logging.getLogger("absl").addFilter(_not_out_of_space)
+
+    def remove(self) -> None:
+        if self._previous is not None:
+            if sys.unraisablehook == self._hook:
+                sys.unraisablehook = self._previous
+            self._previous = None
+            logging.getLogger("absl").removeFilter(_not_out_of_space)
+
+
 class NoCheckpointError(FileNotFoundError):
     """The folder holds no readable checkpoint (or not the requested step)."""
 
@@ -283,6 +331,7 @@ class Checkpoints:
         self._asynchronous = asynchronous
         self._ocp = None
         self._manager_ = None
+        self._quiet = _QuietSaveFailures()
         if read_only or self.directory.is_dir():
             self._manager  # noqa: B018 -- open an existing folder now (reports errors early)
 
@@ -302,6 +351,9 @@ class Checkpoints:
                 save_interval_steps=0 if read_only else 1,
                 create=not read_only,
                 read_only=read_only,
+                # a save cut short (kill -9, a full disk) leaves a temporary folder: the
+                # next writer (the run folder's lock holder) removes it
+                cleanup_tmp_directories=not read_only,
                 enable_async_checkpointing=self._asynchronous and not read_only,
             )
             self._ocp = ocp
@@ -331,15 +383,16 @@ class Checkpoints:
         if step in self._manager.all_steps():
             return False
         self._check_space(step, state)
+        self._quiet.install()  # until close(): a failed save is one error, not pages
         recorded = {CHECKSUM_KEY: checksums(state)}
         args = self._ocp.args.StandardSave(state)
-        with self._out_of_space_named(step):
+        with self._out_of_space_named():
             return bool(self._manager.save(step, args=args, force=True, custom_metadata=recorded))
 
     def wait(self) -> None:
         """Blocks until every started save is committed to disk."""
         if self._manager_ is not None:
-            with self._out_of_space_named(None):
+            with self._out_of_space_named():
                 self._manager_.wait_until_finished()
 
     def _free_bytes(self) -> int:
@@ -385,26 +438,30 @@ class Checkpoints:
         )
 
     @contextlib.contextmanager
-    def _out_of_space_named(self, step: int | None):
+    def _out_of_space_named(self):
         """Orbax's error of a save that ran out of space, as one :class:`CheckpointSpaceError`."""
         try:
             yield
         except CheckpointSpaceError:
             raise
         except Exception as err:
-            if "No space left on device" not in str(err):
+            if _NO_SPACE not in str(err):
                 raise
-            which = "a checkpoint" if step is None else f"checkpoint {step}"
+            # the failed save may be an earlier one still in flight: no step is named
             raise CheckpointSpaceError(
                 errno.ENOSPC,
-                f"the disk filled up while saving {which} in {self.directory}; {self._kept()}",
+                f"the disk filled up while saving a checkpoint in {self.directory}; {self._kept()}",
             ) from None
 
     def close(self) -> None:
         """Waits for the started saves to be committed, then closes the orbax manager."""
-        if self._manager_ is not None:
-            self._manager_.wait_until_finished()
-            self._manager_.close()
+        try:
+            if self._manager_ is not None:
+                with self._out_of_space_named():
+                    self._manager_.wait_until_finished()
+                self._manager_.close()
+        finally:
+            self._quiet.remove()
 
     def restore(self, abstract_state, *, step: int | None = None):
         """Restores the newest readable checkpoint (or exactly ``step``), verified.

@@ -228,8 +228,40 @@ def test_a_disk_that_fills_during_a_save_is_one_space_error(tmp_path, monkeypatc
         raise ValueError('RESOURCE_EXHAUSTED: Error writing "step/0": No space left on device')
 
     monkeypatch.setattr(checkpoints._manager, "save", fails)
-    with pytest.raises(CheckpointSpaceError, match="filled up while saving checkpoint 2"):
+    with pytest.raises(CheckpointSpaceError, match="filled up while saving a checkpoint"):
         checkpoints.save(2, make_state(2))
     monkeypatch.setattr(checkpoints._manager, "wait_until_finished", fails)
     with pytest.raises(CheckpointSpaceError, match="checkpoint 1 is kept"):
         checkpoints.wait()
+
+
+def test_a_save_cut_short_leaves_no_folder_once_the_run_resumes(tmp_path):
+    directory = saved_folder(tmp_path, steps=(1, 2))
+    partial = directory / "3.orbax-checkpoint-tmp"  # what a save cut short leaves
+    (partial / "default").mkdir(parents=True)
+    (partial / "default" / "data").write_bytes(b"\0" * 1024)
+    restore(directory, read_only=True)  # a reader leaves it alone
+    assert partial.exists()
+    checkpoints = Checkpoints(directory)  # the next writer (the folder's lock holder)
+    assert not partial.exists() and checkpoints.steps() == [1, 2]
+    assert checkpoints.save(3, make_state(3))
+    checkpoints.close()
+    assert on_disk(directory) == ["1", "2", "3"]
+
+
+def test_orbax_reports_of_a_full_disk_are_dropped_while_saving(tmp_path, caplog):
+    import logging
+
+    directory = saved_folder(tmp_path, steps=(1,))
+    checkpoints = Checkpoints(directory, asynchronous=False)
+    assert checkpoints.save(2, make_state(2))  # from the first save until close()
+    logger = logging.getLogger("absl")
+    try:
+        raise ValueError('RESOURCE_EXHAUSTED: Error writing "step/0": No space left on device')
+    except ValueError:
+        logger.error("Save Finalize thread (save_finalize) failed.", exc_info=True)
+    logger.error("another error")
+    checkpoints.close()
+    logger.error("after close: No space left on device")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["another error", "after close: No space left on device"]
