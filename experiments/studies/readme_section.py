@@ -116,7 +116,13 @@ def _body(table: dict, *, image: str = "results/cpu_tier/traversal_best.png") ->
             "",
             "Not evaluated in this tier's results file (it predates them): "
             + ", ".join(f"`{c}`" for c in missing)
-            + "; re-running the tier's command evaluates them.",
+            + "; re-running the tier's command evaluates them."
+            + (
+                " The CPU seed studies' section scores the Chen-protocol MIG of the same "
+                "four models (1,500 steps, over seeds) beside these anchors."
+                if "mig_chen2018" in missing
+                else ""
+            ),
         ]
     lines += [
         "",
