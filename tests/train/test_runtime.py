@@ -66,6 +66,9 @@ def test_sighup_is_caught_like_sigterm():
 UNWIND = """
 import os, signal, sys
 from disentax.train.runtime import unwind_on_termination
+# the signal's default action, as a terminal's job has it (under nohup SIGHUP is ignored,
+# and an ignored signal is left ignored: the block would never be unwound)
+signal.signal(getattr(signal, sys.argv[1]), signal.SIG_DFL)
 with unwind_on_termination():
     try:
         os.kill(os.getpid(), getattr(signal, sys.argv[1]))
