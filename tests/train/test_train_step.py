@@ -205,14 +205,20 @@ def test_in_step_sampling_equals_the_host_pipeline_batch():
     assert_trees_close(inside.params, outside.params)
 
 
-def test_step_compiles_once_and_draws_fresh_noise_each_step():
+def counting(name):
+    """``(objective, calls)``: the objective ``name``, appending to ``calls`` when traced."""
     calls = []
-    objective = losses.OBJECTIVES["beta_vae"]
+    objective = losses.OBJECTIVES[name]
 
     def counting_objective(images, out, **kw):
         calls.append(1)  # runs at trace time only
         return objective(images, out, **kw)
 
+    return counting_objective, calls
+
+
+def test_step_compiles_once_and_draws_fresh_noise_each_step():
+    counting_objective, calls = counting("beta_vae")
     mesh = par.make_mesh()
     ts = make_train_step(
         tiny_vae(), counting_objective, optax.sgd(0.0), mesh=mesh, dataset=DATASET, batch_size=BATCH
@@ -229,13 +235,7 @@ def test_step_compiles_once_and_draws_fresh_noise_each_step():
 
 @pytest.mark.parametrize("parallel", ["jit", "pmap"])
 def test_the_host_batch_program_compiles_ahead_and_runs_the_batches(parallel):
-    calls = []
-    objective = losses.OBJECTIVES["beta_vae"]
-
-    def counting_objective(images, out, **kw):
-        calls.append(1)  # runs at trace time only
-        return objective(images, out, **kw)
-
+    counting_objective, calls = counting("beta_vae")
     mesh = par.make_mesh()
     ts = make_train_step(tiny_vae(), counting_objective, optax.sgd(0.1), mesh=mesh,
                          parallel=parallel)  # fmt: skip
