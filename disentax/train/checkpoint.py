@@ -28,19 +28,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
-import logging
-import os
 import pathlib
 import shutil
-import sys
 import time
-import traceback
 import zlib
 
 import jax
 import numpy as np
 
+from disentax.train._orbax_noise import (
+    NO_SPACE,
+    QuietSaveFailures,
+    drain_abandoned_reads,
+    quiet_read_only_notice,
+)
 from disentax.train.runtime import print_line
 
 __all__ = [
@@ -54,74 +55,6 @@ __all__ = [
 
 # The key of the per-leaf CRC-32s in a checkpoint's orbax custom metadata.
 CHECKSUM_KEY = "disentax_crc32"
-
-# orbax's CheckpointManager warns through absl (the "absl" logger) whenever it is opened
-# read-only, which every restore does on purpose: that one notice is dropped, nothing else.
-_READ_ONLY_NOTICE = "Given directory is read only"
-
-
-def _not_read_only_notice(record: logging.LogRecord) -> bool:
-    """False for orbax's read-only notice (a logging filter); True for every other record."""
-    return not (record.levelno == logging.WARNING and str(record.msg).startswith(_READ_ONLY_NOTICE))
-
-
-@contextlib.contextmanager
-def _quiet_read_only_notice():
-    """Drops orbax's "Given directory is read only" warning while a read-only manager opens."""
-    logger = logging.getLogger("absl")
-    logger.addFilter(_not_read_only_notice)
-    try:
-        yield
-    finally:
-        logger.removeFilter(_not_read_only_notice)
-
-
-_NO_SPACE = "No space left on device"
-
-
-def _not_out_of_space(record: logging.LogRecord) -> bool:
-    """False for orbax's error reports of a save that ran out of space (a logging filter).
-
-    The save's failure is raised as one :class:`CheckpointSpaceError` naming the kept
-    checkpoints; orbax's writer threads also log it, each with a full traceback.
-    """
-    text = record.getMessage()
-    if record.exc_info and record.exc_info[1] is not None:
-        text += str(record.exc_info[1])
-    return not (record.levelno >= logging.ERROR and _NO_SPACE in text)
-
-
-class _QuietSaveFailures:
-    """While installed: orbax's reports of a failed save are dropped, not printed.
-
-    A save that fails in orbax's background threads (a disk filling up while it writes)
-    is logged by each thread with a traceback, and the writes still in flight report
-    "Event loop is closed" when orbax closes its loop; the failure itself reaches the job
-    as one error, so these are dropped. Everything else passes.
-    """
-
-    def __init__(self):
-        self._previous = None
-
-    def _hook(self, unraisable):
-        closed = isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(
-            unraisable.exc_value
-        )
-        if not (closed and _from_abandoned_read(unraisable)):
-            self._previous(unraisable)
-
-    def install(self) -> None:
-        if self._previous is None:
-            self._previous = sys.unraisablehook
-            sys.unraisablehook = self._hook
-            logging.getLogger("absl").addFilter(_not_out_of_space)
-
-    def remove(self) -> None:
-        if self._previous is not None:
-            if sys.unraisablehook == self._hook:
-                sys.unraisablehook = self._previous
-            self._previous = None
-            logging.getLogger("absl").removeFilter(_not_out_of_space)
 
 
 class NoCheckpointError(FileNotFoundError):
@@ -239,41 +172,6 @@ def _verify(state, recorded: dict | None) -> None:
             raise _Unreadable(f"{name} holds NaN or infinite values")
 
 
-def _from_abandoned_read(unraisable) -> bool:
-    """Whether an unraisable error comes from orbax's reads abandoned by a failed restore."""
-    files = [frame.filename for frame in traceback.extract_tb(unraisable.exc_traceback)]
-    asyncio_loop = os.path.join("asyncio", "base_events.py")
-    return any("orbax" in f or f.endswith(asyncio_loop) for f in files)
-
-
-def _drain_abandoned_reads(quiet_s: float = 0.2, limit_s: float = 5.0) -> None:
-    """Waits for the reads a failed orbax restore abandoned, dropping what they report.
-
-    orbax closes its event loop when the first read fails; each read still in flight then
-    reports "Event loop is closed" or an exception nobody awaits, as a Python traceback
-    each (hundreds of lines that say no more than the failure). They are dropped until
-    none has come for ``quiet_s`` seconds (at most ``limit_s``); other errors pass.
-    """
-    previous = sys.unraisablehook
-    last = [time.monotonic()]
-
-    def hook(unraisable):
-        if _from_abandoned_read(unraisable):
-            last[0] = time.monotonic()
-        else:
-            previous(unraisable)
-
-    sys.unraisablehook = hook
-    start = time.monotonic()
-    try:
-        while time.monotonic() - last[0] < quiet_s and time.monotonic() - start < limit_s:
-            gc.collect()
-            time.sleep(0.05)
-        gc.collect()
-    finally:
-        sys.unraisablehook = previous
-
-
 def _restore_arrays(reader, step: int, abstract_state):
     """``((state, recorded CRC-32s), None)``, or ``(None, reason)`` if orbax fails to read."""
     import orbax.checkpoint as ocp
@@ -331,7 +229,7 @@ class Checkpoints:
         self._asynchronous = asynchronous
         self._ocp = None
         self._manager_ = None
-        self._quiet = _QuietSaveFailures()
+        self._quiet = QuietSaveFailures()
         if read_only or self.directory.is_dir():
             self._manager  # noqa: B018 -- open an existing folder now (reports errors early)
 
@@ -357,7 +255,7 @@ class Checkpoints:
                 enable_async_checkpointing=self._asynchronous and not read_only,
             )
             self._ocp = ocp
-            with _quiet_read_only_notice():
+            with quiet_read_only_notice():
                 self._manager_ = ocp.CheckpointManager(self.directory, options=options)
         return self._manager_
 
@@ -445,7 +343,7 @@ class Checkpoints:
         except CheckpointSpaceError:
             raise
         except Exception as err:
-            if _NO_SPACE not in str(err):
+            if NO_SPACE not in str(err):
                 raise
             # the failed save may be an earlier one still in flight: no step is named
             raise CheckpointSpaceError(
@@ -525,7 +423,7 @@ class Checkpoints:
         options = ocp.CheckpointManagerOptions(
             read_only=True, create=False, save_interval_steps=0, max_to_keep=None
         )
-        with _quiet_read_only_notice():
+        with quiet_read_only_notice():
             return ocp.CheckpointManager(
                 self.directory, item_handlers=ocp.StandardCheckpointHandler(), options=options
             )
@@ -556,7 +454,7 @@ class Checkpoints:
             reader.close()
         if failure is not None:
             del reader
-            _drain_abandoned_reads()
+            drain_abandoned_reads()
             raise _Unreadable(failure)
         _verify(*state)
         return state[0]
